@@ -1,0 +1,207 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/payportal/payportal/internal/billing"
+)
+
+// BillingService is the read side the customer routes need.
+type BillingService interface {
+	Summary(ctx context.Context, accountID string) (billing.Summary, error)
+	Invoices(ctx context.Context, accountID string, typ billing.InvoiceType, p billing.ListParams) ([]billing.Invoice, bool, error)
+	Invoice(ctx context.Context, accountID, invoiceID string) (billing.Invoice, error)
+	InvoiceItem(ctx context.Context, accountID, invoiceID, itemID string) (billing.InvoiceItem, error)
+}
+
+func (s *Server) getBillingSummary(c *gin.Context) {
+	sum, err := s.Billing.Summary(c.Request.Context(), c.Param("account_id"))
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, summaryView(sum))
+}
+
+func (s *Server) listInvoices(c *gin.Context) {
+	page, err := listParams(c)
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
+	typ := billing.InvoiceType(c.Query("type"))
+	if typ != "" && !typ.Valid() {
+		s.writeError(c, billing.Invalid(billing.CodeInvalidValue, "type", "type must be one of new, recurring, one_time, credit, refund"))
+		return
+	}
+	invoices, hasMore, err := s.Billing.Invoices(c.Request.Context(), c.Param("account_id"), typ, page)
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
+	data := make([]invoiceJSON, len(invoices))
+	for i, inv := range invoices {
+		data[i] = invoiceView(inv)
+	}
+	c.JSON(http.StatusOK, listJSON[invoiceJSON]{Data: data, HasMore: hasMore})
+}
+
+func (s *Server) getInvoice(c *gin.Context) {
+	inv, err := s.Billing.Invoice(c.Request.Context(), c.Param("account_id"), c.Param("invoice_id"))
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
+	view := invoiceView(inv)
+	items := make([]itemJSON, len(inv.Items))
+	for i, it := range inv.Items {
+		items[i] = itemView(it)
+	}
+	view.Items = &items
+	c.JSON(http.StatusOK, view)
+}
+
+func (s *Server) getInvoiceItem(c *gin.Context) {
+	it, err := s.Billing.InvoiceItem(c.Request.Context(), c.Param("account_id"), c.Param("invoice_id"), c.Param("item_id"))
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
+	view := itemView(it)
+	details := make([]detailJSON, len(it.Details))
+	for i, d := range it.Details {
+		details[i] = detailJSON{ID: d.ID, Description: d.Description, ResourceName: d.ResourceName,
+			Quantity: d.Quantity, Unit: d.Unit, UnitAmount: d.UnitAmount, Amount: d.Amount}
+	}
+	view.Details = &details
+	c.JSON(http.StatusOK, view)
+}
+
+// listParams reads ?limit=1..100 (default 25) and ?starting_after=<id>.
+func listParams(c *gin.Context) (billing.ListParams, error) {
+	p := billing.ListParams{Limit: billing.DefaultPageLimit, StartingAfter: c.Query("starting_after")}
+	if raw, ok := c.GetQuery("limit"); ok {
+		n, err := strconv.Atoi(raw)
+		if err != nil || n < 1 || n > billing.MaxPageLimit {
+			return p, billing.Invalid(billing.CodeInvalidLimit, "limit", "limit must be an integer from 1 to %d", billing.MaxPageLimit)
+		}
+		p.Limit = n
+	}
+	if _, ok := c.GetQuery("starting_after"); ok && (p.StartingAfter == "" || len(p.StartingAfter) > 64) {
+		return p, billing.Invalid(billing.CodeInvalidCursor, "starting_after", "starting_after must be an ID from a previous page")
+	}
+	return p, nil
+}
+
+type listJSON[T any] struct {
+	Data    []T  `json:"data"`
+	HasMore bool `json:"has_more"`
+}
+
+type summaryJSON struct {
+	AccountID                    string           `json:"account_id"`
+	Currency                     string           `json:"currency"`
+	CurrentBalance               int64            `json:"current_balance"`
+	EstimatedNextBalance         int64            `json:"estimated_next_balance"`
+	PaymentMethod                *monthlyCardJSON `json:"payment_method"`
+	PreviousRecurringInvoiceDate *string          `json:"previous_recurring_invoice_date"`
+	NextRecurringInvoiceDate     string           `json:"next_recurring_invoice_date"`
+}
+
+type monthlyCardJSON struct {
+	ID       string `json:"id"`
+	Brand    string `json:"brand"`
+	Last4    string `json:"last4"`
+	ExpMonth int    `json:"exp_month"`
+	ExpYear  int    `json:"exp_year"`
+}
+
+func summaryView(s billing.Summary) summaryJSON {
+	v := summaryJSON{
+		AccountID: s.AccountID, Currency: s.Currency, CurrentBalance: s.CurrentBalance,
+		EstimatedNextBalance:         s.EstimatedNextBalance,
+		PreviousRecurringInvoiceDate: dateOrNil(s.PreviousRecurringInvoiceDate),
+		NextRecurringInvoiceDate:     s.NextRecurringInvoiceDate.Format(time.DateOnly),
+	}
+	if pm := s.PaymentMethod; pm != nil {
+		v.PaymentMethod = &monthlyCardJSON{ID: pm.ID, Brand: pm.Brand, Last4: pm.Last4, ExpMonth: pm.ExpMonth, ExpYear: pm.ExpYear}
+	}
+	return v
+}
+
+type invoiceJSON struct {
+	ID          string      `json:"id"`
+	Number      string      `json:"number"`
+	Type        string      `json:"type"`
+	Status      string      `json:"status"`
+	CreatedAt   string      `json:"created_at"`
+	Currency    string      `json:"currency"`
+	PeriodStart *string     `json:"period_start"`
+	PeriodEnd   *string     `json:"period_end"`
+	Subtotal    int64       `json:"subtotal"`
+	Tax         int64       `json:"tax"`
+	Total       int64       `json:"total"`
+	AmountPaid  int64       `json:"amount_paid"`
+	AmountDue   int64       `json:"amount_due"`
+	Items       *[]itemJSON `json:"items,omitempty"`
+}
+
+func invoiceView(inv billing.Invoice) invoiceJSON {
+	return invoiceJSON{
+		ID: inv.ID, Number: inv.Number, Type: string(inv.Type), Status: string(inv.Status),
+		CreatedAt: timestamp(inv.CreatedAt), Currency: inv.Currency,
+		PeriodStart: dateOrNil(inv.PeriodStart), PeriodEnd: dateOrNil(inv.PeriodEnd),
+		Subtotal: inv.Subtotal, Tax: inv.Tax, Total: inv.Total, AmountPaid: inv.AmountPaid, AmountDue: inv.AmountDue(),
+	}
+}
+
+type itemJSON struct {
+	ID          string        `json:"id"`
+	Description string        `json:"description"`
+	Category    string        `json:"category"`
+	Quantity    int64         `json:"quantity"`
+	UnitAmount  int64         `json:"unit_amount"`
+	Amount      int64         `json:"amount"`
+	PeriodStart *string       `json:"period_start"`
+	PeriodEnd   *string       `json:"period_end"`
+	Details     *[]detailJSON `json:"details,omitempty"`
+}
+
+type detailJSON struct {
+	ID           string `json:"id"`
+	Description  string `json:"description"`
+	ResourceName string `json:"resource_name"`
+	Quantity     int64  `json:"quantity"`
+	Unit         string `json:"unit"`
+	UnitAmount   int64  `json:"unit_amount"`
+	Amount       int64  `json:"amount"`
+}
+
+func itemView(it billing.InvoiceItem) itemJSON {
+	return itemJSON{ID: it.ID, Description: it.Description, Category: it.Category, Quantity: it.Quantity,
+		UnitAmount: it.UnitAmount, Amount: it.Amount, PeriodStart: dateOrNil(it.PeriodStart), PeriodEnd: dateOrNil(it.PeriodEnd)}
+}
+
+// timestamp is the contract's time format: RFC 3339 in UTC.
+func timestamp(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+func timestampOrNil(t *time.Time) *string {
+	if t == nil {
+		return nil
+	}
+	s := timestamp(*t)
+	return &s
+}
+
+func dateOrNil(t *time.Time) *string {
+	if t == nil {
+		return nil
+	}
+	s := t.UTC().Format(time.DateOnly)
+	return &s
+}

@@ -1,0 +1,156 @@
+package api
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"golang.org/x/time/rate"
+
+	"github.com/payportal/payportal/internal/billing"
+)
+
+type callerKey struct{}
+
+// callerOf is who sent the request; authenticate put it there.
+func callerOf(c *gin.Context) billing.Caller {
+	caller, _ := c.Request.Context().Value(callerKey{}).(billing.Caller)
+	return caller
+}
+
+// authenticate resolves the bearer key, then rate-limits by key.
+func (s *Server) authenticate(c *gin.Context) {
+	header := c.GetHeader("Authorization")
+	scheme, key, ok := strings.Cut(header, " ")
+	if header == "" {
+		s.writeError(c, billing.Errorf(billing.KindUnauthenticated, billing.CodeMissingKey, "send your API key as Authorization: Bearer <key>"))
+		return
+	}
+	key = strings.TrimSpace(key)
+	if !ok || !strings.EqualFold(scheme, "Bearer") || key == "" || len(key) > 200 {
+		s.writeError(c, billing.Errorf(billing.KindUnauthenticated, billing.CodeInvalidKey, "the Authorization header must be Bearer <key>"))
+		return
+	}
+	caller, err := s.Auth.CallerByAPIKey(c.Request.Context(), key)
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
+	if !s.limiter.allow("key:" + caller.KeyID) {
+		c.Header("Retry-After", "1")
+		s.writeError(c, billing.Errorf(billing.KindRateLimited, billing.CodeRateLimited, "too many requests for this key; retry later"))
+		return
+	}
+	c.Request = c.Request.WithContext(context.WithValue(c.Request.Context(), callerKey{}, caller))
+	c.Next()
+}
+
+// authorizeAccount lets a customer reach only its own account: any other account is "not
+// found", so existence never leaks. Reps may read any account but act on none.
+func (s *Server) authorizeAccount(c *gin.Context) {
+	caller := callerOf(c)
+	if caller.Rep {
+		if c.Request.Method != http.MethodGet {
+			s.writeError(c, billing.Errorf(billing.KindForbidden, billing.CodeCustomerOnly, "reps may read accounts but not act for the customer"))
+		}
+		return
+	}
+	if caller.AccountID != c.Param("account_id") {
+		s.writeError(c, billing.NotFound("account"))
+	}
+}
+
+// requireRep keeps customer keys off the rep routes.
+func (s *Server) requireRep(c *gin.Context) {
+	if !callerOf(c).Rep {
+		s.writeError(c, billing.Errorf(billing.KindForbidden, billing.CodeRepOnly, "this route is for account reps"))
+	}
+}
+
+// rateLimitByAddress protects the unauthenticated routes.
+func (s *Server) rateLimitByAddress(c *gin.Context) {
+	if !s.limiter.allow("addr:" + c.ClientIP()) {
+		s.writeError(c, billing.Errorf(billing.KindRateLimited, billing.CodeRateLimited, "too many requests; retry later"))
+	}
+}
+
+// limitBody caps every body at the contract's 64 KiB, also for routes that do not decode JSON.
+func (s *Server) limitBody(c *gin.Context) {
+	if c.Request.ContentLength > maxBodyBytes {
+		s.writeError(c, billing.Errorf(billing.KindTooLarge, billing.CodeBodyTooLarge, "request body exceeds %d bytes", maxBodyBytes))
+		return
+	}
+	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, maxBodyBytes)
+}
+
+// recoverPanics answers a panic as a plain internal error and logs it.
+func (s *Server) recoverPanics(c *gin.Context) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.writeError(c, fmt.Errorf("panic: %v", r))
+		}
+	}()
+	c.Next()
+}
+
+// observe logs each request (never its body) and records its metrics.
+func (s *Server) observe(c *gin.Context) {
+	start := time.Now()
+	c.Next()
+	route := c.FullPath()
+	if route == "" {
+		route = "unmatched"
+	}
+	elapsed := time.Since(start)
+	s.metrics.observe(c.Request.Method, route, c.Writer.Status(), elapsed)
+	s.log.InfoContext(c.Request.Context(), "http request", "method", c.Request.Method, "route", route,
+		"status", c.Writer.Status(), "duration_ms", elapsed.Milliseconds())
+}
+
+// keyLimiter holds one token bucket per API key or client address, forgetting idle ones.
+type keyLimiter struct {
+	mu      sync.Mutex
+	perSec  rate.Limit
+	burst   int
+	idle    time.Duration
+	buckets map[string]*bucket
+	sweptAt time.Time
+}
+
+type bucket struct {
+	lim      *rate.Limiter
+	lastSeen time.Time
+}
+
+func newKeyLimiter(perSec float64, burst int, idle time.Duration) *keyLimiter {
+	return &keyLimiter{perSec: rate.Limit(perSec), burst: burst, idle: idle, buckets: map[string]*bucket{}, sweptAt: time.Now()}
+}
+
+func (l *keyLimiter) allow(key string) bool {
+	sum := sha256.Sum256([]byte(key))
+	id := hex.EncodeToString(sum[:8])
+	now := time.Now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if now.Sub(l.sweptAt) > l.idle {
+		for k, b := range l.buckets {
+			if now.Sub(b.lastSeen) > l.idle {
+				delete(l.buckets, k)
+			}
+		}
+		l.sweptAt = now
+	}
+	b, ok := l.buckets[id]
+	if !ok {
+		b = &bucket{lim: rate.NewLimiter(l.perSec, l.burst)}
+		l.buckets[id] = b
+	}
+	b.lastSeen = now
+	return b.lim.AllowN(now, 1)
+}

@@ -1,0 +1,102 @@
+// Package api is PayPortal's HTTP surface, served by Gin. Handlers decode and validate the
+// request, call a service, and encode the answer; every error goes through writeError.
+package api
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/payportal/payportal/internal/billing"
+)
+
+// Authenticator resolves a bearer key to the caller.
+type Authenticator interface {
+	CallerByAPIKey(ctx context.Context, key string) (billing.Caller, error)
+}
+
+// HealthCheck is one dependency /readyz checks.
+type HealthCheck struct {
+	Name  string
+	Check func(ctx context.Context) error
+}
+
+// Server wires the routes to the services behind them.
+type Server struct {
+	Auth     Authenticator
+	Billing  BillingService
+	Cards    CardService
+	Payments PaymentService
+	PDFs     InvoicePDFService
+	Checkout PayPalCheckout // the PayPal sandbox's approval page; nil with a live PayPal
+	Ready    []HealthCheck
+	Limits   RateLimits
+	Registry *prometheus.Registry // nil: a fresh one
+	Logger   *slog.Logger
+
+	log     *slog.Logger
+	limiter *keyLimiter
+	metrics *httpMetrics
+}
+
+// RateLimits bounds how fast one API key (or one address, before authentication) may call.
+type RateLimits struct {
+	PerSecond float64
+	Burst     int
+}
+
+// Handler builds the router.
+func (s *Server) Handler() http.Handler {
+	gin.SetMode(gin.ReleaseMode)
+	s.log = s.Logger
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if s.Limits.PerSecond <= 0 {
+		s.Limits = RateLimits{PerSecond: 50, Burst: 100}
+	}
+	s.limiter = newKeyLimiter(s.Limits.PerSecond, s.Limits.Burst, 10*time.Minute)
+	reg := s.Registry
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	s.metrics = newHTTPMetrics(reg)
+
+	r := gin.New()
+	r.HandleMethodNotAllowed = true
+	r.Use(s.recoverPanics, s.observe, s.limitBody)
+	r.NoRoute(func(c *gin.Context) {
+		s.writeError(c, billing.Errorf(billing.KindNotFound, billing.CodeNotFound, "no route %s %s", c.Request.Method, c.Request.URL.Path))
+	})
+	r.NoMethod(func(c *gin.Context) {
+		c.AbortWithStatusJSON(http.StatusMethodNotAllowed, errorBody{Error: errorDetail{
+			Type: "invalid_request", Code: "method_not_allowed", Message: c.Request.Method + " is not allowed here"}})
+	})
+
+	s.opsRoutes(r, reg)
+	s.paypalReturnRoutes(r.Group("", s.rateLimitByAddress))
+
+	v1 := r.Group("/v1", s.authenticate)
+	customer := v1.Group("/accounts/:account_id", s.authorizeAccount)
+	customer.GET("/billing-summary", s.getBillingSummary)
+	customer.GET("/invoices", s.listInvoices)
+	customer.GET("/invoices/:invoice_id", s.getInvoice)
+	customer.GET("/invoices/:invoice_id/items/:item_id", s.getInvoiceItem)
+	customer.GET("/invoices/:invoice_id/pdf", s.getInvoicePDF)
+	customer.POST("/payment-methods", s.addPaymentMethod)
+	customer.GET("/payment-methods", s.listPaymentMethods)
+	customer.GET("/payment-methods/:pm_id", s.getPaymentMethod)
+	customer.POST("/payments", s.createPayment)
+	customer.GET("/payments", s.listPayments)
+	customer.GET("/payments/:payment_id", s.getPayment)
+	customer.POST("/payments/:payment_id/cancel", s.cancelPayment)
+
+	rep := v1.Group("/rep", s.requireRep)
+	rep.GET("/payment-methods", s.listPendingPaymentMethods)
+	rep.POST("/payment-methods/:pm_id/decision", s.decidePaymentMethod)
+	return r
+}

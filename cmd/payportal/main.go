@@ -1,0 +1,126 @@
+// Command payportal runs PayPortal: `dev` (everything in one process, with a local Temporal
+// dev server), `api`, `worker` and `migrate`.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/payportal/payportal/internal/app"
+	"github.com/payportal/payportal/internal/config"
+	"github.com/payportal/payportal/internal/postgres"
+	"github.com/payportal/payportal/worker"
+)
+
+const usage = `usage: payportal <command>
+
+commands:
+  dev      run everything locally: Temporal dev server, migrations, demo data, worker and API
+  api      serve the HTTP API
+  worker   run the Temporal worker
+  migrate  create the database if needed and apply migrations
+
+Settings come from the environment; see README.md.`
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, usage)
+		os.Exit(2)
+	}
+	cfg, err := config.Load()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "payportal:", err)
+		os.Exit(2)
+	}
+	log := newLogger(cfg.LogLevel)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	switch os.Args[1] {
+	case "dev":
+		err = runDev(ctx, cfg, log)
+	case "api":
+		err = runAPI(ctx, cfg, log)
+	case "worker":
+		err = runWorker(ctx, cfg, log)
+	case "migrate":
+		err = runMigrate(ctx, cfg)
+	case "-h", "--help", "help":
+		fmt.Println(usage)
+		return
+	default:
+		fmt.Fprintf(os.Stderr, "payportal: unknown command %q\n\n%s\n", os.Args[1], usage)
+		os.Exit(2)
+	}
+	if err != nil && !errors.Is(err, context.Canceled) {
+		log.Error("payportal stopped", "command", os.Args[1], "err", err)
+		os.Exit(1)
+	}
+}
+
+func newLogger(level string) *slog.Logger {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		l = slog.LevelInfo
+	}
+	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
+}
+
+func runMigrate(ctx context.Context, cfg config.Config) error {
+	if err := postgres.CreateDatabase(ctx, cfg.DatabaseURL); err != nil {
+		return err
+	}
+	db, err := postgres.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := postgres.Migrate(ctx, db); err != nil {
+		return err
+	}
+	fmt.Println("migrations applied")
+	return nil
+}
+
+func runAPI(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+	a, err := app.Open(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	return serveHTTP(ctx, cfg.HTTPAddr, a.APIServer().Handler(), log)
+}
+
+func runWorker(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+	a, err := app.Open(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	log.Info("worker polling", "task_queue", cfg.TaskQueue, "temporal", cfg.TemporalAddress)
+	return worker.Run(ctx, a.Temporal, a.WorkerConfig())
+}
+
+// serveHTTP serves until ctx ends, then drains in-flight requests.
+func serveHTTP(ctx context.Context, addr string, h http.Handler, log *slog.Logger) error {
+	srv := &http.Server{Addr: addr, Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 1 << 20}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ListenAndServe() }()
+	log.Info("api listening", "addr", addr)
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve http on %s: %w", addr, err)
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	return srv.Shutdown(shutdownCtx)
+}

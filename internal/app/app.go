@@ -1,0 +1,95 @@
+// Package app builds PayPortal's parts from the configuration: the database, the Temporal
+// client, the processors and the mailer, then the HTTP server and the worker on top of them.
+// cmd/payportal and the end-to-end tests both start PayPortal through it.
+package app
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"go.temporal.io/sdk/client"
+
+	"github.com/payportal/payportal/activities"
+	"github.com/payportal/payportal/api"
+	"github.com/payportal/payportal/internal/billing"
+	"github.com/payportal/payportal/internal/config"
+	"github.com/payportal/payportal/internal/portal"
+	"github.com/payportal/payportal/internal/postgres"
+	"github.com/payportal/payportal/internal/temporalclient"
+	"github.com/payportal/payportal/worker"
+	"github.com/payportal/payportal/workflows"
+)
+
+// App is one running PayPortal process's dependencies.
+type App struct {
+	Config   config.Config
+	Log      *slog.Logger
+	Clock    billing.Clock
+	DB       *postgres.DB
+	Temporal client.Client
+}
+
+// Open connects to Postgres and Temporal and builds the processors and the mailer.
+func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error) {
+	db, err := postgres.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return nil, err
+	}
+	tc, err := temporalclient.Dial(ctx, temporalclient.Options{Address: cfg.TemporalAddress, Namespace: cfg.TemporalNamespace, Logger: log})
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return New(cfg, log, db, tc)
+}
+
+// New builds the app over connections the caller opened; tests use it with a fresh database
+// and the test Temporal server.
+func New(cfg config.Config, log *slog.Logger, db *postgres.DB, tc client.Client) (*App, error) {
+	a := &App{Config: cfg, Log: log, Clock: billing.SystemClock{}, DB: db, Temporal: tc}
+	return a, nil
+}
+
+// Close releases the connections.
+func (a *App) Close() {
+	a.Temporal.Close()
+	a.DB.Close()
+}
+
+// APIServer is the HTTP API over this app's services.
+func (a *App) APIServer() *api.Server {
+	return &api.Server{
+		Auth:    a.DB,
+		Billing: &portal.Billing{DB: a.DB, Clock: a.Clock},
+		Ready: []api.HealthCheck{
+			{Name: "postgres", Check: a.DB.Ping},
+			{Name: "temporal", Check: func(ctx context.Context) error {
+				_, err := a.Temporal.CheckHealth(ctx, &client.CheckHealthRequest{})
+				if err != nil {
+					return fmt.Errorf("temporal health: %w", err)
+				}
+				return nil
+			}},
+		},
+		Limits: api.RateLimits{PerSecond: a.Config.RateLimitPerSecond, Burst: a.Config.RateLimitBurst},
+		Logger: a.Log,
+	}
+}
+
+// WorkerConfig is the worker over this app's activities.
+func (a *App) WorkerConfig() worker.Config {
+	return worker.Config{
+		TaskQueue: a.Config.TaskQueue,
+		Activities: activities.Dependencies{
+			DB:     a.DB,
+			Clock:  a.Clock,
+			Logger: a.Log,
+		},
+		Workflows: workflows.Settings{
+			CardValidationTimeout: a.Config.CardValidationTimeout,
+			PayPalApprovalTimeout: a.Config.PayPalApprovalTimeout,
+		},
+		Logger: a.Log,
+	}
+}

@@ -1,0 +1,113 @@
+package billing
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Kind is the class of an error as the outside contract sees it; api/ maps each kind to one
+// HTTP status and error type in a single place.
+type Kind string
+
+const (
+	KindMalformed       Kind = "malformed"       // 400 invalid_request
+	KindInvalid         Kind = "invalid"         // 422 invalid_request
+	KindUnauthenticated Kind = "unauthenticated" // 401 authentication
+	KindForbidden       Kind = "forbidden"       // 403 authorization
+	KindNotFound        Kind = "not_found"       // 404 not_found
+	KindConflict        Kind = "conflict"        // 409 conflict
+	KindTooLarge        Kind = "too_large"       // 413 invalid_request
+	KindRateLimited     Kind = "rate_limited"    // 429 rate_limited
+	KindUnavailable     Kind = "unavailable"     // 503 internal
+	KindInternal        Kind = "internal"        // 500 internal
+)
+
+// Error codes the contract names. Validation codes name the rule broken; param names the field.
+const (
+	CodeMalformedJSON        = "malformed_json"
+	CodeUnknownField         = "unknown_field"
+	CodeWrongType            = "wrong_type"
+	CodeMissingField         = "missing_field"
+	CodeInvalidValue         = "invalid_value"
+	CodeInvalidCardNumber    = "invalid_card_number"
+	CodeCardExpired          = "card_expired"
+	CodeInvalidExpiry        = "invalid_expiry"
+	CodeInvalidCVC           = "invalid_cvc"
+	CodeInvalidEmail         = "invalid_email"
+	CodeAmountNotPositive    = "amount_not_positive"
+	CodeAmountExceedsBalance = "amount_exceeds_balance"
+	CodeCurrencyMismatch     = "currency_mismatch"
+	CodeInvalidLimit         = "invalid_limit"
+	CodeInvalidCursor        = "invalid_starting_after"
+	CodeIdempotencyKeyReused = "idempotency_key_reused"
+	CodeIdempotencyKeyNeeded = "idempotency_key_required"
+	CodeAlreadyDecided       = "already_decided"
+	CodeNotCancelable        = "not_cancelable"
+	CodeMissingKey           = "missing_api_key"
+	CodeInvalidKey           = "invalid_api_key"
+	CodeRepOnly              = "rep_only"
+	CodeCustomerOnly         = "customer_only"
+	CodeNotFound             = "resource_missing"
+	CodeBodyTooLarge         = "body_too_large"
+	CodeRateLimited          = "rate_limited"
+	CodeInternal             = "internal_error"
+	CodeUnavailable          = "dependency_unavailable"
+	CodeCardDeclined         = "card_declined"
+	CodeInsufficientFunds    = "insufficient_funds"
+	CodeExpiredCard          = "expired_card"
+	CodeIncorrectCVC         = "incorrect_cvc"
+	CodeProcessingError      = "processing_error"
+)
+
+// Error is an error the caller may see. Anything that is not an *Error is internal: logged,
+// never shown.
+type Error struct {
+	Kind    Kind
+	Code    string
+	Message string
+	Param   string
+}
+
+func (e *Error) Error() string {
+	if e.Param != "" {
+		return fmt.Sprintf("%s: %s (%s)", e.Code, e.Message, e.Param)
+	}
+	return fmt.Sprintf("%s: %s", e.Code, e.Message)
+}
+
+// Errorf builds an *Error of the given kind and code.
+func Errorf(kind Kind, code, format string, args ...any) *Error {
+	return &Error{Kind: kind, Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// Invalid is a 422: the request was well-formed but breaks a rule about param.
+func Invalid(code, param, format string, args ...any) *Error {
+	return &Error{Kind: KindInvalid, Code: code, Param: param, Message: fmt.Sprintf(format, args...)}
+}
+
+// NotFound says what was not found without saying whether it exists for someone else.
+func NotFound(what string) *Error {
+	return &Error{Kind: KindNotFound, Code: CodeNotFound, Message: "no such " + what}
+}
+
+// Conflict is a 409.
+func Conflict(code, format string, args ...any) *Error {
+	return &Error{Kind: KindConflict, Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// ErrorOf returns the *Error inside err, or nil when err is internal.
+func ErrorOf(err error) *Error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	return nil
+}
+
+// KindOf returns err's kind; anything not an *Error is KindInternal.
+func KindOf(err error) Kind {
+	if e := ErrorOf(err); e != nil {
+		return e.Kind
+	}
+	return KindInternal
+}

@@ -1,0 +1,62 @@
+package billing
+
+import "time"
+
+// PaymentStatus: processing → succeeded | failed; PayPal passes through requires_action and
+// may end canceled or expired.
+type PaymentStatus string
+
+const (
+	PaymentProcessing     PaymentStatus = "processing"
+	PaymentRequiresAction PaymentStatus = "requires_action"
+	PaymentSucceeded      PaymentStatus = "succeeded"
+	PaymentFailed         PaymentStatus = "failed"
+	PaymentCanceled       PaymentStatus = "canceled"
+	PaymentExpired        PaymentStatus = "expired"
+)
+
+// Final reports whether the payment can no longer change.
+func (s PaymentStatus) Final() bool {
+	switch s {
+	case PaymentSucceeded, PaymentFailed, PaymentCanceled, PaymentExpired:
+		return true
+	}
+	return false
+}
+
+// PaymentMethodKind is how a one-time payment is made.
+type PaymentMethodKind string
+
+const (
+	MethodCard   PaymentMethodKind = "card"
+	MethodPayPal PaymentMethodKind = "paypal"
+)
+
+// Failure says why a payment failed; Code is a processor decline code or one of ours.
+type Failure struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// Payment is a one-time payment against an account's balance.
+type Payment struct {
+	ID             string
+	AccountID      string
+	Status         PaymentStatus
+	Method         PaymentMethodKind
+	Amount         Money
+	CardToken      string // processor token for card payments; never the number
+	CardBrand      string
+	CardLast4      string
+	BillingAddress *Address
+	EUSupported    bool
+	PayPalOrderID  string
+	ApprovalURL    string
+	ReturnURL      string
+	CaptureID      string
+	RefundID       string
+	Failure        *Failure
+	CreatedAt      time.Time
+	CompletedAt    *time.Time
+	WorkflowID     string
+}

@@ -1,0 +1,69 @@
+// Package portal holds the services the HTTP API calls: each one checks the business rules,
+// reads and writes through postgres, and starts or signals workflows.
+package portal
+
+import (
+	"context"
+
+	"github.com/payportal/payportal/internal/billing"
+	"github.com/payportal/payportal/internal/postgres"
+)
+
+// Billing answers the read side: the billing summary, invoices and their items.
+type Billing struct {
+	DB    *postgres.DB
+	Clock billing.Clock
+}
+
+// Summary builds the account's billing overview. The estimate of the next balance is the
+// current balance plus the recurring invoice the billing workflow would issue on the next
+// billing day, computed by the same function the workflow uses.
+func (b *Billing) Summary(ctx context.Context, accountID string) (billing.Summary, error) {
+	acct, err := b.DB.Account(ctx, accountID)
+	if err != nil {
+		return billing.Summary{}, err
+	}
+	bal, err := b.DB.Balance(ctx, accountID)
+	if err != nil {
+		return billing.Summary{}, err
+	}
+	charges, err := b.DB.RecurringCharges(ctx, accountID)
+	if err != nil {
+		return billing.Summary{}, err
+	}
+	pm, err := b.DB.MonthlyPaymentMethod(ctx, accountID)
+	if err != nil {
+		return billing.Summary{}, err
+	}
+	prev, err := b.DB.LatestRecurringInvoiceDate(ctx, accountID)
+	if err != nil {
+		return billing.Summary{}, err
+	}
+	next := billing.NextBillingDate(acct.BillingDay, b.Clock.Now())
+	start, end := billing.BillingPeriod(next)
+	draft := billing.RecurringInvoiceDraft(acct, charges, start, end)
+	return billing.Summary{
+		AccountID:                    acct.ID,
+		Currency:                     acct.Currency,
+		CurrentBalance:               bal,
+		EstimatedNextBalance:         bal + draft.Total,
+		PaymentMethod:                pm,
+		PreviousRecurringInvoiceDate: prev,
+		NextRecurringInvoiceDate:     next,
+	}, nil
+}
+
+// Invoices lists the account's invoices, newest first.
+func (b *Billing) Invoices(ctx context.Context, accountID string, typ billing.InvoiceType, p billing.ListParams) ([]billing.Invoice, bool, error) {
+	return b.DB.Invoices(ctx, accountID, typ, p)
+}
+
+// Invoice returns one invoice with its items.
+func (b *Billing) Invoice(ctx context.Context, accountID, invoiceID string) (billing.Invoice, error) {
+	return b.DB.Invoice(ctx, accountID, invoiceID)
+}
+
+// InvoiceItem returns one item with its details.
+func (b *Billing) InvoiceItem(ctx context.Context, accountID, invoiceID, itemID string) (billing.InvoiceItem, error) {
+	return b.DB.InvoiceItem(ctx, accountID, invoiceID, itemID)
+}

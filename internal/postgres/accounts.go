@@ -1,0 +1,144 @@
+package postgres
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/payportal/payportal/internal/billing"
+)
+
+const accountColumns = `id, company_name, address_line1, address_line2, city, state, postal_code, country,
+	currency, billing_day, language, contact_email, tax_rate_bps, status, created_at`
+
+func scanAccount(row pgx.Row) (billing.Account, error) {
+	var a billing.Account
+	err := row.Scan(&a.ID, &a.CompanyName, &a.Address.Line1, &a.Address.Line2, &a.Address.City,
+		&a.Address.State, &a.Address.PostalCode, &a.Address.Country, &a.Currency, &a.BillingDay,
+		&a.Language, &a.ContactEmail, &a.TaxRateBps, &a.Status, &a.CreatedAt)
+	return a, err
+}
+
+// Account returns one account, or a not_found error.
+func (db *DB) Account(ctx context.Context, id string) (billing.Account, error) {
+	a, err := scanAccount(db.Pool.QueryRow(ctx, `SELECT `+accountColumns+` FROM accounts WHERE id = $1`, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return billing.Account{}, billing.NotFound("account")
+	}
+	if err != nil {
+		return billing.Account{}, fmt.Errorf("load account %s: %w", id, err)
+	}
+	return a, nil
+}
+
+// Accounts lists every account; the recurring-billing schedules are made one per account.
+func (db *DB) Accounts(ctx context.Context) ([]billing.Account, error) {
+	rows, err := db.Pool.Query(ctx, `SELECT `+accountColumns+` FROM accounts ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("list accounts: %w", err)
+	}
+	accounts, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (billing.Account, error) { return scanAccount(r) })
+	if err != nil {
+		return nil, fmt.Errorf("list accounts: %w", err)
+	}
+	return accounts, nil
+}
+
+// SetAccountStatus marks an account active or past due.
+func (db *DB) SetAccountStatus(ctx context.Context, id string, status billing.AccountStatus) error {
+	if _, err := db.Pool.Exec(ctx, `UPDATE accounts SET status = $2 WHERE id = $1`, id, status); err != nil {
+		return fmt.Errorf("set account %s status: %w", id, err)
+	}
+	return nil
+}
+
+// HashAPIKey is how keys are stored and looked up: only the digest reaches the database.
+func HashAPIKey(key string) []byte {
+	sum := sha256.Sum256([]byte(key))
+	return sum[:]
+}
+
+// CallerByAPIKey resolves a bearer key to its caller; unknown or revoked keys are
+// unauthenticated.
+func (db *DB) CallerByAPIKey(ctx context.Context, key string) (billing.Caller, error) {
+	var (
+		c         billing.Caller
+		role      string
+		accountID *string
+	)
+	err := db.Pool.QueryRow(ctx,
+		`SELECT id, role, account_id FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL`,
+		HashAPIKey(key)).Scan(&c.KeyID, &role, &accountID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return billing.Caller{}, billing.Errorf(billing.KindUnauthenticated, billing.CodeInvalidKey, "unknown or revoked API key")
+	}
+	if err != nil {
+		return billing.Caller{}, fmt.Errorf("look up api key: %w", err)
+	}
+	c.Rep = role == "rep"
+	if accountID != nil {
+		c.AccountID = *accountID
+	}
+	return c, nil
+}
+
+// Balance is the sum of the account's ledger entries, in the account's currency.
+func (db *DB) Balance(ctx context.Context, accountID string) (int64, error) {
+	return balance(ctx, db.Pool, accountID)
+}
+
+type querier interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+func balance(ctx context.Context, q querier, accountID string) (int64, error) {
+	var b int64
+	err := q.QueryRow(ctx, `SELECT coalesce(sum(amount), 0)::bigint FROM ledger_entries WHERE account_id = $1`, accountID).Scan(&b)
+	if err != nil {
+		return 0, fmt.Errorf("sum ledger of %s: %w", accountID, err)
+	}
+	return b, nil
+}
+
+// CreateAccount inserts an account; it reports false when one with that ID already exists.
+func (db *DB) CreateAccount(ctx context.Context, a billing.Account) (bool, error) {
+	tag, err := db.Pool.Exec(ctx, `INSERT INTO accounts (`+accountColumns+`)
+		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15) ON CONFLICT (id) DO NOTHING`,
+		a.ID, a.CompanyName, a.Address.Line1, a.Address.Line2, a.Address.City, a.Address.State,
+		a.Address.PostalCode, a.Address.Country, a.Currency, a.BillingDay, a.Language, a.ContactEmail,
+		a.TaxRateBps, a.Status, a.CreatedAt)
+	if err != nil {
+		return false, fmt.Errorf("create account %s: %w", a.ID, err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+// CreateAPIKey stores the digest of key for a customer of accountID, or for a rep when
+// accountID is empty. It does nothing when the key is already stored.
+func (db *DB) CreateAPIKey(ctx context.Context, key, label, accountID string) error {
+	role, account := "rep", (*string)(nil)
+	if accountID != "" {
+		role, account = "customer", &accountID
+	}
+	_, err := db.Pool.Exec(ctx, `INSERT INTO api_keys (id, key_hash, label, role, account_id)
+		VALUES ($1, $2, $3, $4, $5) ON CONFLICT (key_hash) DO NOTHING`,
+		billing.NewID(billing.PrefixAPIKey), HashAPIKey(key), label, role, account)
+	if err != nil {
+		return fmt.Errorf("create api key %q: %w", label, err)
+	}
+	return nil
+}
+
+// AddRecurringCharge adds an active monthly charge to an account.
+func (db *DB) AddRecurringCharge(ctx context.Context, c billing.RecurringCharge) error {
+	_, err := db.Pool.Exec(ctx, `INSERT INTO recurring_charges (id, account_id, description, category, quantity, unit_amount)
+		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING`,
+		c.ID, c.AccountID, c.Description, c.Category, c.Quantity, c.UnitAmount)
+	if err != nil {
+		return fmt.Errorf("add recurring charge to %s: %w", c.AccountID, err)
+	}
+	return nil
+}

@@ -1,0 +1,268 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/payportal/payportal/internal/billing"
+)
+
+const invoiceColumns = `id, account_id, number, type, status, currency, period_start, period_end,
+	subtotal, tax, total, amount_paid, created_at`
+
+func scanInvoice(row pgx.Row) (billing.Invoice, error) {
+	var inv billing.Invoice
+	err := row.Scan(&inv.ID, &inv.AccountID, &inv.Number, &inv.Type, &inv.Status, &inv.Currency,
+		&inv.PeriodStart, &inv.PeriodEnd, &inv.Subtotal, &inv.Tax, &inv.Total, &inv.AmountPaid, &inv.CreatedAt)
+	return inv, err
+}
+
+// Invoices lists an account's invoices newest first, optionally of one type, one keyset page
+// at a time. The cursor must be an invoice of the same account.
+func (db *DB) Invoices(ctx context.Context, accountID string, typ billing.InvoiceType, p billing.ListParams) ([]billing.Invoice, bool, error) {
+	var (
+		where = []string{"account_id = $1"}
+		args  = []any{accountID}
+	)
+	if typ != "" {
+		args = append(args, typ)
+		where = append(where, fmt.Sprintf("type = $%d", len(args)))
+	}
+	if p.StartingAfter != "" {
+		var cursorAt time.Time
+		err := db.Pool.QueryRow(ctx, `SELECT created_at FROM invoices WHERE id = $1 AND account_id = $2`,
+			p.StartingAfter, accountID).Scan(&cursorAt)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil, false, billing.Invalid(billing.CodeInvalidCursor, "starting_after", "starting_after names no invoice of this account")
+		}
+		if err != nil {
+			return nil, false, fmt.Errorf("load invoice cursor: %w", err)
+		}
+		args = append(args, cursorAt, p.StartingAfter)
+		where = append(where, fmt.Sprintf("(created_at, id) < ($%d, $%d)", len(args)-1, len(args)))
+	}
+	args = append(args, p.Limit+1)
+	q := `SELECT ` + invoiceColumns + ` FROM invoices WHERE ` + strings.Join(where, " AND ") +
+		fmt.Sprintf(` ORDER BY created_at DESC, id DESC LIMIT $%d`, len(args))
+	rows, err := db.Pool.Query(ctx, q, args...)
+	if err != nil {
+		return nil, false, fmt.Errorf("list invoices: %w", err)
+	}
+	invoices, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (billing.Invoice, error) { return scanInvoice(r) })
+	if err != nil {
+		return nil, false, fmt.Errorf("list invoices: %w", err)
+	}
+	hasMore := len(invoices) > p.Limit
+	if hasMore {
+		invoices = invoices[:p.Limit]
+	}
+	return invoices, hasMore, nil
+}
+
+// Invoice returns one invoice of the account with its items (without their details).
+func (db *DB) Invoice(ctx context.Context, accountID, invoiceID string) (billing.Invoice, error) {
+	inv, err := scanInvoice(db.Pool.QueryRow(ctx, `SELECT `+invoiceColumns+` FROM invoices WHERE id = $1 AND account_id = $2`, invoiceID, accountID))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return billing.Invoice{}, billing.NotFound("invoice")
+	}
+	if err != nil {
+		return billing.Invoice{}, fmt.Errorf("load invoice %s: %w", invoiceID, err)
+	}
+	rows, err := db.Pool.Query(ctx, `SELECT `+itemColumns+` FROM invoice_items WHERE invoice_id = $1 ORDER BY position`, invoiceID)
+	if err != nil {
+		return billing.Invoice{}, fmt.Errorf("load items of %s: %w", invoiceID, err)
+	}
+	inv.Items, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (billing.InvoiceItem, error) { return scanItem(r) })
+	if err != nil {
+		return billing.Invoice{}, fmt.Errorf("load items of %s: %w", invoiceID, err)
+	}
+	return inv, nil
+}
+
+// InvoiceWithDetails returns the invoice with every item's details, for the PDF.
+func (db *DB) InvoiceWithDetails(ctx context.Context, accountID, invoiceID string) (billing.Invoice, error) {
+	inv, err := db.Invoice(ctx, accountID, invoiceID)
+	if err != nil {
+		return billing.Invoice{}, err
+	}
+	rows, err := db.Pool.Query(ctx, `SELECT d.item_id, `+detailColumns+` FROM invoice_item_details d
+		JOIN invoice_items i ON i.id = d.item_id WHERE i.invoice_id = $1 ORDER BY i.position, d.position`, invoiceID)
+	if err != nil {
+		return billing.Invoice{}, fmt.Errorf("load details of %s: %w", invoiceID, err)
+	}
+	defer rows.Close()
+	byItem := map[string][]billing.ItemDetail{}
+	for rows.Next() {
+		var itemID string
+		var d billing.ItemDetail
+		if err := rows.Scan(&itemID, &d.ID, &d.Description, &d.ResourceName, &d.Quantity, &d.Unit, &d.UnitAmount, &d.Amount); err != nil {
+			return billing.Invoice{}, fmt.Errorf("scan detail: %w", err)
+		}
+		byItem[itemID] = append(byItem[itemID], d)
+	}
+	if err := rows.Err(); err != nil {
+		return billing.Invoice{}, fmt.Errorf("load details of %s: %w", invoiceID, err)
+	}
+	for i := range inv.Items {
+		inv.Items[i].Details = byItem[inv.Items[i].ID]
+	}
+	return inv, nil
+}
+
+const itemColumns = `id, invoice_id, description, category, quantity, unit_amount, amount, period_start, period_end`
+
+func scanItem(row pgx.Row) (billing.InvoiceItem, error) {
+	var it billing.InvoiceItem
+	err := row.Scan(&it.ID, &it.InvoiceID, &it.Description, &it.Category, &it.Quantity, &it.UnitAmount,
+		&it.Amount, &it.PeriodStart, &it.PeriodEnd)
+	return it, err
+}
+
+const detailColumns = `d.id, d.description, d.resource_name, d.quantity, d.unit, d.unit_amount, d.amount`
+
+// InvoiceItem returns one item of one of the account's invoices, with its details.
+func (db *DB) InvoiceItem(ctx context.Context, accountID, invoiceID, itemID string) (billing.InvoiceItem, error) {
+	it, err := scanItem(db.Pool.QueryRow(ctx, `SELECT i.id, i.invoice_id, i.description, i.category, i.quantity,
+		i.unit_amount, i.amount, i.period_start, i.period_end
+		FROM invoice_items i JOIN invoices v ON v.id = i.invoice_id
+		WHERE i.id = $1 AND i.invoice_id = $2 AND v.account_id = $3`, itemID, invoiceID, accountID))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return billing.InvoiceItem{}, billing.NotFound("invoice item")
+	}
+	if err != nil {
+		return billing.InvoiceItem{}, fmt.Errorf("load item %s: %w", itemID, err)
+	}
+	rows, err := db.Pool.Query(ctx, `SELECT `+detailColumns+` FROM invoice_item_details d WHERE d.item_id = $1 ORDER BY d.position`, itemID)
+	if err != nil {
+		return billing.InvoiceItem{}, fmt.Errorf("load details of %s: %w", itemID, err)
+	}
+	it.Details, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (billing.ItemDetail, error) {
+		var d billing.ItemDetail
+		err := r.Scan(&d.ID, &d.Description, &d.ResourceName, &d.Quantity, &d.Unit, &d.UnitAmount, &d.Amount)
+		return d, err
+	})
+	if err != nil {
+		return billing.InvoiceItem{}, fmt.Errorf("load details of %s: %w", itemID, err)
+	}
+	return it, nil
+}
+
+// CreateInvoice writes an invoice with its items and details and books its total on the
+// ledger, in one transaction. IDs and the number are assigned here when empty. A second
+// recurring invoice for the same account and period is refused by the database; the caller
+// gets the existing one back with created=false.
+func (db *DB) CreateInvoice(ctx context.Context, inv billing.Invoice) (_ billing.Invoice, created bool, err error) {
+	if inv.ID == "" {
+		inv.ID = billing.NewID(billing.PrefixInvoice)
+	}
+	err = db.inTx(ctx, func(tx pgx.Tx) error {
+		if inv.Number == "" {
+			if inv.Number, err = nextInvoiceNumber(ctx, tx, inv.CreatedAt); err != nil {
+				return err
+			}
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO invoices (`+invoiceColumns+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)`,
+			inv.ID, inv.AccountID, inv.Number, inv.Type, inv.Status, inv.Currency, inv.PeriodStart, inv.PeriodEnd,
+			inv.Subtotal, inv.Tax, inv.Total, inv.AmountPaid, inv.CreatedAt)
+		if err != nil {
+			return err
+		}
+		for i := range inv.Items {
+			it := &inv.Items[i]
+			if it.ID == "" {
+				it.ID = billing.NewID(billing.PrefixInvoiceItem)
+			}
+			it.InvoiceID = inv.ID
+			if _, err := tx.Exec(ctx, `INSERT INTO invoice_items (id, invoice_id, position, description, category,
+				quantity, unit_amount, amount, period_start, period_end) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)`,
+				it.ID, inv.ID, i, it.Description, it.Category, it.Quantity, it.UnitAmount, it.Amount, it.PeriodStart, it.PeriodEnd); err != nil {
+				return fmt.Errorf("insert item %d: %w", i, err)
+			}
+			for j := range it.Details {
+				d := &it.Details[j]
+				if d.ID == "" {
+					d.ID = billing.NewID(billing.PrefixItemDetail)
+				}
+				if _, err := tx.Exec(ctx, `INSERT INTO invoice_item_details (id, item_id, position, description,
+					resource_name, quantity, unit, unit_amount, amount) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)`,
+					d.ID, it.ID, j, d.Description, d.ResourceName, d.Quantity, d.Unit, d.UnitAmount, d.Amount); err != nil {
+					return fmt.Errorf("insert detail %d of item %d: %w", j, i, err)
+				}
+			}
+		}
+		if inv.Status == billing.InvoiceVoid {
+			return nil
+		}
+		if err := appendLedger(ctx, tx, inv.AccountID, "invoice", inv.ID, inv.Total, inv.Currency, inv.CreatedAt); err != nil {
+			return err
+		}
+		// An invoice imported as already paid brings its settlement along, so the ledger
+		// still tells the whole story.
+		return appendLedger(ctx, tx, inv.AccountID, "adjustment", "paid-at-issue:"+inv.ID, -inv.AmountPaid, inv.Currency, inv.CreatedAt)
+	})
+	if isUniqueViolation(err) && inv.Type == billing.InvoiceRecurring {
+		existing, lerr := db.recurringInvoice(ctx, inv.AccountID, *inv.PeriodStart)
+		if lerr != nil {
+			return billing.Invoice{}, false, lerr
+		}
+		return existing, false, nil
+	}
+	if err != nil {
+		return billing.Invoice{}, false, fmt.Errorf("create invoice for %s: %w", inv.AccountID, err)
+	}
+	return inv, true, nil
+}
+
+func (db *DB) recurringInvoice(ctx context.Context, accountID string, periodStart time.Time) (billing.Invoice, error) {
+	var id string
+	err := db.Pool.QueryRow(ctx, `SELECT id FROM invoices WHERE account_id = $1 AND type = 'recurring' AND period_start = $2`,
+		accountID, periodStart).Scan(&id)
+	if err != nil {
+		return billing.Invoice{}, fmt.Errorf("load recurring invoice of %s for %s: %w", accountID, periodStart.Format(time.DateOnly), err)
+	}
+	return db.InvoiceWithDetails(ctx, accountID, id)
+}
+
+// nextInvoiceNumber numbers invoices per year: INV-2026-000042. The advisory lock serializes
+// numbering so two invoices never race for one number.
+func nextInvoiceNumber(ctx context.Context, tx pgx.Tx, at time.Time) (string, error) {
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('invoice_number'))`); err != nil {
+		return "", fmt.Errorf("lock invoice numbering: %w", err)
+	}
+	prefix := fmt.Sprintf("INV-%d-", at.UTC().Year())
+	var n int
+	err := tx.QueryRow(ctx, `SELECT coalesce(max(substring(number from length($1) + 1)::int), 0) FROM invoices WHERE number LIKE $1 || '%'`, prefix).Scan(&n)
+	if err != nil {
+		return "", fmt.Errorf("next invoice number: %w", err)
+	}
+	return fmt.Sprintf("%s%06d", prefix, n+1), nil
+}
+
+// RecurringCharges lists the account's active recurring charges.
+func (db *DB) RecurringCharges(ctx context.Context, accountID string) ([]billing.RecurringCharge, error) {
+	rows, err := db.Pool.Query(ctx, `SELECT id, account_id, description, category, quantity, unit_amount
+		FROM recurring_charges WHERE account_id = $1 AND active ORDER BY created_at, id`, accountID)
+	if err != nil {
+		return nil, fmt.Errorf("list recurring charges of %s: %w", accountID, err)
+	}
+	charges, err := pgx.CollectRows(rows, pgx.RowToStructByPos[billing.RecurringCharge])
+	if err != nil {
+		return nil, fmt.Errorf("list recurring charges of %s: %w", accountID, err)
+	}
+	return charges, nil
+}
+
+// LatestRecurringInvoiceDate is when the account's newest recurring invoice was issued.
+func (db *DB) LatestRecurringInvoiceDate(ctx context.Context, accountID string) (*time.Time, error) {
+	var at *time.Time
+	err := db.Pool.QueryRow(ctx, `SELECT max(created_at) FROM invoices WHERE account_id = $1 AND type = 'recurring'`, accountID).Scan(&at)
+	if err != nil {
+		return nil, fmt.Errorf("latest recurring invoice of %s: %w", accountID, err)
+	}
+	return at, nil
+}

@@ -1,0 +1,48 @@
+// Package worker wires PayPortal's workflows and activities to a Temporal worker. It is the
+// only place that knows every workflow and activity; `payportal worker` and `payportal dev`
+// run it.
+package worker
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"go.temporal.io/sdk/client"
+	sdkworker "go.temporal.io/sdk/worker"
+
+	"github.com/payportal/payportal/activities"
+	"github.com/payportal/payportal/workflows"
+)
+
+// Config is what the workflows need to know at start: timeouts come from the environment.
+type Config struct {
+	TaskQueue  string
+	Activities activities.Dependencies
+	Workflows  workflows.Settings
+	Logger     *slog.Logger
+}
+
+// Register puts every workflow and activity on r.
+func Register(r sdkworker.Registry, deps activities.Dependencies) {
+	workflows.RegisterAll(r)
+	activities.RegisterAll(r, deps)
+}
+
+// New builds a worker on the task queue, with everything registered.
+func New(c client.Client, cfg Config) sdkworker.Worker {
+	w := sdkworker.New(c, cfg.TaskQueue, sdkworker.Options{})
+	Register(w, cfg.Activities)
+	return w
+}
+
+// Run starts the worker and blocks until ctx is done.
+func Run(ctx context.Context, c client.Client, cfg Config) error {
+	w := New(c, cfg)
+	if err := w.Start(); err != nil {
+		return fmt.Errorf("start worker on %s: %w", cfg.TaskQueue, err)
+	}
+	<-ctx.Done()
+	w.Stop()
+	return nil
+}
