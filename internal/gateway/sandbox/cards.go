@@ -1,0 +1,397 @@
+package sandbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/payportal/payportal/internal/billing"
+	"github.com/payportal/payportal/internal/gateway"
+)
+
+// CardProcessor is the sandbox card processor.
+type CardProcessor struct {
+	faults
+	pool  *pgxpool.Pool
+	clock billing.Clock
+}
+
+var _ gateway.CardProcessor = (*CardProcessor)(nil)
+
+// NewCardProcessor returns a card processor keeping its state in pool's database; clock
+// decides which cards have expired.
+func NewCardProcessor(pool *pgxpool.Pool, clock billing.Clock) *CardProcessor {
+	return &CardProcessor{pool: pool, clock: clock}
+}
+
+// Tokenize validates the card and stores its token, public facts and sandbox behaviour;
+// never the number or the CVC. Like real processors, it runs no address checks and never
+// declines: a token is cheap, so calling it twice just makes two.
+func (p *CardProcessor) Tokenize(ctx context.Context, card gateway.Card, _ billing.Address) (gateway.TokenizedCard, error) {
+	if err := p.inject(OpTokenize, false); err != nil {
+		return gateway.TokenizedCard{}, err
+	}
+	if err := gateway.ValidateCard(card, p.clock.Now()); err != nil {
+		return gateway.TokenizedCard{}, fmt.Errorf("tokenize %v: %w", card, err)
+	}
+	tc := gateway.TokenizedCard{
+		Token:    billing.NewID("tok_"),
+		Brand:    card.Brand(),
+		Last4:    card.Last4(),
+		ExpMonth: card.ExpMonth,
+		ExpYear:  card.ExpYear,
+	}
+	_, err := p.pool.Exec(ctx, `
+		INSERT INTO sandbox_cards (token, brand, last4, exp_month, exp_year, behaviour)
+		VALUES ($1, $2, $3, $4, $5, $6)`,
+		tc.Token, tc.Brand, tc.Last4, tc.ExpMonth, tc.ExpYear, string(behaviourOf(card.Number)))
+	if err != nil {
+		return gateway.TokenizedCard{}, fmt.Errorf("tokenize %v: store token: %w", card, err)
+	}
+	if err := p.inject(OpTokenize, true); err != nil {
+		return gateway.TokenizedCard{}, err
+	}
+	return tc, nil
+}
+
+// Verify answers the card's decline, if its number declines, as a zero-amount check would.
+func (p *CardProcessor) Verify(ctx context.Context, token string) error {
+	if err := p.inject(OpVerify, false); err != nil {
+		return err
+	}
+	c, err := p.card(ctx, token)
+	if err != nil {
+		return fmt.Errorf("verify %s: %w", token, err)
+	}
+	if code := c.behaviour.declinesOnVerify(); code != "" {
+		return decline(code)
+	}
+	if gateway.Expired(c.expMonth, c.expYear, p.clock.Now()) {
+		return decline(billing.CodeExpiredCard)
+	}
+	return p.inject(OpVerify, true)
+}
+
+// Authorize holds the amount on the card. Every call is counted per idempotency key (see
+// Attempts), which is what lets the transient card fail its first two attempts of each
+// charge; a key that already holds an authorization returns it.
+func (p *CardProcessor) Authorize(ctx context.Context, req gateway.ChargeRequest) (string, error) {
+	if err := p.inject(OpAuthorize, false); err != nil {
+		return "", err
+	}
+	id, err := p.authorize(ctx, req)
+	if err != nil {
+		return "", fmt.Errorf("authorize %s for %s: %w", req.Amount, req.Token, err)
+	}
+	if err := p.inject(OpAuthorize, true); err != nil {
+		return "", err
+	}
+	return id, nil
+}
+
+func (p *CardProcessor) authorize(ctx context.Context, req gateway.ChargeRequest) (string, error) {
+	if err := checkKey(req.IdempotencyKey); err != nil {
+		return "", err
+	}
+	if err := checkMoney(req.Amount); err != nil {
+		return "", err
+	}
+	// Counted in its own statement so a failed attempt still counts.
+	var attempts int
+	err := p.pool.QueryRow(ctx, `
+		INSERT INTO sandbox_charge_attempts (idempotency_key, attempts) VALUES ($1, 1)
+		ON CONFLICT (idempotency_key)
+		DO UPDATE SET attempts = sandbox_charge_attempts.attempts + 1, updated_at = now()
+		RETURNING attempts`, req.IdempotencyKey).Scan(&attempts)
+	if err != nil {
+		return "", fmt.Errorf("count attempt: %w", err)
+	}
+	if id, found, err := authorizationByKey(ctx, p.pool, req); err != nil || found {
+		return id, err
+	}
+
+	c, err := p.card(ctx, req.Token)
+	if err != nil {
+		return "", err
+	}
+	if code := c.behaviour.declinesOnAuthorize(); code != "" {
+		return "", decline(code)
+	}
+	if gateway.Expired(c.expMonth, c.expYear, p.clock.Now()) {
+		return "", decline(billing.CodeExpiredCard)
+	}
+	if attempts <= c.behaviour.transientAttempts() {
+		return "", &gateway.TransientError{Code: billing.CodeProcessingError,
+			Message: fmt.Sprintf("sandbox processing error on attempt %d", attempts)}
+	}
+
+	var id string
+	err = p.pool.QueryRow(ctx, `
+		INSERT INTO sandbox_authorizations (id, idempotency_key, token, amount, currency, description, status)
+		VALUES ($1, $2, $3, $4, $5, $6, 'authorized')
+		ON CONFLICT (idempotency_key) DO NOTHING
+		RETURNING id`,
+		billing.NewID("auth_"), req.IdempotencyKey, req.Token, req.Amount.Amount, req.Amount.Currency, req.Description,
+	).Scan(&id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		// A concurrent call with the same key won; answer with its authorization.
+		id, _, err = authorizationByKey(ctx, p.pool, req)
+	}
+	if err != nil {
+		return "", fmt.Errorf("store authorization: %w", err)
+	}
+	return id, nil
+}
+
+// authorizationByKey finds the authorization an idempotency key already made, refusing a
+// key reused for another charge.
+func authorizationByKey(ctx context.Context, q querier, req gateway.ChargeRequest) (string, bool, error) {
+	var id, token, currency string
+	var amount int64
+	err := q.QueryRow(ctx, `
+		SELECT id, token, amount, currency FROM sandbox_authorizations WHERE idempotency_key = $1`,
+		req.IdempotencyKey).Scan(&id, &token, &amount, &currency)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("look up idempotency key: %w", err)
+	}
+	if token != req.Token || amount != req.Amount.Amount || currency != req.Amount.Currency {
+		return "", true, fmt.Errorf("%w: idempotency key %q was used for another charge", gateway.ErrInvalidState, req.IdempotencyKey)
+	}
+	return id, true, nil
+}
+
+// Capture moves the authorized money; an authorization has at most one capture, and the
+// same key returns it again.
+func (p *CardProcessor) Capture(ctx context.Context, authorizationID string, amount billing.Money, idempotencyKey string) (string, error) {
+	if err := p.inject(OpCapture, false); err != nil {
+		return "", err
+	}
+	id, err := p.capture(ctx, authorizationID, amount, idempotencyKey)
+	if err != nil {
+		return "", fmt.Errorf("capture %s of %s: %w", amount, authorizationID, err)
+	}
+	if err := p.inject(OpCapture, true); err != nil {
+		return "", err
+	}
+	return id, nil
+}
+
+func (p *CardProcessor) capture(ctx context.Context, authorizationID string, amount billing.Money, key string) (captureID string, err error) {
+	if err := checkKey(key); err != nil {
+		return "", err
+	}
+	if err := checkMoney(amount); err != nil {
+		return "", err
+	}
+	err = pgx.BeginFunc(ctx, p.pool, func(tx pgx.Tx) error {
+		// Lock the authorization first: a concurrent call with the same key waits here and
+		// then finds the capture below.
+		var authorized int64
+		var currency, status string
+		err := tx.QueryRow(ctx, `
+			SELECT amount, currency, status FROM sandbox_authorizations WHERE id = $1 FOR UPDATE`,
+			authorizationID).Scan(&authorized, &currency, &status)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("authorization: %w", gateway.ErrNotFound)
+		}
+		if err != nil {
+			return fmt.Errorf("lock authorization: %w", err)
+		}
+
+		var existingAuth string
+		var existingAmount int64
+		err = tx.QueryRow(ctx, `
+			SELECT id, authorization_id, amount FROM sandbox_captures WHERE idempotency_key = $1`,
+			key).Scan(&captureID, &existingAuth, &existingAmount)
+		switch {
+		case err == nil:
+			if existingAuth != authorizationID || existingAmount != amount.Amount {
+				return fmt.Errorf("%w: idempotency key %q was used for another capture", gateway.ErrInvalidState, key)
+			}
+			return nil
+		case !errors.Is(err, pgx.ErrNoRows):
+			return fmt.Errorf("look up idempotency key: %w", err)
+		}
+
+		switch {
+		case status == "voided":
+			return fmt.Errorf("%w: the authorization was voided", gateway.ErrInvalidState)
+		case status == "captured":
+			return fmt.Errorf("%w: the authorization was already captured", gateway.ErrInvalidState)
+		case amount.Currency != currency:
+			return fmt.Errorf("%w: the authorization is in %s", gateway.ErrInvalidRequest, currency)
+		case amount.Amount > authorized:
+			return fmt.Errorf("%w: only %d was authorized", gateway.ErrInvalidRequest, authorized)
+		}
+		captureID = billing.NewID("cap_")
+		if _, err := tx.Exec(ctx, `
+			INSERT INTO sandbox_captures (id, authorization_id, idempotency_key, amount, currency)
+			VALUES ($1, $2, $3, $4, $5)`,
+			captureID, authorizationID, key, amount.Amount, amount.Currency); err != nil {
+			if isUniqueViolation(err) {
+				return fmt.Errorf("%w: idempotency key %q was used for another capture", gateway.ErrInvalidState, key)
+			}
+			return fmt.Errorf("store capture: %w", err)
+		}
+		_, err = tx.Exec(ctx, `UPDATE sandbox_authorizations SET status = 'captured' WHERE id = $1`, authorizationID)
+		return err
+	})
+	return captureID, err
+}
+
+// Void releases an authorization. Voiding is naturally idempotent, so the key is not
+// needed to recognise a repeat: voiding a voided authorization succeeds.
+func (p *CardProcessor) Void(ctx context.Context, authorizationID, idempotencyKey string) error {
+	if err := p.inject(OpVoid, false); err != nil {
+		return err
+	}
+	if err := p.void(ctx, authorizationID); err != nil {
+		return fmt.Errorf("void %s: %w", authorizationID, err)
+	}
+	return p.inject(OpVoid, true)
+}
+
+func (p *CardProcessor) void(ctx context.Context, authorizationID string) error {
+	return pgx.BeginFunc(ctx, p.pool, func(tx pgx.Tx) error {
+		var status string
+		err := tx.QueryRow(ctx, `SELECT status FROM sandbox_authorizations WHERE id = $1 FOR UPDATE`,
+			authorizationID).Scan(&status)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("authorization: %w", gateway.ErrNotFound)
+		}
+		if err != nil {
+			return fmt.Errorf("lock authorization: %w", err)
+		}
+		switch status {
+		case "voided":
+			return nil
+		case "captured":
+			return fmt.Errorf("%w: the authorization was captured; refund it instead", gateway.ErrInvalidState)
+		}
+		_, err = tx.Exec(ctx, `UPDATE sandbox_authorizations SET status = 'voided', voided_at = now() WHERE id = $1`, authorizationID)
+		return err
+	})
+}
+
+// Refund gives back part or all of a capture; refunds never exceed what was captured, and
+// the same key returns the same refund.
+func (p *CardProcessor) Refund(ctx context.Context, captureID string, amount billing.Money, idempotencyKey string) (string, error) {
+	if err := p.inject(OpRefund, false); err != nil {
+		return "", err
+	}
+	id, err := refund(ctx, p.pool, cardRefunds, captureID, amount, idempotencyKey, billing.NewID("re_"))
+	if err != nil {
+		return "", fmt.Errorf("refund %s of %s: %w", amount, captureID, err)
+	}
+	if err := p.inject(OpRefund, true); err != nil {
+		return "", err
+	}
+	return id, nil
+}
+
+// cardRow is what the sandbox knows of a token.
+type cardRow struct {
+	behaviour         behaviour
+	expMonth, expYear int
+}
+
+func (p *CardProcessor) card(ctx context.Context, token string) (cardRow, error) {
+	var c cardRow
+	var b string
+	err := p.pool.QueryRow(ctx, `SELECT behaviour, exp_month, exp_year FROM sandbox_cards WHERE token = $1`,
+		token).Scan(&b, &c.expMonth, &c.expYear)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return c, fmt.Errorf("card token: %w", gateway.ErrNotFound)
+	}
+	if err != nil {
+		return c, fmt.Errorf("look up card token: %w", err)
+	}
+	c.behaviour = behaviour(b)
+	return c, nil
+}
+
+// Authorization is the sandbox's record of an authorization, for tests and ops.
+type Authorization struct {
+	ID        string
+	Token     string
+	Amount    billing.Money
+	Status    string // authorized, captured or voided
+	CaptureID string // "" until captured
+	CreatedAt time.Time
+}
+
+// Authorization returns what the sandbox holds for id.
+func (p *CardProcessor) Authorization(ctx context.Context, id string) (Authorization, error) {
+	a := Authorization{ID: id}
+	var captureID *string
+	err := p.pool.QueryRow(ctx, `
+		SELECT a.token, a.amount, a.currency, a.status, c.id, a.created_at
+		FROM sandbox_authorizations a LEFT JOIN sandbox_captures c ON c.authorization_id = a.id
+		WHERE a.id = $1`, id).Scan(&a.Token, &a.Amount.Amount, &a.Amount.Currency, &a.Status, &captureID, &a.CreatedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return a, fmt.Errorf("authorization %s: %w", id, gateway.ErrNotFound)
+	}
+	if err != nil {
+		return a, fmt.Errorf("authorization %s: %w", id, err)
+	}
+	if captureID != nil {
+		a.CaptureID = *captureID
+	}
+	return a, nil
+}
+
+// Attempts counts the Authorize calls made with idempotencyKey, replays included: a
+// declined charge shows 1 when nobody retried it.
+func (p *CardProcessor) Attempts(ctx context.Context, idempotencyKey string) (int, error) {
+	return count(ctx, p.pool, `SELECT COALESCE(max(attempts), 0) FROM sandbox_charge_attempts WHERE idempotency_key = $1`, idempotencyKey)
+}
+
+// Captures counts the captures of an authorization: 0 or 1.
+func (p *CardProcessor) Captures(ctx context.Context, authorizationID string) (int, error) {
+	return count(ctx, p.pool, `SELECT count(*) FROM sandbox_captures WHERE authorization_id = $1`, authorizationID)
+}
+
+// Refunds counts the refunds of a capture.
+func (p *CardProcessor) Refunds(ctx context.Context, captureID string) (int, error) {
+	return count(ctx, p.pool, `SELECT count(*) FROM sandbox_refunds WHERE capture_id = $1`, captureID)
+}
+
+// Stats are totals over everything the sandbox card processor ever did in this database.
+type Stats struct {
+	Cards, Authorizations, Captures, Voids, Refunds int
+	CapturedAmount, RefundedAmount                  int64 // summed across currencies: for tests that use one
+}
+
+// Stats totals the sandbox's records; a crash test on its own database can check that a
+// payment was captured exactly once.
+func (p *CardProcessor) Stats(ctx context.Context) (Stats, error) {
+	var s Stats
+	err := p.pool.QueryRow(ctx, `
+		SELECT (SELECT count(*) FROM sandbox_cards),
+		       (SELECT count(*) FROM sandbox_authorizations),
+		       (SELECT count(*) FROM sandbox_captures),
+		       (SELECT count(*) FROM sandbox_authorizations WHERE status = 'voided'),
+		       (SELECT count(*) FROM sandbox_refunds),
+		       (SELECT COALESCE(sum(amount), 0) FROM sandbox_captures),
+		       (SELECT COALESCE(sum(amount), 0) FROM sandbox_refunds)`).
+		Scan(&s.Cards, &s.Authorizations, &s.Captures, &s.Voids, &s.Refunds, &s.CapturedAmount, &s.RefundedAmount)
+	if err != nil {
+		return s, fmt.Errorf("sandbox stats: %w", err)
+	}
+	return s, nil
+}
+
+func count(ctx context.Context, q querier, sql string, arg any) (int, error) {
+	var n int
+	if err := q.QueryRow(ctx, sql, arg).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count: %w", err)
+	}
+	return n, nil
+}
