@@ -9,6 +9,9 @@ import (
 	"go.temporal.io/sdk/worker"
 
 	"github.com/payportal/payportal/internal/billing"
+	"github.com/payportal/payportal/internal/gateway"
+	"github.com/payportal/payportal/internal/mail"
+	"github.com/payportal/payportal/internal/pdfstore"
 	"github.com/payportal/payportal/internal/postgres"
 )
 
@@ -17,8 +20,18 @@ type Dependencies struct {
 	DB     *postgres.DB
 	Clock  billing.Clock
 	Logger *slog.Logger
+	Mail   mail.Sender           // customer mails: SMTP, or the log in development
+	Cards  gateway.CardProcessor // the one card processor the app built (sandbox by default)
+	PayPal gateway.PayPal        // the sandbox by default, PayPal Orders v2 when configured
+	// PublicURL is where browsers reach the API; PayPal sends buyers back under it.
+	PublicURL string
 }
 
 // RegisterAll registers every activity struct. Each feature adds its line here.
 func RegisterAll(r worker.ActivityRegistry, deps Dependencies) {
+	r.RegisterActivity(&CardValidation{DB: deps.DB, Mail: deps.Mail, Clock: deps.Clock})
+	r.RegisterActivity(&Payments{DB: deps.DB, Cards: deps.Cards, PayPal: deps.PayPal, Mail: deps.Mail,
+		Clock: deps.Clock, PublicURL: deps.PublicURL, Logger: deps.Logger})
+	r.RegisterActivity(&Invoices{DB: deps.DB, PDFs: &pdfstore.Store{DB: deps.DB, Clock: deps.Clock}, Mail: deps.Mail, Clock: deps.Clock})
+	r.RegisterActivity(&RecurringBilling{DB: deps.DB, Mail: deps.Mail, Clock: deps.Clock})
 }

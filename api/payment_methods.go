@@ -1,21 +1,275 @@
 package api
 
 import (
+	"context"
+	"net/http"
+	netmail "net/mail"
+	"strings"
+	"unicode/utf8"
+
 	"github.com/gin-gonic/gin"
 
 	"github.com/payportal/payportal/internal/billing"
+	"github.com/payportal/payportal/internal/gateway"
+	"github.com/payportal/payportal/internal/portal"
 )
 
-// CardService adds cards on file and records reps' decisions. (Filled in by the card-on-file
-// feature.)
-type CardService interface{}
+// CardService adds cards on file and records reps' decisions on them.
+type CardService interface {
+	// Add tokenizes the card, stores it pending validation and starts its validation.
+	Add(ctx context.Context, accountID string, in portal.NewCard) (billing.PaymentMethod, error)
+	List(ctx context.Context, accountID string, p billing.ListParams) ([]billing.PaymentMethod, bool, error)
+	Get(ctx context.Context, accountID, id string) (billing.PaymentMethod, error)
+	// Pending lists every account's cards awaiting a decision, oldest first.
+	Pending(ctx context.Context, p billing.ListParams) ([]billing.PaymentMethod, bool, error)
+	// Decide passes a rep's decision on and returns the card once it is recorded; a card
+	// already decided or expired is a conflict (already_decided).
+	Decide(ctx context.Context, repKeyID, pmID string, decision billing.Decision, reason string) (billing.PaymentMethod, error)
+}
 
-func (s *Server) addPaymentMethod(c *gin.Context)          { s.writeError(c, notYet()) }
-func (s *Server) listPaymentMethods(c *gin.Context)        { s.writeError(c, notYet()) }
-func (s *Server) getPaymentMethod(c *gin.Context)          { s.writeError(c, notYet()) }
-func (s *Server) listPendingPaymentMethods(c *gin.Context) { s.writeError(c, notYet()) }
-func (s *Server) decidePaymentMethod(c *gin.Context)       { s.writeError(c, notYet()) }
+// addPaymentMethodRequest is the body of POST .../payment-methods. The card decodes into
+// gateway.Card, which refuses to be logged or serialized in clear.
+type addPaymentMethodRequest struct {
+	Card           *gateway.Card    `json:"card"`
+	BillingAddress *billing.Address `json:"billing_address"`
+	UseCompanyInfo bool             `json:"use_company_info"`
+	ContactEmail   *string          `json:"contact_email"`
+	EUSupported    bool             `json:"eu_supported"`
+}
 
+func (s *Server) addPaymentMethod(c *gin.Context) {
+	var req addPaymentMethodRequest
+	if err := decodeJSON(c, &req); err != nil {
+		s.writeError(c, err)
+		return
+	}
+	in, err := s.newCard(req)
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
+	pm, err := s.Cards.Add(c.Request.Context(), c.Param("account_id"), in)
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
+	c.JSON(http.StatusAccepted, paymentMethodView(pm))
+}
+
+// newCard checks the request field by field, in the order of the form, and answers the
+// first problem as a 422 naming its param.
+func (s *Server) newCard(req addPaymentMethodRequest) (portal.NewCard, error) {
+	if req.Card == nil {
+		return portal.NewCard{}, missing("card")
+	}
+	if err := gateway.ValidateCard(*req.Card, s.Clock.Now()); err != nil {
+		return portal.NewCard{}, err
+	}
+	if utf8.RuneCountInString(req.Card.HolderName) > 200 {
+		return portal.NewCard{}, billing.Invalid(billing.CodeInvalidValue, gateway.ParamCardHolderName, "the card holder's name is limited to 200 characters")
+	}
+	in := portal.NewCard{Card: *req.Card, EUSupported: req.EUSupported}
+	switch {
+	case req.UseCompanyInfo && req.BillingAddress != nil:
+		return portal.NewCard{}, billing.Invalid(billing.CodeInvalidValue, "use_company_info",
+			"send either billing_address or use_company_info: true, not both")
+	case req.BillingAddress != nil:
+		addr, err := billingAddress("billing_address", *req.BillingAddress)
+		if err != nil {
+			return portal.NewCard{}, err
+		}
+		in.BillingAddress = &addr
+	case !req.UseCompanyInfo:
+		return portal.NewCard{}, billing.Invalid(billing.CodeMissingField, "billing_address",
+			"billing_address is required unless use_company_info is true")
+	}
+	if req.ContactEmail == nil {
+		return portal.NewCard{}, missing("contact_email")
+	}
+	email, err := contactEmail("contact_email", *req.ContactEmail)
+	if err != nil {
+		return portal.NewCard{}, err
+	}
+	in.ContactEmail = email
+	return in, nil
+}
+
+// billingAddress trims an address and checks it against the contract: line1, city,
+// postal_code and an ISO 3166 alpha-2 country (upper case) are required, each within its
+// length. Errors name param.field.
+func billingAddress(param string, a billing.Address) (billing.Address, error) {
+	fields := []struct {
+		name     string
+		value    *string
+		required bool
+		max      int
+	}{
+		{"line1", &a.Line1, true, 200},
+		{"line2", &a.Line2, false, 200},
+		{"city", &a.City, true, 100},
+		{"state", &a.State, false, 100},
+		{"postal_code", &a.PostalCode, true, 20},
+		{"country", &a.Country, true, 2},
+	}
+	for _, f := range fields {
+		*f.value = strings.TrimSpace(*f.value)
+		p := param + "." + f.name
+		switch {
+		case f.required && *f.value == "":
+			return billing.Address{}, missing(p)
+		case utf8.RuneCountInString(*f.value) > f.max:
+			return billing.Address{}, billing.Invalid(billing.CodeInvalidValue, p, "%s is limited to %d characters", p, f.max)
+		case strings.ContainsAny(*f.value, "\r\n\t"):
+			return billing.Address{}, billing.Invalid(billing.CodeInvalidValue, p, "%s must be a single line", p)
+		}
+	}
+	if !isCountryCode(a.Country) {
+		return billing.Address{}, billing.Invalid(billing.CodeInvalidValue, param+".country",
+			"%s.country must be an ISO 3166-1 alpha-2 code in upper case, e.g. US or FR", param)
+	}
+	return a, nil
+}
+
+func isCountryCode(s string) bool {
+	return len(s) == 2 && s[0] >= 'A' && s[0] <= 'Z' && s[1] >= 'A' && s[1] <= 'Z'
+}
+
+// contactEmail accepts a bare address (no display name) that net/mail can parse.
+func contactEmail(param, raw string) (string, error) {
+	addr := strings.TrimSpace(raw)
+	if addr == "" {
+		return "", missing(param)
+	}
+	parsed, err := netmail.ParseAddress(addr)
+	if err != nil || parsed.Name != "" || parsed.Address != addr || len(addr) > 254 {
+		return "", billing.Invalid(billing.CodeInvalidEmail, param, "%s must be an email address such as billing@example.com", param)
+	}
+	return addr, nil
+}
+
+func (s *Server) listPaymentMethods(c *gin.Context) {
+	page, err := listParams(c)
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
+	pms, hasMore, err := s.Cards.List(c.Request.Context(), c.Param("account_id"), page)
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, paymentMethodList(pms, hasMore))
+}
+
+func (s *Server) getPaymentMethod(c *gin.Context) {
+	id := c.Param("pm_id")
+	if !billing.HasPrefix(id, billing.PrefixPaymentMethod) {
+		s.writeError(c, billing.NotFound("payment method"))
+		return
+	}
+	pm, err := s.Cards.Get(c.Request.Context(), c.Param("account_id"), id)
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, paymentMethodView(pm))
+}
+
+// listPendingPaymentMethods is the reps' queue: cards awaiting a decision, oldest first.
+func (s *Server) listPendingPaymentMethods(c *gin.Context) {
+	if status, ok := c.GetQuery("status"); ok && status != string(billing.PMPendingValidation) {
+		s.writeError(c, billing.Invalid(billing.CodeInvalidValue, "status", "status must be pending_validation"))
+		return
+	}
+	page, err := listParams(c)
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
+	pms, hasMore, err := s.Cards.Pending(c.Request.Context(), page)
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, paymentMethodList(pms, hasMore))
+}
+
+type decisionRequest struct {
+	Decision *string `json:"decision"`
+	Reason   string  `json:"reason"`
+}
+
+// decidePaymentMethod answers 200 with the card once its new status is recorded, or 409
+// already_decided when another decision or the deadline came first.
+func (s *Server) decidePaymentMethod(c *gin.Context) {
+	id := c.Param("pm_id")
+	if !billing.HasPrefix(id, billing.PrefixPaymentMethod) {
+		s.writeError(c, billing.NotFound("payment method"))
+		return
+	}
+	var req decisionRequest
+	if err := decodeJSON(c, &req); err != nil {
+		s.writeError(c, err)
+		return
+	}
+	if req.Decision == nil || *req.Decision == "" {
+		s.writeError(c, missing("decision"))
+		return
+	}
+	decision := billing.Decision(*req.Decision)
+	if decision != billing.DecisionApprove && decision != billing.DecisionReject {
+		s.writeError(c, billing.Invalid(billing.CodeInvalidValue, "decision", "decision must be approve or reject"))
+		return
+	}
+	reason := strings.Join(strings.Fields(req.Reason), " ")
+	if utf8.RuneCountInString(reason) > 500 {
+		s.writeError(c, billing.Invalid(billing.CodeInvalidValue, "reason", "reason is limited to 500 characters"))
+		return
+	}
+	pm, err := s.Cards.Decide(c.Request.Context(), callerOf(c).KeyID, id, decision, reason)
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, paymentMethodView(pm))
+}
+
+type paymentMethodJSON struct {
+	ID                 string          `json:"id"`
+	AccountID          string          `json:"account_id"`
+	Status             string          `json:"status"`
+	Brand              string          `json:"brand"`
+	Last4              string          `json:"last4"`
+	ExpMonth           int             `json:"exp_month"`
+	ExpYear            int             `json:"exp_year"`
+	EUSupported        bool            `json:"eu_supported"`
+	ContactEmail       string          `json:"contact_email"`
+	BillingAddress     billing.Address `json:"billing_address"`
+	CreatedAt          string          `json:"created_at"`
+	DecidedAt          *string         `json:"decided_at"`
+	DecisionReason     string          `json:"decision_reason"`
+	ValidationDeadline string          `json:"validation_deadline"`
+	WorkflowID         string          `json:"workflow_id"`
+}
+
+func paymentMethodView(pm billing.PaymentMethod) paymentMethodJSON {
+	return paymentMethodJSON{
+		ID: pm.ID, AccountID: pm.AccountID, Status: string(pm.Status), Brand: pm.Brand, Last4: pm.Last4,
+		ExpMonth: pm.ExpMonth, ExpYear: pm.ExpYear, EUSupported: pm.EUSupported, ContactEmail: pm.ContactEmail,
+		BillingAddress: pm.BillingAddress, CreatedAt: timestamp(pm.CreatedAt), DecidedAt: timestampOrNil(pm.DecidedAt),
+		DecisionReason: pm.DecisionReason, ValidationDeadline: timestamp(pm.ValidationDeadline), WorkflowID: pm.WorkflowID,
+	}
+}
+
+func paymentMethodList(pms []billing.PaymentMethod, hasMore bool) listJSON[paymentMethodJSON] {
+	data := make([]paymentMethodJSON, len(pms))
+	for i, pm := range pms {
+		data[i] = paymentMethodView(pm)
+	}
+	return listJSON[paymentMethodJSON]{Data: data, HasMore: hasMore}
+}
+
+// notYet answers routes whose feature has not landed yet.
 func notYet() error {
 	return billing.Errorf(billing.KindNotFound, billing.CodeNotFound, "not implemented yet")
 }

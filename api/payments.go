@@ -1,19 +1,392 @@
 package api
 
-import "github.com/gin-gonic/gin"
+import (
+	"context"
+	"errors"
+	"html/template"
+	"net/http"
+	"net/url"
+	"strings"
+	"unicode/utf8"
 
-// PaymentService takes one-time payments. (Filled in by the payments feature.)
-type PaymentService interface{}
+	"github.com/gin-gonic/gin"
 
-// PayPalCheckout is the PayPal sandbox's buyer page. (Filled in by the payments feature.)
-type PayPalCheckout interface{}
+	"github.com/payportal/payportal/internal/billing"
+	"github.com/payportal/payportal/internal/gateway"
+	"github.com/payportal/payportal/internal/gateway/sandbox"
+	"github.com/payportal/payportal/internal/portal"
+)
 
-func (s *Server) createPayment(c *gin.Context) { s.writeError(c, notYet()) }
-func (s *Server) listPayments(c *gin.Context)  { s.writeError(c, notYet()) }
-func (s *Server) getPayment(c *gin.Context)    { s.writeError(c, notYet()) }
-func (s *Server) cancelPayment(c *gin.Context) { s.writeError(c, notYet()) }
+// PaymentService takes one-time payments.
+type PaymentService interface {
+	Create(ctx context.Context, accountID string, in portal.NewPayment) (p billing.Payment, created bool, err error)
+	List(ctx context.Context, accountID string, page billing.ListParams) ([]billing.Payment, bool, error)
+	Get(ctx context.Context, accountID, paymentID string) (billing.Payment, error)
+	Cancel(ctx context.Context, accountID, paymentID string) (billing.Payment, error)
+	PayPalReturn(ctx context.Context, orderID string, approved bool) (billing.Payment, error)
+}
 
+// PayPalCheckout is the PayPal sandbox's buyer page: what approval_url opens when PayPal is the
+// sandbox.
+type PayPalCheckout interface {
+	Order(ctx context.Context, orderID string) (sandbox.PayPalOrder, error)
+	Approve(ctx context.Context, orderID string) error
+	Cancel(ctx context.Context, orderID string) error
+}
+
+// Idempotency-Key bounds from the contract.
+const (
+	idempotencyHeader    = "Idempotency-Key"
+	maxIdempotencyKeyLen = 255
+	maxReturnURLLen      = 2048
+)
+
+type createPaymentBody struct {
+	Amount         *int64           `json:"amount"`
+	Currency       string           `json:"currency"`
+	Method         string           `json:"method"`
+	Card           *gateway.Card    `json:"card"`
+	BillingAddress *billing.Address `json:"billing_address"`
+	UseCompanyInfo bool             `json:"use_company_info"`
+	EUSupported    bool             `json:"eu_supported"`
+	ReturnURL      string           `json:"return_url"`
+}
+
+func (s *Server) createPayment(c *gin.Context) {
+	key := c.GetHeader(idempotencyHeader)
+	if key == "" {
+		e := billing.Errorf(billing.KindMalformed, billing.CodeIdempotencyKeyNeeded,
+			"send an Idempotency-Key header (1 to %d characters) so a retried payment is never taken twice", maxIdempotencyKeyLen)
+		e.Param = idempotencyHeader
+		s.writeError(c, e)
+		return
+	}
+	if !utf8.ValidString(key) || utf8.RuneCountInString(key) > maxIdempotencyKeyLen {
+		e := billing.Errorf(billing.KindMalformed, billing.CodeInvalidValue,
+			"the Idempotency-Key must be 1 to %d characters", maxIdempotencyKeyLen)
+		e.Param = idempotencyHeader
+		s.writeError(c, e)
+		return
+	}
+	var body createPaymentBody
+	if err := decodeJSON(c, &body); err != nil {
+		s.writeError(c, err)
+		return
+	}
+	in, err := s.newPayment(body)
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
+	in.IdempotencyKey = key
+	p, created, err := s.Payments.Create(c.Request.Context(), c.Param("account_id"), in)
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
+	status := http.StatusOK // a replay of an earlier request with this key
+	if created {
+		status = http.StatusAccepted
+	}
+	c.JSON(status, paymentView(p))
+}
+
+// newPayment checks the request's shape; the service checks it against the account.
+func (s *Server) newPayment(b createPaymentBody) (portal.NewPayment, error) {
+	in := portal.NewPayment{
+		Method:         billing.PaymentMethodKind(b.Method),
+		Card:           b.Card,
+		BillingAddress: b.BillingAddress,
+		UseCompanyInfo: b.UseCompanyInfo,
+		EUSupported:    b.EUSupported,
+		ReturnURL:      strings.TrimSpace(b.ReturnURL),
+	}
+	switch {
+	case b.Amount == nil:
+		return in, missing("amount")
+	case *b.Amount <= 0:
+		return in, billing.Invalid(billing.CodeAmountNotPositive, "amount", "amount must be a positive number of minor units")
+	case b.Currency == "":
+		return in, missing("currency")
+	case !billing.ValidCurrency(b.Currency):
+		return in, billing.Invalid(billing.CodeInvalidValue, "currency", "currency must be an ISO 4217 code such as USD")
+	case b.Method == "":
+		return in, missing("method")
+	}
+	in.Amount = billing.Money{Amount: *b.Amount, Currency: b.Currency}
+	switch in.Method {
+	case billing.MethodCard:
+		if b.Card == nil {
+			return in, missing("card")
+		}
+		if err := gateway.ValidateCard(*b.Card, s.Clock.Now()); err != nil {
+			return in, err
+		}
+		if err := checkPaymentAddress(b.BillingAddress, b.UseCompanyInfo); err != nil {
+			return in, err
+		}
+		if b.UseCompanyInfo {
+			in.BillingAddress = nil
+		}
+	case billing.MethodPayPal:
+		if b.Card != nil {
+			return in, billing.Invalid(billing.CodeInvalidValue, "card", "card is only for method card")
+		}
+	default:
+		return in, billing.Invalid(billing.CodeInvalidValue, "method", "method must be card or paypal")
+	}
+	if in.ReturnURL != "" {
+		u, err := url.Parse(in.ReturnURL)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || len(in.ReturnURL) > maxReturnURLLen {
+			return in, billing.Invalid(billing.CodeInvalidValue, "return_url", "return_url must be an absolute http(s) URL")
+		}
+	}
+	return in, nil
+}
+
+// checkPaymentAddress wants exactly one of a billing address and use_company_info.
+func checkPaymentAddress(a *billing.Address, useCompanyInfo bool) error {
+	switch {
+	case a == nil && !useCompanyInfo:
+		return billing.Invalid(billing.CodeMissingField, "billing_address", "give a billing_address, or use_company_info: true")
+	case a != nil && useCompanyInfo:
+		return billing.Invalid(billing.CodeInvalidValue, "use_company_info", "give a billing_address or use_company_info, not both")
+	case a == nil:
+		return nil
+	}
+	required := []struct{ param, value string }{
+		{"billing_address.line1", a.Line1}, {"billing_address.city", a.City},
+		{"billing_address.postal_code", a.PostalCode}, {"billing_address.country", a.Country},
+	}
+	for _, f := range required {
+		if strings.TrimSpace(f.value) == "" {
+			return missing(f.param)
+		}
+	}
+	if len(a.Country) != 2 || strings.ToUpper(a.Country) != a.Country || !upperLetters(a.Country) {
+		return billing.Invalid(billing.CodeInvalidValue, "billing_address.country", "country must be an ISO 3166 alpha-2 code such as US")
+	}
+	for _, f := range []struct {
+		param, value string
+		max          int
+	}{
+		{"billing_address.line1", a.Line1, 200}, {"billing_address.line2", a.Line2, 200},
+		{"billing_address.city", a.City, 100}, {"billing_address.state", a.State, 100},
+		{"billing_address.postal_code", a.PostalCode, 20},
+	} {
+		if utf8.RuneCountInString(f.value) > f.max {
+			return billing.Invalid(billing.CodeInvalidValue, f.param, "%s is longer than %d characters", f.param, f.max)
+		}
+	}
+	return nil
+}
+
+func upperLetters(s string) bool {
+	for _, r := range s {
+		if r < 'A' || r > 'Z' {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *Server) listPayments(c *gin.Context) {
+	page, err := listParams(c)
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
+	payments, hasMore, err := s.Payments.List(c.Request.Context(), c.Param("account_id"), page)
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
+	data := make([]paymentJSON, len(payments))
+	for i, p := range payments {
+		data[i] = paymentView(p)
+	}
+	c.JSON(http.StatusOK, listJSON[paymentJSON]{Data: data, HasMore: hasMore})
+}
+
+func (s *Server) getPayment(c *gin.Context) {
+	p, err := s.Payments.Get(c.Request.Context(), c.Param("account_id"), c.Param("payment_id"))
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, paymentView(p))
+}
+
+func (s *Server) cancelPayment(c *gin.Context) {
+	p, err := s.Payments.Cancel(c.Request.Context(), c.Param("account_id"), c.Param("payment_id"))
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, paymentView(p))
+}
+
+// paypalReturnRoutes are where PayPal sends the buyer back, and, with the sandbox, the
+// sandbox's own buyer page. None is authenticated: the order id in ?token= is the capability.
 func (s *Server) paypalReturnRoutes(r *gin.RouterGroup) {
-	r.GET("/v1/paypal/return", func(c *gin.Context) { s.writeError(c, notYet()) })
-	r.GET("/v1/paypal/cancel", func(c *gin.Context) { s.writeError(c, notYet()) })
+	r.GET("/v1/paypal/return", s.paypalReturn(true))
+	r.GET("/v1/paypal/cancel", s.paypalReturn(false))
+	if s.Checkout != nil {
+		r.GET(sandbox.CheckoutPath, s.sandboxCheckoutPage)
+		r.POST(sandbox.CheckoutPath+"/approve", s.sandboxCheckoutDecision(true))
+		r.POST(sandbox.CheckoutPath+"/cancel", s.sandboxCheckoutDecision(false))
+	}
+}
+
+// paypalReturn passes the buyer's return on to the payment, then sends the buyer to the
+// payment's return_url, or answers the payment when it has none.
+func (s *Server) paypalReturn(approved bool) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		token, err := paypalToken(c)
+		if err != nil {
+			s.writeError(c, err)
+			return
+		}
+		p, err := s.Payments.PayPalReturn(c.Request.Context(), token, approved)
+		if err != nil {
+			s.writeError(c, err)
+			return
+		}
+		if p.ReturnURL != "" {
+			c.Redirect(http.StatusFound, p.ReturnURL)
+			return
+		}
+		c.JSON(http.StatusOK, paymentView(p))
+	}
+}
+
+func paypalToken(c *gin.Context) (string, error) {
+	token := c.Query("token")
+	if token == "" {
+		return "", missing("token")
+	}
+	if len(token) > 64 {
+		return "", billing.Invalid(billing.CodeInvalidValue, "token", "token is not a PayPal order id")
+	}
+	return token, nil
+}
+
+var checkoutPage = template.Must(template.New("checkout").Parse(`<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><title>PayPal sandbox checkout</title>
+<style>body{font-family:sans-serif;max-width:32rem;margin:3rem auto}button{font-size:1rem;padding:.5rem 1.5rem;margin-right:1rem}</style>
+</head>
+<body>
+<h1>PayPal sandbox</h1>
+<p>This page stands in for PayPal in development: no money moves.</p>
+<p>Pay <strong id="amount">{{.Amount}}</strong>{{with .Description}} for {{.}}{{end}}.</p>
+{{if .Open}}
+<form method="post" action="{{.ApproveAction}}"><button type="submit" id="approve">Approve</button></form>
+<form method="post" action="{{.CancelAction}}"><button type="submit" id="cancel">Cancel</button></form>
+{{else}}
+<p id="status">This order is {{.Status}}.</p>
+{{end}}
+</body>
+</html>
+`))
+
+// sandboxCheckoutPage is the buyer's page approval_url opens: the amount, Approve and Cancel.
+func (s *Server) sandboxCheckoutPage(c *gin.Context) {
+	token, err := paypalToken(c)
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
+	o, err := s.Checkout.Order(c.Request.Context(), token)
+	if err != nil {
+		s.writeError(c, checkoutError(err))
+		return
+	}
+	q := "?token=" + url.QueryEscape(o.ID)
+	c.Header("Content-Type", "text/html; charset=utf-8")
+	c.Header("Cache-Control", "no-store")
+	c.Status(http.StatusOK)
+	err = checkoutPage.Execute(c.Writer, map[string]any{
+		"Amount": o.Amount.String(), "Description": o.Description, "Status": string(o.Status),
+		"Open":          o.Status == sandbox.OrderCreated || o.Status == sandbox.OrderApproved,
+		"ApproveAction": sandbox.CheckoutPath + "/approve" + q,
+		"CancelAction":  sandbox.CheckoutPath + "/cancel" + q,
+	})
+	if err != nil {
+		s.log.ErrorContext(c.Request.Context(), "render sandbox checkout", "err", err)
+	}
+}
+
+// sandboxCheckoutDecision records the buyer's click in the sandbox, then sends the browser on
+// to the return or cancel link, as PayPal would.
+func (s *Server) sandboxCheckoutDecision(approve bool) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		token, err := paypalToken(c)
+		if err != nil {
+			s.writeError(c, err)
+			return
+		}
+		next := "/v1/paypal/cancel"
+		if approve {
+			err, next = s.Checkout.Approve(c.Request.Context(), token), "/v1/paypal/return"
+		} else {
+			err = s.Checkout.Cancel(c.Request.Context(), token)
+		}
+		if err != nil {
+			s.writeError(c, checkoutError(err))
+			return
+		}
+		c.Redirect(http.StatusSeeOther, next+"?token="+url.QueryEscape(token))
+	}
+}
+
+func checkoutError(err error) error {
+	switch {
+	case errors.Is(err, gateway.ErrNotFound):
+		return billing.NotFound("PayPal order")
+	case errors.Is(err, gateway.ErrInvalidState):
+		return billing.Conflict("order_not_open", "the PayPal order can no longer be approved or cancelled")
+	}
+	return err
+}
+
+type paymentJSON struct {
+	ID          string           `json:"id"`
+	Status      string           `json:"status"`
+	Method      string           `json:"method"`
+	Amount      int64            `json:"amount"`
+	Currency    string           `json:"currency"`
+	Card        *paymentCardJSON `json:"card"`
+	ApprovalURL *string          `json:"approval_url"`
+	ReturnURL   *string          `json:"return_url"`
+	Failure     *billing.Failure `json:"failure"`
+	RefundID    *string          `json:"refund_id"`
+	CreatedAt   string           `json:"created_at"`
+	CompletedAt *string          `json:"completed_at"`
+	WorkflowID  string           `json:"workflow_id"`
+}
+
+type paymentCardJSON struct {
+	Brand string `json:"brand"`
+	Last4 string `json:"last4"`
+}
+
+func paymentView(p billing.Payment) paymentJSON {
+	v := paymentJSON{
+		ID: p.ID, Status: string(p.Status), Method: string(p.Method), Amount: p.Amount.Amount,
+		Currency: p.Amount.Currency, ApprovalURL: orNull(p.ApprovalURL), ReturnURL: orNull(p.ReturnURL),
+		Failure: p.Failure, RefundID: orNull(p.RefundID), CreatedAt: timestamp(p.CreatedAt),
+		CompletedAt: timestampOrNil(p.CompletedAt), WorkflowID: p.WorkflowID,
+	}
+	if p.Method == billing.MethodCard {
+		v.Card = &paymentCardJSON{Brand: p.CardBrand, Last4: p.CardLast4}
+	}
+	return v
+}
+
+func orNull(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
 }

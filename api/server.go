@@ -37,6 +37,7 @@ type Server struct {
 	Limits   RateLimits
 	Registry *prometheus.Registry // nil: a fresh one
 	Logger   *slog.Logger
+	Clock    billing.Clock // validation's "now" (card expiry); nil: the system clock
 
 	log     *slog.Logger
 	limiter *keyLimiter
@@ -55,6 +56,9 @@ func (s *Server) Handler() http.Handler {
 	s.log = s.Logger
 	if s.log == nil {
 		s.log = slog.Default()
+	}
+	if s.Clock == nil {
+		s.Clock = billing.SystemClock{}
 	}
 	if s.Limits.PerSecond <= 0 {
 		s.Limits = RateLimits{PerSecond: 50, Burst: 100}

@@ -10,8 +10,10 @@ import "go.temporal.io/sdk/temporal"
 const DefaultTaskQueue = "payportal"
 
 // Workflow IDs from the contract: ops find a workflow from the resource ID alone.
-func CardValidationWorkflowID(paymentMethodID string) string { return "card-validation/" + paymentMethodID }
-func PaymentWorkflowID(paymentID string) string             { return "payment/" + paymentID }
+func CardValidationWorkflowID(paymentMethodID string) string {
+	return "card-validation/" + paymentMethodID
+}
+func PaymentWorkflowID(paymentID string) string { return "payment/" + paymentID }
 
 // Signal and query names.
 const (

@@ -15,4 +15,8 @@ type Settings struct {
 
 // RegisterAll registers every workflow. Each feature adds its line here.
 func RegisterAll(r worker.WorkflowRegistry) {
+	r.RegisterWorkflow(CardValidationWorkflow)
+	r.RegisterWorkflow(Payment)
+	r.RegisterWorkflow(BillingDayWorkflow)
+	r.RegisterWorkflow(RecurringBillingWorkflow)
 }

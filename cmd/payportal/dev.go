@@ -13,6 +13,7 @@ import (
 	"github.com/payportal/payportal/internal/config"
 	"github.com/payportal/payportal/internal/devdata"
 	"github.com/payportal/payportal/internal/devserver"
+	"github.com/payportal/payportal/internal/schedules"
 	"github.com/payportal/payportal/internal/temporalclient"
 	"github.com/payportal/payportal/worker"
 	"github.com/payportal/payportal/workflows"
@@ -58,7 +59,17 @@ func runDev(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 }
 
 // devSetup is where features add their development-only setup (schedules and the like).
-func devSetup(ctx context.Context, a *app.App) error { return nil }
+func devSetup(ctx context.Context, a *app.App) error {
+	accounts, err := a.DB.Accounts(ctx)
+	if err != nil {
+		return err
+	}
+	if err := schedules.EnsureRecurringBilling(ctx, a.Temporal, a.Config.TaskQueue, accounts); err != nil {
+		return fmt.Errorf("recurring billing schedules: %w", err)
+	}
+	a.Log.Info("recurring billing schedules ready", "accounts", len(accounts))
+	return nil
+}
 
 func startOrReuseTemporal(ctx context.Context, cfg config.Config, log *slog.Logger) (*devserver.Server, error) {
 	if devserver.Reachable(cfg.TemporalAddress) {

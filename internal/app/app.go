@@ -14,6 +14,9 @@ import (
 	"github.com/payportal/payportal/api"
 	"github.com/payportal/payportal/internal/billing"
 	"github.com/payportal/payportal/internal/config"
+	"github.com/payportal/payportal/internal/gateway"
+	"github.com/payportal/payportal/internal/mail"
+	"github.com/payportal/payportal/internal/pdfstore"
 	"github.com/payportal/payportal/internal/portal"
 	"github.com/payportal/payportal/internal/postgres"
 	"github.com/payportal/payportal/internal/temporalclient"
@@ -28,6 +31,9 @@ type App struct {
 	Clock    billing.Clock
 	DB       *postgres.DB
 	Temporal client.Client
+	Cards    gateway.CardProcessor // built once: the API tokenizes with it, activities charge with it
+	Mail     mail.Sender
+	PayPal   gateway.PayPal // built once: the sandbox's checkout page and the activities share it
 }
 
 // Open connects to Postgres and Temporal and builds the processors and the mailer.
@@ -41,13 +47,29 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 		db.Close()
 		return nil, err
 	}
-	return New(cfg, log, db, tc)
+	a, err := New(cfg, log, db, tc)
+	if err != nil {
+		tc.Close()
+		db.Close()
+		return nil, err
+	}
+	return a, nil
 }
 
 // New builds the app over connections the caller opened; tests use it with a fresh database
 // and the test Temporal server.
 func New(cfg config.Config, log *slog.Logger, db *postgres.DB, tc client.Client) (*App, error) {
 	a := &App{Config: cfg, Log: log, Clock: billing.SystemClock{}, DB: db, Temporal: tc}
+	var err error
+	if a.Cards, err = newCardProcessor(cfg, db, a.Clock); err != nil {
+		return nil, err
+	}
+	if a.Mail, err = newMailSender(cfg, log); err != nil {
+		return nil, err
+	}
+	if a.PayPal, err = newPayPal(cfg, db); err != nil {
+		return nil, err
+	}
 	return a, nil
 }
 
@@ -60,8 +82,13 @@ func (a *App) Close() {
 // APIServer is the HTTP API over this app's services.
 func (a *App) APIServer() *api.Server {
 	return &api.Server{
-		Auth:    a.DB,
-		Billing: &portal.Billing{DB: a.DB, Clock: a.Clock},
+		Auth:     a.DB,
+		Billing:  &portal.Billing{DB: a.DB, Clock: a.Clock},
+		Cards:    a.cardService(),
+		Payments: a.paymentService(),
+		Checkout: a.checkout(),
+		Clock:    a.Clock,
+		PDFs:     &portal.InvoicePDFs{Store: &pdfstore.Store{DB: a.DB, Clock: a.Clock}},
 		Ready: []api.HealthCheck{
 			{Name: "postgres", Check: a.DB.Ping},
 			{Name: "temporal", Check: func(ctx context.Context) error {
@@ -82,9 +109,13 @@ func (a *App) WorkerConfig() worker.Config {
 	return worker.Config{
 		TaskQueue: a.Config.TaskQueue,
 		Activities: activities.Dependencies{
-			DB:     a.DB,
-			Clock:  a.Clock,
-			Logger: a.Log,
+			DB:        a.DB,
+			Clock:     a.Clock,
+			Logger:    a.Log,
+			Mail:      a.Mail,
+			Cards:     a.Cards,
+			PayPal:    a.PayPal,
+			PublicURL: a.Config.PublicURL,
 		},
 		Workflows: workflows.Settings{
 			CardValidationTimeout: a.Config.CardValidationTimeout,

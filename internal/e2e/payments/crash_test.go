@@ -1,0 +1,153 @@
+package payments_test
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/payportal/payportal/internal/testenv"
+)
+
+// TestWorkerKilledMidPaymentCompletesOnce runs the worker as its own `payportal worker`
+// process, kills it with SIGKILL while the sandbox's flaky card (4000000000000119: a
+// processing error on the first two attempts) is between retries, and starts another one.
+// The payment must finish with exactly one ledger entry, one authorization and one capture.
+func TestWorkerKilledMidPaymentCompletesOnce(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the payportal binary")
+	}
+	bin := buildPayportal(t)
+	p := startPortal(t, portalOptions{noWorker: true})
+	temporalAddr := testenv.TemporalAddress(t)
+	before := p.balance()
+
+	logDir := t.TempDir()
+	first := startWorkerProcess(t, bin, p, temporalAddr, filepath.Join(logDir, "worker-1.log"))
+	pay := p.pay(cardPayment(1500, "4000000000000119", "937"))
+	authorizeKey := pay.ID + "/authorize"
+
+	deadline := time.Now().Add(60 * time.Second)
+	for p.count(`SELECT coalesce(max(attempts), 0) FROM sandbox_charge_attempts WHERE idempotency_key = $1`, authorizeKey) < 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("the worker never tried to authorize the payment")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := first.Process.Kill(); err != nil { // SIGKILL: no shutdown, no goodbye
+		t.Fatal(err)
+	}
+	_ = first.Wait()
+	attemptsAtKill := p.count(`SELECT attempts FROM sandbox_charge_attempts WHERE idempotency_key = $1`, authorizeKey)
+	t.Logf("worker killed after %d authorize attempt(s)", attemptsAtKill)
+	if attemptsAtKill >= 3 {
+		t.Fatalf("the worker was killed after %d attempts, too late to interrupt the retries", attemptsAtKill)
+	}
+	if got := p.payment(pay.ID); got.Status != "processing" {
+		t.Fatalf("with the worker dead the payment is %s, want processing", got.Status)
+	}
+
+	startWorkerProcess(t, bin, p, temporalAddr, filepath.Join(logDir, "worker-2.log"))
+	got := p.awaitFinal(pay.ID, 120*time.Second)
+	if got.Status != "succeeded" {
+		t.Fatalf("payment ended %+v, want succeeded", got)
+	}
+	if after := p.balance(); after != before-1500 {
+		t.Errorf("balance went from %d to %d, want %d", before, after, before-1500)
+	}
+	if n := p.count(`SELECT count(*) FROM ledger_entries WHERE kind = 'payment' AND reference = $1`, pay.ID); n != 1 {
+		t.Errorf("%d ledger entries for the payment, want 1", n)
+	}
+	if n := p.count(`SELECT count(*) FROM sandbox_authorizations`); n != 1 {
+		t.Errorf("%d authorizations at the processor, want 1", n)
+	}
+	if n := p.count(`SELECT count(*) FROM sandbox_captures`); n != 1 {
+		t.Errorf("%d captures at the processor, want 1", n)
+	}
+	if n := p.count(`SELECT attempts FROM sandbox_charge_attempts WHERE idempotency_key = $1`, authorizeKey); n < 3 {
+		t.Errorf("%d authorize attempts, want at least 3 (two processing errors, then success)", n)
+	}
+
+	scan := newSecretScan("4000000000000119", "937")
+	all, texts := p.databaseText()
+	scan.check(t, "the database", all)
+	scan.check(t, "the database's text columns", texts)
+	scan.check(t, "the API's logs", p.logs.String())
+	for _, name := range []string{"worker-1.log", "worker-2.log"} {
+		raw, err := os.ReadFile(filepath.Join(logDir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(raw), "worker polling") {
+			t.Errorf("%s does not look like a worker's log:\n%s", name, raw)
+		}
+		scan.check(t, name, string(raw))
+	}
+	_, payloads := p.historyText(pay.WorkflowID)
+	if !strings.Contains(payloads, pay.ID) {
+		t.Fatal("the history's payloads were not decoded")
+	}
+	scan.check(t, "the Temporal history", payloads)
+}
+
+// binDir holds the payportal binary built for this test binary; TestMain removes it.
+var binDir string
+
+// buildPayportal builds cmd/payportal once per test binary.
+func buildPayportal(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(binDir, "payportal")
+	if binDir != "" {
+		return bin
+	}
+	dir, err := os.MkdirTemp("", "payportal-bin-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin = filepath.Join(dir, "payportal")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/payportal/payportal/cmd/payportal").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build ./cmd/payportal: %v\n%s", err, out)
+	}
+	binDir = dir
+	return bin
+}
+
+// startWorkerProcess runs `payportal worker` against the test's database and task queue,
+// logging at debug level to logPath, which the test searches afterwards.
+func startWorkerProcess(t *testing.T, bin string, p *portal, temporalAddr, logPath string) *exec.Cmd {
+	t.Helper()
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "worker")
+	cmd.Env = append(os.Environ(),
+		"DATABASE_URL="+p.dbURL,
+		"TEMPORAL_ADDRESS="+temporalAddr,
+		"TEMPORAL_NAMESPACE=default",
+		"PAYPORTAL_TASK_QUEUE="+p.taskQueue,
+		"PAYPORTAL_PUBLIC_URL="+p.base,
+		"PAYPORTAL_LOG_LEVEL=debug",
+		"PAYPORTAL_SMTP_ADDR=",
+		"PAYPORTAL_CARD_PROCESSOR=sandbox",
+		"PAYPORTAL_PAYPAL=sandbox",
+	)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start payportal worker: %v", err)
+	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+		logFile.Close()
+	})
+	return cmd
+}

@@ -1,0 +1,417 @@
+// Package payments_test runs one-time payments end to end: a fresh Postgres database seeded
+// with the dev data, the real Temporal dev server, the real router over HTTP, and the worker
+// on a task queue of its own (in process, or as a `payportal worker` process for the crash
+// test).
+package payments_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	enums "go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/api/temporalproto"
+	"go.temporal.io/sdk/client"
+
+	"github.com/payportal/payportal/internal/app"
+	"github.com/payportal/payportal/internal/config"
+	"github.com/payportal/payportal/internal/devdata"
+	"github.com/payportal/payportal/internal/mail/mailtest"
+	"github.com/payportal/payportal/internal/postgres"
+	"github.com/payportal/payportal/internal/testenv"
+	"github.com/payportal/payportal/worker"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	testenv.StopTemporal()
+	if binDir != "" {
+		_ = os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
+const (
+	demoKey  = devdata.DemoCustomerKey
+	demoPath = "/v1/accounts/" + devdata.DemoAccountID
+)
+
+// portal is PayPortal as a customer reaches it, plus the back doors a test needs to check
+// what happened underneath.
+type portal struct {
+	t         *testing.T
+	db        *postgres.DB
+	dbURL     string
+	base      string
+	temporal  client.Client
+	taskQueue string
+	logs      *lockedBuffer
+	outbox    *mailtest.Outbox
+}
+
+type portalOptions struct {
+	// noWorker leaves the task queue without a worker: the crash test runs its own process.
+	noWorker        bool
+	approvalTimeout time.Duration
+}
+
+func startPortal(t *testing.T, opts portalOptions) *portal {
+	t.Helper()
+	db, dbURL := testenv.Database(t)
+	if _, err := devdata.Seed(context.Background(), db, time.Now().UTC()); err != nil {
+		t.Fatalf("seed dev data: %v", err)
+	}
+	tc := testenv.TemporalClient(t)
+	p := &portal{t: t, db: db, dbURL: dbURL, temporal: tc, taskQueue: "payments-test-" + randomHex(6),
+		logs: &lockedBuffer{}, outbox: &mailtest.Outbox{}}
+
+	// The approval URLs the sandbox makes point at this server, so it must exist before the
+	// app is built; the handler is filled in below.
+	var handler http.Handler
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handler.ServeHTTP(w, r) }))
+	t.Cleanup(srv.Close)
+	p.base = srv.URL
+
+	if opts.approvalTimeout == 0 {
+		opts.approvalTimeout = time.Hour
+	}
+	cfg := config.Config{
+		DatabaseURL:           dbURL,
+		TaskQueue:             p.taskQueue,
+		PublicURL:             srv.URL,
+		CardValidationTimeout: time.Hour,
+		PayPalApprovalTimeout: opts.approvalTimeout,
+		CardProcessor:         "sandbox",
+		PayPalMode:            "sandbox",
+		RateLimitPerSecond:    1e6,
+		RateLimitBurst:        1_000_000,
+	}
+	a, err := app.New(cfg, testenv.Logger(p.logs), db, tc)
+	if err != nil {
+		t.Fatalf("build app: %v", err)
+	}
+	a.Mail = p.outbox
+	handler = a.APIServer().Handler()
+
+	if !opts.noWorker {
+		w := worker.New(tc, a.WorkerConfig())
+		if err := w.Start(); err != nil {
+			t.Fatalf("start worker: %v", err)
+		}
+		t.Cleanup(w.Stop)
+	}
+	return p
+}
+
+// payment is the contract's payment as the API answers it.
+type payment struct {
+	ID          string  `json:"id"`
+	Status      string  `json:"status"`
+	Method      string  `json:"method"`
+	Amount      int64   `json:"amount"`
+	Currency    string  `json:"currency"`
+	ApprovalURL *string `json:"approval_url"`
+	Failure     *struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	} `json:"failure"`
+	RefundID    *string `json:"refund_id"`
+	CreatedAt   string  `json:"created_at"`
+	CompletedAt *string `json:"completed_at"`
+	WorkflowID  string  `json:"workflow_id"`
+}
+
+type apiError struct {
+	Error struct {
+		Type, Code, Message, Param string
+	} `json:"error"`
+}
+
+// call sends a customer request and answers the status and raw body.
+func (p *portal) call(method, path, idempotencyKey string, body any) (int, []byte) {
+	p.t.Helper()
+	var r io.Reader
+	if body != nil {
+		raw, err := json.Marshal(body)
+		if err != nil {
+			p.t.Fatal(err)
+		}
+		r = bytes.NewReader(raw)
+	}
+	req, err := http.NewRequest(method, p.base+path, r)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+demoKey)
+	req.Header.Set("Content-Type", "application/json")
+	if idempotencyKey != "" {
+		req.Header.Set("Idempotency-Key", idempotencyKey)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		p.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	return resp.StatusCode, raw
+}
+
+// pay posts a payment and expects it accepted.
+func (p *portal) pay(body map[string]any) payment {
+	p.t.Helper()
+	status, raw := p.call(http.MethodPost, demoPath+"/payments", "key-"+randomHex(8), body)
+	if status != http.StatusAccepted {
+		p.t.Fatalf("POST payment answered %d %s, want 202", status, raw)
+	}
+	return decode[payment](p.t, raw)
+}
+
+func (p *portal) payment(id string) payment {
+	p.t.Helper()
+	status, raw := p.call(http.MethodGet, demoPath+"/payments/"+id, "", nil)
+	if status != http.StatusOK {
+		p.t.Fatalf("GET payment %s answered %d %s", id, status, raw)
+	}
+	return decode[payment](p.t, raw)
+}
+
+// awaitPayment polls the payment until done says so.
+func (p *portal) awaitPayment(id string, timeout time.Duration, done func(payment) bool) payment {
+	p.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		got := p.payment(id)
+		if done(got) {
+			return got
+		}
+		if time.Now().After(deadline) {
+			p.t.Fatalf("payment %s still %s after %s", id, got.Status, timeout)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func (p *portal) awaitFinal(id string, timeout time.Duration) payment {
+	p.t.Helper()
+	return p.awaitPayment(id, timeout, func(got payment) bool {
+		switch got.Status {
+		case "succeeded", "failed", "canceled", "expired":
+			return true
+		}
+		return false
+	})
+}
+
+// balance is the billing summary's current balance.
+func (p *portal) balance() int64 {
+	p.t.Helper()
+	status, raw := p.call(http.MethodGet, demoPath+"/billing-summary", "", nil)
+	if status != http.StatusOK {
+		p.t.Fatalf("billing summary answered %d %s", status, raw)
+	}
+	return decode[struct {
+		CurrentBalance int64 `json:"current_balance"`
+	}](p.t, raw).CurrentBalance
+}
+
+// count runs a counting query against the test database.
+func (p *portal) count(sql string, args ...any) int {
+	p.t.Helper()
+	var n int
+	if err := p.db.Pool.QueryRow(context.Background(), sql, args...).Scan(&n); err != nil {
+		p.t.Fatalf("%s: %v", sql, err)
+	}
+	return n
+}
+
+func decode[T any](t *testing.T, raw []byte) T {
+	t.Helper()
+	var v T
+	if err := json.Unmarshal(raw, &v); err != nil {
+		t.Fatalf("decode %s: %v", raw, err)
+	}
+	return v
+}
+
+func cardPayment(amount int64, number, cvc string) map[string]any {
+	return map[string]any{
+		"amount": amount, "currency": "USD", "method": "card",
+		"card": map[string]any{"number": number, "exp_month": 12, "exp_year": time.Now().Year() + 3,
+			"cvc": cvc, "holder_name": "Dana Demo"},
+		"use_company_info": true,
+	}
+}
+
+func paypalPayment(amount int64) map[string]any {
+	return map[string]any{"amount": amount, "currency": "USD", "method": "paypal"}
+}
+
+// --- secrets -----------------------------------------------------------------------------
+
+// secretScan looks for a card number and CVC. The CVC is short, so it only counts as a hit
+// where it stands on its own and is not the fraction of a timestamp.
+type secretScan struct {
+	number string
+	cvc    *regexp.Regexp
+}
+
+func newSecretScan(number, cvc string) secretScan {
+	return secretScan{number: number, cvc: regexp.MustCompile(`(^|[^.0-9])` + cvc + `([^0-9]|$)`)}
+}
+
+func (s secretScan) check(t *testing.T, where, text string) {
+	t.Helper()
+	if strings.Contains(text, s.number) {
+		t.Errorf("the card number is in %s", where)
+	}
+	if loc := s.cvc.FindStringIndex(text); loc != nil {
+		lo, hi := max(loc[0]-60, 0), min(loc[1]+60, len(text))
+		t.Errorf("the CVC is in %s: …%s…", where, text[lo:hi])
+	}
+	if regexp.MustCompile(`(?i)"cvc"`).MatchString(text) {
+		t.Errorf("a cvc field is in %s", where)
+	}
+}
+
+// databaseText is every row of every table as JSON text: all columns for the card number,
+// and the text columns (no timestamps) for the CVC.
+func (p *portal) databaseText() (all, texts string) {
+	p.t.Helper()
+	ctx := context.Background()
+	rows, err := p.db.Pool.Query(ctx, `SELECT table_name FROM information_schema.tables
+		WHERE table_schema = 'public' AND table_type = 'BASE TABLE'`)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	var tables []string
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			p.t.Fatal(err)
+		}
+		tables = append(tables, name)
+	}
+	rows.Close()
+	var allB, textB strings.Builder
+	for _, table := range tables {
+		var dump string
+		q := fmt.Sprintf(`SELECT coalesce(string_agg(row_to_json(t)::text, E'\n'), '') FROM %q t`, table)
+		if err := p.db.Pool.QueryRow(ctx, q).Scan(&dump); err != nil {
+			p.t.Fatalf("dump %s: %v", table, err)
+		}
+		allB.WriteString(dump)
+		var cols []string
+		crow, err := p.db.Pool.Query(ctx, `SELECT column_name FROM information_schema.columns
+			WHERE table_schema = 'public' AND table_name = $1 AND data_type IN ('text', 'jsonb', 'json', 'character varying')`, table)
+		if err != nil {
+			p.t.Fatal(err)
+		}
+		for crow.Next() {
+			var c string
+			if err := crow.Scan(&c); err != nil {
+				p.t.Fatal(err)
+			}
+			cols = append(cols, fmt.Sprintf("coalesce(%q::text, '')", c))
+		}
+		crow.Close()
+		if len(cols) == 0 {
+			continue
+		}
+		q = fmt.Sprintf(`SELECT coalesce(string_agg(concat_ws(' ', %s), E'\n'), '') FROM %q`, strings.Join(cols, ", "), table)
+		if err := p.db.Pool.QueryRow(ctx, q).Scan(&dump); err != nil {
+			p.t.Fatalf("dump text of %s: %v", table, err)
+		}
+		textB.WriteString(dump)
+	}
+	return allB.String(), textB.String()
+}
+
+var payloadData = regexp.MustCompile(`"data":\s*"([A-Za-z0-9+/=]+)"`)
+
+// historyText is a workflow's history as JSON, with every payload decoded, since payloads are
+// base64 in the JSON and a card number would hide there.
+func (p *portal) historyText(workflowID string) (events, payloads string) {
+	p.t.Helper()
+	raw := p.history(workflowID)
+	var b strings.Builder
+	for _, m := range payloadData.FindAllStringSubmatch(string(raw), -1) {
+		data, err := base64.StdEncoding.DecodeString(m[1])
+		if err == nil {
+			b.Write(data)
+			b.WriteByte('\n')
+		}
+	}
+	return string(raw), b.String()
+}
+
+func (p *portal) history(workflowID string) []byte {
+	p.t.Helper()
+	it := p.temporal.GetWorkflowHistory(context.Background(), workflowID, "", false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	h := &historypb.History{}
+	for it.HasNext() {
+		ev, err := it.Next()
+		if err != nil {
+			p.t.Fatalf("history of %s: %v", workflowID, err)
+		}
+		h.Events = append(h.Events, ev)
+	}
+	raw, err := temporalproto.CustomJSONMarshalOptions{Indent: "  "}.Marshal(h)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	return raw
+}
+
+// recordHistory keeps a finished workflow's history for the replay test in workflows/ when
+// PAYPORTAL_RECORD_HISTORY=1.
+func (p *portal) recordHistory(workflowID, name string) {
+	p.t.Helper()
+	if os.Getenv("PAYPORTAL_RECORD_HISTORY") != "1" {
+		return
+	}
+	path := "../../../workflows/testdata/" + name
+	if err := os.WriteFile(path, p.history(workflowID), 0o644); err != nil {
+		p.t.Fatal(err)
+	}
+	p.t.Logf("recorded the history of %s in %s", workflowID, path)
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}

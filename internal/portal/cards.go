@@ -1,0 +1,300 @@
+package portal
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/payportal/payportal/internal/billing"
+	"github.com/payportal/payportal/internal/gateway"
+	"github.com/payportal/payportal/internal/postgres"
+	"github.com/payportal/payportal/workflows"
+)
+
+// Cards is the card-on-file service: it tokenizes a new card, stores it pending validation
+// and starts the workflow that waits for a rep; it lists cards and passes reps' decisions on.
+type Cards struct {
+	DB                *postgres.DB
+	Temporal          client.Client
+	Processor         gateway.CardProcessor
+	Clock             billing.Clock
+	TaskQueue         string
+	ValidationTimeout time.Duration // PAYPORTAL_CARD_VALIDATION_TIMEOUT
+	Logger            *slog.Logger
+	// DecisionWait bounds how long Decide waits for the workflow to record a decision;
+	// 10 s when zero.
+	DecisionWait time.Duration
+}
+
+// NewCard is a card to put on file, as the API validated it. Card holds the raw number and
+// CVC: it goes to the processor and nowhere else.
+type NewCard struct {
+	Card           gateway.Card
+	BillingAddress *billing.Address // nil: the account's company address (use_company_info)
+	ContactEmail   string
+	EUSupported    bool
+}
+
+// Add tokenizes the card and has the processor verify it, then stores it pending validation
+// and starts its validation workflow. Only the token, brand, last four digits and expiry go
+// past the processor call: the database row and the workflow's input never see the number.
+// A processor decline is a 422 on card.number carrying the decline code.
+func (s *Cards) Add(ctx context.Context, accountID string, in NewCard) (billing.PaymentMethod, error) {
+	acct, err := s.DB.Account(ctx, accountID)
+	if err != nil {
+		return billing.PaymentMethod{}, err
+	}
+	addr := acct.Address
+	if in.BillingAddress != nil {
+		addr = *in.BillingAddress
+	}
+	tok, err := s.Processor.Tokenize(ctx, in.Card, addr)
+	if err != nil {
+		return billing.PaymentMethod{}, processorError("tokenize the card", err)
+	}
+	if err := s.Processor.Verify(ctx, tok.Token); err != nil {
+		return billing.PaymentMethod{}, processorError("verify the card", err)
+	}
+
+	now := s.Clock.Now().UTC().Truncate(time.Microsecond) // what Postgres keeps
+	pm := billing.PaymentMethod{
+		ID:                 billing.NewID(billing.PrefixPaymentMethod),
+		AccountID:          acct.ID,
+		Status:             billing.PMPendingValidation,
+		ProcessorToken:     tok.Token,
+		Brand:              tok.Brand,
+		Last4:              tok.Last4,
+		ExpMonth:           tok.ExpMonth,
+		ExpYear:            tok.ExpYear,
+		HolderName:         strings.TrimSpace(in.Card.HolderName),
+		EUSupported:        in.EUSupported,
+		ContactEmail:       in.ContactEmail,
+		BillingAddress:     addr,
+		CreatedAt:          now,
+		ValidationDeadline: now.Add(s.ValidationTimeout),
+	}
+	pm.WorkflowID = workflows.CardValidationWorkflowID(pm.ID)
+	if err := s.DB.CreatePaymentMethod(ctx, pm); err != nil {
+		return billing.PaymentMethod{}, err
+	}
+	if err := s.startValidation(ctx, acct, pm); err != nil {
+		// Without its workflow nobody would ever decide the card; take it back so the
+		// customer can simply try again.
+		if derr := s.DB.DeletePendingPaymentMethod(context.WithoutCancel(ctx), pm.ID); derr != nil {
+			s.log().ErrorContext(ctx, "card left pending without a workflow", "payment_method_id", pm.ID, "err", derr)
+		}
+		return billing.PaymentMethod{}, err
+	}
+	s.log().InfoContext(ctx, "card submitted for validation", "payment_method_id", pm.ID, "account_id", pm.AccountID,
+		"brand", pm.Brand, "last4", pm.Last4, "workflow_id", pm.WorkflowID)
+	return pm, nil
+}
+
+func (s *Cards) startValidation(ctx context.Context, acct billing.Account, pm billing.PaymentMethod) error {
+	opts := client.StartWorkflowOptions{
+		ID:        pm.WorkflowID,
+		TaskQueue: s.TaskQueue,
+		TypedSearchAttributes: temporal.NewSearchAttributes(
+			workflows.AccountIDKey.ValueSet(pm.AccountID),
+			workflows.PaymentStatusKey.ValueSet(string(billing.PMPendingValidation)),
+			workflows.PaymentMethodKindKey.ValueSet(string(billing.MethodCard)),
+		),
+		StaticSummary: fmt.Sprintf("Card %s ****%s for %s", pm.Brand, pm.Last4, pm.AccountID),
+		StaticDetails: fmt.Sprintf("**Card validation**\n\n- Card: %s ending %s, expires %02d/%d\n- Account: %s (%s)\n"+
+			"- Payment method: %s\n- Validation deadline: %s\n\nReps decide with the `%s` signal; `%s` query answers the status.",
+			pm.Brand, pm.Last4, pm.ExpMonth, pm.ExpYear, acct.ID, acct.CompanyName, pm.ID,
+			pm.ValidationDeadline.Format(time.RFC3339), workflows.SignalRepDecision, workflows.QueryStatus),
+	}
+	in := workflows.CardValidationInput{
+		PaymentMethodID: pm.ID,
+		AccountID:       pm.AccountID,
+		CompanyName:     acct.CompanyName,
+		Brand:           pm.Brand,
+		Last4:           pm.Last4,
+		ContactEmail:    pm.ContactEmail,
+		Language:        acct.Language,
+		Deadline:        pm.ValidationDeadline,
+		Timeout:         s.ValidationTimeout,
+	}
+	if _, err := s.Temporal.ExecuteWorkflow(ctx, opts, workflows.CardValidationWorkflow, in); err != nil {
+		return unavailable(fmt.Errorf("start %s: %w", pm.WorkflowID, err))
+	}
+	return nil
+}
+
+// List returns the account's cards, newest first.
+func (s *Cards) List(ctx context.Context, accountID string, p billing.ListParams) ([]billing.PaymentMethod, bool, error) {
+	return s.DB.PaymentMethods(ctx, accountID, p)
+}
+
+// Get returns one card of the account.
+func (s *Cards) Get(ctx context.Context, accountID, id string) (billing.PaymentMethod, error) {
+	return s.DB.PaymentMethod(ctx, accountID, id)
+}
+
+// Pending lists the cards waiting for a rep, oldest first.
+func (s *Cards) Pending(ctx context.Context, p billing.ListParams) ([]billing.PaymentMethod, bool, error) {
+	return s.DB.PendingPaymentMethods(ctx, p)
+}
+
+// Decide passes a rep's decision to the card's workflow and answers the card once the
+// workflow has recorded the outcome.
+//
+// The decision travels as the rep-decision signal, as the contract says: it is what ops see
+// in the history and what they can send by hand with the CLI, and it is the one way into the
+// workflow, so the API cannot decide differently from it. The signal carries a fresh decision
+// ID; the workflow's status query names the decision that won, so when two reps click at once
+// each learns whether its own won (200) or lost (409 already_decided). Waiting is a short
+// poll of the database, the cheapest read, then one query to learn the winner; a Temporal
+// Update would answer in one round trip but would not leave the contract's signal in the
+// history.
+func (s *Cards) Decide(ctx context.Context, repKeyID, pmID string, decision billing.Decision, reason string) (billing.PaymentMethod, error) {
+	pm, err := s.DB.PaymentMethodByID(ctx, pmID)
+	if err != nil {
+		return billing.PaymentMethod{}, err
+	}
+	if pm.Status.Final() {
+		return billing.PaymentMethod{}, alreadyDecided(pm)
+	}
+	if !s.Clock.Now().Before(pm.ValidationDeadline) {
+		// The workflow's timer is about to expire it, if it has not already.
+		return billing.PaymentMethod{}, billing.Conflict(billing.CodeAlreadyDecided,
+			"the validation deadline of payment method %s has passed", pm.ID)
+	}
+	d := workflows.RepDecision{DecisionID: billing.NewID("dec_"), Decision: decision, Reason: reason, RepID: repKeyID}
+	err = s.Temporal.SignalWorkflow(ctx, pm.WorkflowID, "", workflows.SignalRepDecision, d)
+	var gone *serviceerror.NotFound
+	if errors.As(err, &gone) {
+		// The workflow has ended, so the card should have its outcome.
+		if cur, err := s.DB.PaymentMethodByID(ctx, pm.ID); err != nil || cur.Status.Final() {
+			if err != nil {
+				return billing.PaymentMethod{}, err
+			}
+			return billing.PaymentMethod{}, alreadyDecided(cur)
+		}
+		return billing.PaymentMethod{}, fmt.Errorf("card %s is pending but its workflow %s has ended: %w", pm.ID, pm.WorkflowID, err)
+	}
+	if err != nil {
+		return billing.PaymentMethod{}, unavailable(fmt.Errorf("signal %s to %s: %w", workflows.SignalRepDecision, pm.WorkflowID, err))
+	}
+	s.log().InfoContext(ctx, "rep decision sent", "payment_method_id", pm.ID, "decision", string(decision),
+		"rep_key_id", repKeyID, "decision_id", d.DecisionID)
+	return s.awaitOutcome(ctx, pm, d)
+}
+
+// awaitOutcome waits until the card's outcome is recorded, then tells whether d won.
+func (s *Cards) awaitOutcome(ctx context.Context, pm billing.PaymentMethod, d workflows.RepDecision) (billing.PaymentMethod, error) {
+	wait := s.DecisionWait
+	if wait <= 0 {
+		wait = 10 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	poll := time.NewTicker(100 * time.Millisecond)
+	defer poll.Stop()
+	for {
+		cur, err := s.DB.PaymentMethodByID(ctx, pm.ID)
+		if err != nil && ctx.Err() == nil {
+			return billing.PaymentMethod{}, err
+		}
+		if err == nil && cur.Status.Final() {
+			if s.won(ctx, cur, d) {
+				return cur, nil
+			}
+			return billing.PaymentMethod{}, alreadyDecided(cur)
+		}
+		select {
+		case <-ctx.Done():
+			return billing.PaymentMethod{}, billing.Errorf(billing.KindUnavailable, billing.CodeUnavailable,
+				"the decision on %s was sent but is not recorded yet; read the card again shortly", pm.ID)
+		case <-poll.C:
+		}
+	}
+}
+
+// won reports whether decision d is the one recorded on the decided card. The workflow's
+// status query names the winning decision; it turns final a moment after the database does
+// (once the workflow has seen its activity complete), so it is asked again until then.
+// Should the query fail (no worker to replay a closed workflow), the recorded rep and status
+// are the next best evidence.
+func (s *Cards) won(ctx context.Context, pm billing.PaymentMethod, d workflows.RepDecision) bool {
+	for {
+		var st workflows.CardValidationState
+		v, err := s.Temporal.QueryWorkflow(ctx, pm.WorkflowID, "", workflows.QueryStatus)
+		if err == nil {
+			err = v.Get(&st)
+		}
+		if err == nil && st.Status.Final() {
+			return st.DecisionID == d.DecisionID
+		}
+		if err == nil {
+			select {
+			case <-ctx.Done():
+				err = ctx.Err()
+			case <-time.After(50 * time.Millisecond):
+				continue
+			}
+		}
+		s.log().WarnContext(ctx, "status query failed; judging the decision from the database",
+			"workflow_id", pm.WorkflowID, "err", err)
+		want := billing.PMRejected
+		if d.Decision == billing.DecisionApprove {
+			want = billing.PMValidated
+		}
+		return pm.Status == want && pm.DecidedBy == d.RepID
+	}
+}
+
+func alreadyDecided(pm billing.PaymentMethod) error {
+	return billing.Conflict(billing.CodeAlreadyDecided, "payment method %s is already %s", pm.ID, pm.Status)
+}
+
+// processorError turns what the card processor said into what the caller sees: a decline
+// is a 422 on the card number with the processor's code, a format problem keeps its own
+// param, a transient failure is a 503 to retry later; anything else is internal.
+func processorError(doing string, err error) error {
+	if d, ok := gateway.AsDecline(err); ok {
+		msg := d.Message
+		if msg == "" {
+			msg = "the card was declined"
+		}
+		return billing.Invalid(d.Code, gateway.ParamCardNumber, "%s", msg)
+	}
+	if e := billing.ErrorOf(err); e != nil {
+		return e
+	}
+	if gateway.IsTransient(err) {
+		return unavailable(fmt.Errorf("%s: %w", doing, err))
+	}
+	return fmt.Errorf("%s: %w", doing, err)
+}
+
+// unavailableError is a 503 whose cause is logged, never shown.
+type unavailableError struct {
+	public *billing.Error
+	cause  error
+}
+
+func (e unavailableError) Error() string   { return e.public.Error() + ": " + e.cause.Error() }
+func (e unavailableError) Unwrap() []error { return []error{e.public, e.cause} }
+
+func unavailable(cause error) error {
+	return unavailableError{
+		public: billing.Errorf(billing.KindUnavailable, billing.CodeUnavailable, "a service PayPortal depends on is unavailable; retry shortly"),
+		cause:  cause,
+	}
+}
+
+func (s *Cards) log() *slog.Logger {
+	if s.Logger == nil {
+		return slog.Default()
+	}
+	return s.Logger
+}

@@ -1,0 +1,354 @@
+package portal
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/payportal/payportal/internal/billing"
+	"github.com/payportal/payportal/internal/gateway"
+	"github.com/payportal/payportal/internal/postgres"
+	"github.com/payportal/payportal/workflows"
+)
+
+// Payments takes one-time payments: it checks the request, tokenizes the card, stores the
+// payment with its Idempotency-Key and starts the payment saga; it lists payments, cancels one
+// waiting for PayPal and passes the buyer's return from PayPal on to the saga.
+type Payments struct {
+	DB                    *postgres.DB
+	Temporal              client.Client
+	Processor             gateway.CardProcessor
+	Clock                 billing.Clock
+	TaskQueue             string
+	PayPalApprovalTimeout time.Duration // PAYPORTAL_PAYPAL_APPROVAL_TIMEOUT
+	Logger                *slog.Logger
+	// OutcomeWait bounds how long Cancel and PayPalReturn wait for the saga to act on their
+	// signal before answering the payment as it stands; 5 s when zero.
+	OutcomeWait time.Duration
+}
+
+// NewPayment is a one-time payment request as the API validated it. Card holds the raw number
+// and CVC: it goes to the processor and into the request hash, nowhere else.
+type NewPayment struct {
+	IdempotencyKey string
+	Amount         billing.Money
+	Method         billing.PaymentMethodKind
+	Card           *gateway.Card    // card payments only
+	BillingAddress *billing.Address // card payments: nil means the company address
+	UseCompanyInfo bool
+	EUSupported    bool
+	ReturnURL      string
+}
+
+// Create takes a one-time payment. A request whose Idempotency-Key was seen before answers
+// the payment that key made (created=false) when the request is the same, and is a 409 when it
+// is not. Otherwise the card is tokenized first, then the payment and its key are stored in
+// one transaction and the saga is started.
+//
+// The saga is started on replays too: if a crash came between storing the payment and
+// starting its workflow, the client's retry with the same key starts it. The workflow ID is
+// the payment's and duplicates are refused or joined, so a second start is harmless.
+func (s *Payments) Create(ctx context.Context, accountID string, in NewPayment) (_ billing.Payment, created bool, err error) {
+	if in.Amount.Amount <= 0 {
+		return billing.Payment{}, false, billing.Invalid(billing.CodeAmountNotPositive, "amount", "amount must be a positive number of minor units")
+	}
+	acct, err := s.DB.Account(ctx, accountID)
+	if err != nil {
+		return billing.Payment{}, false, err
+	}
+	if in.Amount.Currency != acct.Currency {
+		return billing.Payment{}, false, billing.Invalid(billing.CodeCurrencyMismatch, "currency",
+			"this account pays in %s", acct.Currency)
+	}
+	hash := in.requestHash()
+
+	// Cheap checks before the card goes to the processor; CreatePayment repeats both under
+	// the account lock, where they count.
+	existing, prevHash, found, err := s.DB.IdempotentPayment(ctx, acct.ID, in.IdempotencyKey)
+	if err != nil {
+		return billing.Payment{}, false, err
+	}
+	if found {
+		return s.replay(ctx, existing, prevHash, hash)
+	}
+	available, err := s.DB.AvailableToPay(ctx, acct.ID)
+	if err != nil {
+		return billing.Payment{}, false, err
+	}
+	if in.Amount.Amount > available {
+		return billing.Payment{}, false, postgres.AmountExceedsBalance(available, acct.Currency)
+	}
+
+	now := s.Clock.Now().UTC().Truncate(time.Microsecond) // what Postgres keeps
+	p := billing.Payment{
+		ID:          billing.NewID(billing.PrefixPayment),
+		AccountID:   acct.ID,
+		Status:      billing.PaymentProcessing,
+		Method:      in.Method,
+		Amount:      in.Amount,
+		EUSupported: in.EUSupported,
+		ReturnURL:   in.ReturnURL,
+		CreatedAt:   now,
+	}
+	p.WorkflowID = workflows.PaymentWorkflowID(p.ID)
+	switch in.Method {
+	case billing.MethodCard:
+		if in.Card == nil {
+			return billing.Payment{}, false, billing.Invalid(billing.CodeMissingField, "card", "card is required to pay by card")
+		}
+		addr := acct.Address
+		if in.BillingAddress != nil {
+			addr = *in.BillingAddress
+		}
+		tok, err := s.Processor.Tokenize(ctx, *in.Card, addr)
+		if err != nil {
+			return billing.Payment{}, false, tokenizeError(err)
+		}
+		p.CardToken, p.CardBrand, p.CardLast4, p.BillingAddress = tok.Token, tok.Brand, tok.Last4, &addr
+	case billing.MethodPayPal:
+		if in.Card != nil {
+			return billing.Payment{}, false, billing.Invalid(billing.CodeInvalidValue, "card", "card is only for method card")
+		}
+	default:
+		return billing.Payment{}, false, billing.Invalid(billing.CodeInvalidValue, "method", "method must be card or paypal")
+	}
+
+	stored, created, err := s.DB.CreatePayment(ctx, p, in.IdempotencyKey, hash)
+	if err != nil {
+		return billing.Payment{}, false, err
+	}
+	if err := s.start(ctx, stored); err != nil {
+		return billing.Payment{}, false, err
+	}
+	if created {
+		s.log().InfoContext(ctx, "payment accepted", "payment_id", stored.ID, "account_id", stored.AccountID,
+			"method", string(stored.Method), "amount", stored.Amount.String(), "workflow_id", stored.WorkflowID)
+	}
+	return stored, created, nil
+}
+
+func (s *Payments) replay(ctx context.Context, existing billing.Payment, prevHash, hash []byte) (billing.Payment, bool, error) {
+	if !bytes.Equal(prevHash, hash) {
+		return billing.Payment{}, false, billing.Conflict(billing.CodeIdempotencyKeyReused,
+			"this Idempotency-Key was already used with a different request; use a new key for a new payment")
+	}
+	if err := s.start(ctx, existing); err != nil {
+		return billing.Payment{}, false, err
+	}
+	return existing, false, nil
+}
+
+// requestHash tells a replay from a reuse of an Idempotency-Key. It is the SHA-256 of the
+// request in a canonical form (card number without spaces, fields in a fixed order), so the
+// same payment sent twice hashes the same whatever the JSON's formatting. The body itself is
+// never stored, and the card number and CVC only ever enter the hash function.
+func (in NewPayment) requestHash() []byte {
+	type canonicalCard struct {
+		Number     string `json:"number"`
+		ExpMonth   int    `json:"exp_month"`
+		ExpYear    int    `json:"exp_year"`
+		CVC        string `json:"cvc"`
+		HolderName string `json:"holder_name"`
+	}
+	canonical := struct {
+		Amount         int64            `json:"amount"`
+		Currency       string           `json:"currency"`
+		Method         string           `json:"method"`
+		Card           *canonicalCard   `json:"card"`
+		BillingAddress *billing.Address `json:"billing_address"`
+		UseCompanyInfo bool             `json:"use_company_info"`
+		EUSupported    bool             `json:"eu_supported"`
+		ReturnURL      string           `json:"return_url"`
+	}{
+		Amount: in.Amount.Amount, Currency: in.Amount.Currency, Method: string(in.Method),
+		BillingAddress: in.BillingAddress, UseCompanyInfo: in.UseCompanyInfo, EUSupported: in.EUSupported,
+		ReturnURL: in.ReturnURL,
+	}
+	if c := in.Card; c != nil {
+		canonical.Card = &canonicalCard{Number: gateway.NormalizeCardNumber(c.Number), ExpMonth: c.ExpMonth,
+			ExpYear: c.ExpYear, CVC: c.CVC, HolderName: strings.TrimSpace(c.HolderName)}
+	}
+	h := sha256.New()
+	// Encoding straight into the hash: no buffer holding the card ever exists.
+	if err := json.NewEncoder(h).Encode(canonical); err != nil {
+		panic("encode canonical payment request: " + err.Error()) // plain strings and numbers cannot fail
+	}
+	return h.Sum(nil)
+}
+
+// start starts the payment's saga unless it has ended. The reuse policy refuses a second run
+// of a closed workflow and the conflict policy joins a running one, so 20 concurrent
+// duplicates start one saga.
+func (s *Payments) start(ctx context.Context, p billing.Payment) error {
+	if p.Status.Final() {
+		return nil
+	}
+	opts := client.StartWorkflowOptions{
+		ID:                       p.WorkflowID,
+		TaskQueue:                s.TaskQueue,
+		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+		TypedSearchAttributes: temporal.NewSearchAttributes(
+			workflows.AccountIDKey.ValueSet(p.AccountID),
+			workflows.PaymentStatusKey.ValueSet(string(billing.PaymentProcessing)),
+			workflows.PaymentMethodKindKey.ValueSet(string(p.Method)),
+			workflows.AmountMinorKey.ValueSet(p.Amount.Amount),
+		),
+		StaticSummary: fmt.Sprintf("One-time %s payment of %s for %s", p.Method, p.Amount, p.AccountID),
+		StaticDetails: fmt.Sprintf("**One-time payment**\n\n- Payment: %s\n- Account: %s\n- Method: %s%s\n- Amount: %s\n\n"+
+			"`%s` query answers the status; PayPal returns arrive as `%s`, cancels as `%s`.",
+			p.ID, p.AccountID, p.Method, cardSuffix(p), p.Amount, workflows.QueryStatus,
+			workflows.SignalPayPalReturn, workflows.SignalCancel),
+	}
+	in := workflows.PaymentInput{
+		PaymentID:             p.ID,
+		AccountID:             p.AccountID,
+		Method:                p.Method,
+		Amount:                p.Amount,
+		CardToken:             p.CardToken,
+		PayPalApprovalTimeout: s.PayPalApprovalTimeout,
+	}
+	_, err := s.Temporal.ExecuteWorkflow(ctx, opts, workflows.Payment, in)
+	var started *serviceerror.WorkflowExecutionAlreadyStarted
+	if err != nil && !errors.As(err, &started) {
+		return unavailable(fmt.Errorf("start %s: %w", p.WorkflowID, err))
+	}
+	return nil
+}
+
+func cardSuffix(p billing.Payment) string {
+	if p.Method != billing.MethodCard {
+		return ""
+	}
+	return fmt.Sprintf(" (%s ending %s)", p.CardBrand, p.CardLast4)
+}
+
+// List returns the account's payments, newest first.
+func (s *Payments) List(ctx context.Context, accountID string, page billing.ListParams) ([]billing.Payment, bool, error) {
+	return s.DB.Payments(ctx, accountID, page)
+}
+
+// Get returns one payment of the account.
+func (s *Payments) Get(ctx context.Context, accountID, paymentID string) (billing.Payment, error) {
+	return s.DB.Payment(ctx, accountID, paymentID)
+}
+
+// Cancel cancels a payment still waiting for the buyer's PayPal approval. It signals the saga,
+// which voids the order, and answers once the payment has left requires_action (or, if the
+// saga is slow, as it stands). A payment the buyer approved in the meantime is not
+// cancelable.
+func (s *Payments) Cancel(ctx context.Context, accountID, paymentID string) (billing.Payment, error) {
+	p, err := s.DB.Payment(ctx, accountID, paymentID)
+	if err != nil {
+		return billing.Payment{}, err
+	}
+	if p.Status != billing.PaymentRequiresAction {
+		return billing.Payment{}, notCancelable(p)
+	}
+	if err := s.signal(ctx, p, workflows.SignalCancel, workflows.CancelPaymentSignal{Reason: "canceled by the customer"}); err != nil {
+		return billing.Payment{}, err
+	}
+	cur, err := s.awaitProgress(ctx, p)
+	if err != nil {
+		return billing.Payment{}, err
+	}
+	switch cur.Status {
+	case billing.PaymentCanceled, billing.PaymentRequiresAction:
+		return cur, nil
+	}
+	return billing.Payment{}, notCancelable(cur)
+}
+
+func notCancelable(p billing.Payment) error {
+	return billing.Conflict(billing.CodeNotCancelable,
+		"payment %s is %s; only a payment waiting for PayPal approval (requires_action) can be canceled", p.ID, p.Status)
+}
+
+// PayPalReturn passes the buyer's return from PayPal (approved, or cancelled on PayPal's side)
+// to the payment waiting on the order, then answers the payment. The order id is the
+// capability: whoever holds it may only nudge the saga, which asks PayPal whether the order
+// really is approved before capturing it.
+func (s *Payments) PayPalReturn(ctx context.Context, orderID string, approved bool) (billing.Payment, error) {
+	p, err := s.DB.PaymentByPayPalOrder(ctx, orderID)
+	if err != nil {
+		return billing.Payment{}, err
+	}
+	if p.Status != billing.PaymentRequiresAction {
+		return p, nil // a second visit of the link, or the payment already ended
+	}
+	if err := s.signal(ctx, p, workflows.SignalPayPalReturn, workflows.PayPalReturnSignal{Approved: approved}); err != nil {
+		return billing.Payment{}, err
+	}
+	return s.awaitProgress(ctx, p)
+}
+
+// signal sends a signal to the payment's saga. A saga that has ended already ignores it:
+// the payment's row says how it ended.
+func (s *Payments) signal(ctx context.Context, p billing.Payment, name string, arg any) error {
+	err := s.Temporal.SignalWorkflow(ctx, p.WorkflowID, "", name, arg)
+	var gone *serviceerror.NotFound
+	if err != nil && !errors.As(err, &gone) {
+		return unavailable(fmt.Errorf("signal %s to %s: %w", name, p.WorkflowID, err))
+	}
+	return nil
+}
+
+// awaitProgress polls the payment until it leaves requires_action or OutcomeWait passes, and
+// answers it as it then stands. Polling the database works whichever process runs the saga.
+func (s *Payments) awaitProgress(ctx context.Context, p billing.Payment) (billing.Payment, error) {
+	wait := s.OutcomeWait
+	if wait <= 0 {
+		wait = 5 * time.Second
+	}
+	waitCtx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	poll := time.NewTicker(50 * time.Millisecond)
+	defer poll.Stop()
+	for {
+		cur, err := s.DB.PaymentByID(waitCtx, p.ID)
+		if err != nil {
+			if waitCtx.Err() != nil && ctx.Err() == nil {
+				return s.DB.PaymentByID(ctx, p.ID)
+			}
+			return billing.Payment{}, err
+		}
+		if cur.Status != billing.PaymentRequiresAction {
+			return cur, nil
+		}
+		select {
+		case <-waitCtx.Done():
+			return cur, nil
+		case <-poll.C:
+		}
+	}
+}
+
+// tokenizeError passes a card format problem on as the 422 it is; a processor that cannot be
+// reached is a 503 to retry with the same Idempotency-Key.
+func tokenizeError(err error) error {
+	if e := billing.ErrorOf(err); e != nil {
+		return e
+	}
+	if gateway.IsTransient(err) {
+		return unavailable(fmt.Errorf("tokenize the card: %w", err))
+	}
+	return fmt.Errorf("tokenize the card: %w", err)
+}
+
+func (s *Payments) log() *slog.Logger {
+	if s.Logger == nil {
+		return slog.Default()
+	}
+	return s.Logger
+}

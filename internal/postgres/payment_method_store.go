@@ -1,0 +1,187 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/payportal/payportal/internal/billing"
+)
+
+// CreatePaymentMethod writes a card on file as tokenized by the processor. Only the token and
+// the card's public facts are columns here: there is nowhere to put a number or a CVC.
+func (db *DB) CreatePaymentMethod(ctx context.Context, pm billing.PaymentMethod) error {
+	a := pm.BillingAddress
+	_, err := db.Pool.Exec(ctx, `INSERT INTO payment_methods (id, account_id, status, processor_token, brand,
+		last4, exp_month, exp_year, holder_name, eu_supported, contact_email, address_line1, address_line2, city,
+		state, postal_code, country, created_at, validation_deadline, decided_at, decision_reason, decided_by, workflow_id)
+		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23)`,
+		pm.ID, pm.AccountID, pm.Status, pm.ProcessorToken, pm.Brand, pm.Last4, pm.ExpMonth, pm.ExpYear,
+		pm.HolderName, pm.EUSupported, pm.ContactEmail, a.Line1, a.Line2, a.City, a.State, a.PostalCode,
+		a.Country, pm.CreatedAt, pm.ValidationDeadline, pm.DecidedAt, pm.DecisionReason, pm.DecidedBy, pm.WorkflowID)
+	if err != nil {
+		return fmt.Errorf("create payment method %s for %s: %w", pm.ID, pm.AccountID, err)
+	}
+	return nil
+}
+
+// DeletePendingPaymentMethod removes a card that never got its validation workflow, so no
+// card is left pending with nobody to decide it. A decided card is never deleted.
+func (db *DB) DeletePendingPaymentMethod(ctx context.Context, id string) error {
+	_, err := db.Pool.Exec(ctx, `DELETE FROM payment_methods WHERE id = $1 AND status = 'pending_validation'`, id)
+	if err != nil {
+		return fmt.Errorf("delete pending payment method %s: %w", id, err)
+	}
+	return nil
+}
+
+// PaymentMethod returns one card of the account, or not_found (also when it belongs to
+// another account).
+func (db *DB) PaymentMethod(ctx context.Context, accountID, id string) (billing.PaymentMethod, error) {
+	pm, err := scanPaymentMethod(db.Pool.QueryRow(ctx, `SELECT `+paymentMethodColumns+`
+		FROM payment_methods pm WHERE pm.id = $1 AND pm.account_id = $2`, id, accountID))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return billing.PaymentMethod{}, billing.NotFound("payment method")
+	}
+	if err != nil {
+		return billing.PaymentMethod{}, fmt.Errorf("load payment method %s: %w", id, err)
+	}
+	return pm, nil
+}
+
+// PaymentMethodByID returns one card whatever its account: reps and activities use it.
+func (db *DB) PaymentMethodByID(ctx context.Context, id string) (billing.PaymentMethod, error) {
+	pm, err := scanPaymentMethod(db.Pool.QueryRow(ctx, `SELECT `+paymentMethodColumns+`
+		FROM payment_methods pm WHERE pm.id = $1`, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return billing.PaymentMethod{}, billing.NotFound("payment method")
+	}
+	if err != nil {
+		return billing.PaymentMethod{}, fmt.Errorf("load payment method %s: %w", id, err)
+	}
+	return pm, nil
+}
+
+// PaymentMethods lists the account's cards newest first, one keyset page at a time. The
+// cursor must be a card of the same account.
+func (db *DB) PaymentMethods(ctx context.Context, accountID string, p billing.ListParams) ([]billing.PaymentMethod, bool, error) {
+	where := []string{"pm.account_id = $1"}
+	args := []any{accountID}
+	if p.StartingAfter != "" {
+		var cursorAt time.Time
+		err := db.Pool.QueryRow(ctx, `SELECT created_at FROM payment_methods WHERE id = $1 AND account_id = $2`,
+			p.StartingAfter, accountID).Scan(&cursorAt)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil, false, billing.Invalid(billing.CodeInvalidCursor, "starting_after", "starting_after names no payment method of this account")
+		}
+		if err != nil {
+			return nil, false, fmt.Errorf("load payment method cursor: %w", err)
+		}
+		args = append(args, cursorAt, p.StartingAfter)
+		where = append(where, fmt.Sprintf("(pm.created_at, pm.id) < ($%d, $%d)", len(args)-1, len(args)))
+	}
+	args = append(args, p.Limit+1)
+	q := `SELECT ` + paymentMethodColumns + ` FROM payment_methods pm WHERE ` + strings.Join(where, " AND ") +
+		fmt.Sprintf(` ORDER BY pm.created_at DESC, pm.id DESC LIMIT $%d`, len(args))
+	return db.paymentMethodPage(ctx, q, args, p.Limit)
+}
+
+// PendingPaymentMethods lists the cards awaiting a rep's decision, oldest first (the order a
+// rep works through them), one keyset page at a time. The cursor must be a pending card.
+func (db *DB) PendingPaymentMethods(ctx context.Context, p billing.ListParams) ([]billing.PaymentMethod, bool, error) {
+	where := []string{"pm.status = 'pending_validation'"}
+	var args []any
+	if p.StartingAfter != "" {
+		var cursorAt time.Time
+		err := db.Pool.QueryRow(ctx, `SELECT created_at FROM payment_methods WHERE id = $1 AND status = 'pending_validation'`,
+			p.StartingAfter).Scan(&cursorAt)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil, false, billing.Invalid(billing.CodeInvalidCursor, "starting_after", "starting_after names no card awaiting a decision")
+		}
+		if err != nil {
+			return nil, false, fmt.Errorf("load pending payment method cursor: %w", err)
+		}
+		args = append(args, cursorAt, p.StartingAfter)
+		where = append(where, "(pm.created_at, pm.id) > ($1, $2)")
+	}
+	args = append(args, p.Limit+1)
+	q := `SELECT ` + paymentMethodColumns + ` FROM payment_methods pm WHERE ` + strings.Join(where, " AND ") +
+		fmt.Sprintf(` ORDER BY pm.created_at, pm.id LIMIT $%d`, len(args))
+	return db.paymentMethodPage(ctx, q, args, p.Limit)
+}
+
+func (db *DB) paymentMethodPage(ctx context.Context, q string, args []any, limit int) ([]billing.PaymentMethod, bool, error) {
+	rows, err := db.Pool.Query(ctx, q, args...)
+	if err != nil {
+		return nil, false, fmt.Errorf("list payment methods: %w", err)
+	}
+	pms, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (billing.PaymentMethod, error) { return scanPaymentMethod(r) })
+	if err != nil {
+		return nil, false, fmt.Errorf("list payment methods: %w", err)
+	}
+	hasMore := len(pms) > limit
+	if hasMore {
+		pms = pms[:limit]
+	}
+	return pms, hasMore, nil
+}
+
+// CardDecision is the final status a pending card is given, and why.
+type CardDecision struct {
+	PaymentMethodID string
+	Status          billing.PaymentMethodStatus // validated, rejected or expired
+	Reason          string
+	DecidedBy       string // the rep's key id; empty when the deadline passed
+	At              time.Time
+}
+
+// DecidePaymentMethod gives a pending card its final status. A validated card becomes its
+// account's monthly payment method, replacing the previous one, in the same transaction: the
+// summary never shows a validated card that is not the monthly one, nor the reverse.
+//
+// Only a pending card changes (UPDATE ... WHERE status = 'pending_validation'), so repeating
+// the call is harmless: changed is false and the card is returned as it is. The caller tells
+// a replay (same status) from a conflict (another status) by looking at it.
+func (db *DB) DecidePaymentMethod(ctx context.Context, d CardDecision) (pm billing.PaymentMethod, changed bool, err error) {
+	if !d.Status.Final() {
+		return billing.PaymentMethod{}, false, fmt.Errorf("decide payment method %s: %q is not a final status", d.PaymentMethodID, d.Status)
+	}
+	err = db.inTx(ctx, func(tx pgx.Tx) error {
+		pm, err = scanPaymentMethod(tx.QueryRow(ctx, `UPDATE payment_methods pm
+			SET status = $2, decided_at = $3, decision_reason = $4, decided_by = $5
+			WHERE pm.id = $1 AND pm.status = 'pending_validation'
+			RETURNING `+paymentMethodColumns, d.PaymentMethodID, d.Status, d.At, d.Reason, d.DecidedBy))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("mark %s: %w", d.Status, err)
+		}
+		changed = true
+		if d.Status != billing.PMValidated {
+			return nil
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO monthly_payment_methods (account_id, payment_method_id, since)
+			VALUES ($1, $2, $3)
+			ON CONFLICT (account_id) DO UPDATE SET payment_method_id = excluded.payment_method_id, since = excluded.since`,
+			pm.AccountID, pm.ID, d.At)
+		if err != nil {
+			return fmt.Errorf("make it the monthly payment method of %s: %w", pm.AccountID, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return billing.PaymentMethod{}, false, fmt.Errorf("decide payment method %s: %w", d.PaymentMethodID, err)
+	}
+	if !changed {
+		pm, err = db.PaymentMethodByID(ctx, d.PaymentMethodID)
+		if err != nil {
+			return billing.PaymentMethod{}, false, err
+		}
+	}
+	return pm, changed, nil
+}

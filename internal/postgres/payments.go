@@ -1,0 +1,384 @@
+package postgres
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/payportal/payportal/internal/billing"
+)
+
+const paymentColumns = `id, account_id, status, method, amount, currency, card_token, card_brand, card_last4,
+	billing_address, eu_supported, coalesce(paypal_order_id, ''), approval_url, return_url, capture_id, refund_id,
+	failure_code, failure_message, created_at, completed_at, workflow_id`
+
+func scanPayment(row pgx.Row) (billing.Payment, error) {
+	var (
+		p       billing.Payment
+		address []byte
+		code    string
+		message string
+	)
+	err := row.Scan(&p.ID, &p.AccountID, &p.Status, &p.Method, &p.Amount.Amount, &p.Amount.Currency, &p.CardToken,
+		&p.CardBrand, &p.CardLast4, &address, &p.EUSupported, &p.PayPalOrderID, &p.ApprovalURL, &p.ReturnURL,
+		&p.CaptureID, &p.RefundID, &code, &message, &p.CreatedAt, &p.CompletedAt, &p.WorkflowID)
+	if err != nil {
+		return p, err
+	}
+	if len(address) > 0 {
+		p.BillingAddress = new(billing.Address)
+		if err := json.Unmarshal(address, p.BillingAddress); err != nil {
+			return p, fmt.Errorf("decode billing address of %s: %w", p.ID, err)
+		}
+	}
+	if code != "" {
+		p.Failure = &billing.Failure{Code: code, Message: message}
+	}
+	return p, nil
+}
+
+// inFlightStatuses are the payments that may still take money: they are not on the ledger yet,
+// but they will be if they succeed.
+const inFlightStatuses = `('processing', 'requires_action')`
+
+// AvailableToPay is what the account may still pay: its balance minus the payments still in
+// flight. Both sums come from one statement, so from one snapshot: a payment applied between
+// two separate reads would otherwise be counted in neither or in both.
+func (db *DB) AvailableToPay(ctx context.Context, accountID string) (int64, error) {
+	return availableToPay(ctx, db.Pool, accountID)
+}
+
+func availableToPay(ctx context.Context, q querier, accountID string) (int64, error) {
+	var available int64
+	err := q.QueryRow(ctx, `SELECT
+		(SELECT coalesce(sum(amount), 0) FROM ledger_entries WHERE account_id = $1) -
+		(SELECT coalesce(sum(amount), 0) FROM payments WHERE account_id = $1 AND status IN `+inFlightStatuses+`)`,
+		accountID).Scan(&available)
+	if err != nil {
+		return 0, fmt.Errorf("available balance of %s: %w", accountID, err)
+	}
+	return available, nil
+}
+
+// IdempotentPayment returns the payment an Idempotency-Key already made for the account, and
+// the hash of the request that made it; found is false when the key is new.
+func (db *DB) IdempotentPayment(ctx context.Context, accountID, key string) (p billing.Payment, requestHash []byte, found bool, err error) {
+	return idempotentPayment(ctx, db.Pool, accountID, key)
+}
+
+func idempotentPayment(ctx context.Context, q querier, accountID, key string) (billing.Payment, []byte, bool, error) {
+	var paymentID string
+	var hash []byte
+	err := q.QueryRow(ctx, `SELECT payment_id, request_hash FROM idempotency_keys WHERE account_id = $1 AND key = $2`,
+		accountID, key).Scan(&paymentID, &hash)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return billing.Payment{}, nil, false, nil
+	}
+	if err != nil {
+		return billing.Payment{}, nil, false, fmt.Errorf("look up idempotency key: %w", err)
+	}
+	p, err := scanPayment(q.QueryRow(ctx, `SELECT `+paymentColumns+` FROM payments WHERE id = $1`, paymentID))
+	if err != nil {
+		return billing.Payment{}, nil, false, fmt.Errorf("load payment %s of idempotency key: %w", paymentID, err)
+	}
+	return p, hash, true, nil
+}
+
+// CreatePayment stores a new payment and its Idempotency-Key in one transaction. The account
+// row is locked first, so requests for one account take turns: of 20 concurrent requests with
+// one key, the first inserts and the others find its record. A key seen before with the same
+// request hash answers the existing payment (created=false); with another hash it is a 409.
+// The amount is checked against the balance minus the payments still in flight, under the
+// same lock, so two concurrent payments can never together pay more than is owed.
+func (db *DB) CreatePayment(ctx context.Context, p billing.Payment, key string, requestHash []byte) (_ billing.Payment, created bool, err error) {
+	var address []byte
+	if p.BillingAddress != nil {
+		if address, err = json.Marshal(p.BillingAddress); err != nil {
+			return billing.Payment{}, false, fmt.Errorf("encode billing address: %w", err)
+		}
+	}
+	var stored billing.Payment
+	err = db.inTx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE`, p.AccountID); err != nil {
+			return fmt.Errorf("lock account: %w", err)
+		}
+		existing, hash, found, err := idempotentPayment(ctx, tx, p.AccountID, key)
+		if err != nil {
+			return err
+		}
+		if found {
+			if !bytes.Equal(hash, requestHash) {
+				return idempotencyKeyReused()
+			}
+			stored = existing
+			return nil
+		}
+		available, err := availableToPay(ctx, tx, p.AccountID)
+		if err != nil {
+			return err
+		}
+		if p.Amount.Amount > available {
+			return AmountExceedsBalance(available, p.Amount.Currency)
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO payments (id, account_id, status, method, amount, currency, card_token,
+			card_brand, card_last4, billing_address, eu_supported, return_url, created_at, workflow_id)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+			p.ID, p.AccountID, p.Status, p.Method, p.Amount.Amount, p.Amount.Currency, p.CardToken, p.CardBrand,
+			p.CardLast4, address, p.EUSupported, p.ReturnURL, p.CreatedAt, p.WorkflowID)
+		if err != nil {
+			return fmt.Errorf("insert payment: %w", err)
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO idempotency_keys (account_id, key, request_hash, payment_id, created_at)
+			VALUES ($1, $2, $3, $4, $5)`, p.AccountID, key, requestHash, p.ID, p.CreatedAt)
+		if err != nil {
+			return fmt.Errorf("insert idempotency key: %w", err)
+		}
+		stored, created = p, true
+		return nil
+	})
+	if err != nil {
+		if billing.ErrorOf(err) != nil {
+			return billing.Payment{}, false, err
+		}
+		return billing.Payment{}, false, fmt.Errorf("create payment for %s: %w", p.AccountID, err)
+	}
+	return stored, created, nil
+}
+
+func idempotencyKeyReused() error {
+	return billing.Conflict(billing.CodeIdempotencyKeyReused,
+		"this Idempotency-Key was already used with a different request; use a new key for a new payment")
+}
+
+// AmountExceedsBalance is the 422 for a payment larger than what is still owed.
+func AmountExceedsBalance(available int64, currency string) error {
+	if available < 0 {
+		available = 0
+	}
+	return billing.Invalid(billing.CodeAmountExceedsBalance, "amount",
+		"the amount exceeds the balance still to pay (%s, counting payments in progress)",
+		billing.Money{Amount: available, Currency: currency})
+}
+
+// Payment returns one payment of the account.
+func (db *DB) Payment(ctx context.Context, accountID, paymentID string) (billing.Payment, error) {
+	p, err := scanPayment(db.Pool.QueryRow(ctx, `SELECT `+paymentColumns+` FROM payments WHERE id = $1 AND account_id = $2`,
+		paymentID, accountID))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return billing.Payment{}, billing.NotFound("payment")
+	}
+	if err != nil {
+		return billing.Payment{}, fmt.Errorf("load payment %s: %w", paymentID, err)
+	}
+	return p, nil
+}
+
+// PaymentByID returns a payment whatever its account; the workflow's activities use it.
+func (db *DB) PaymentByID(ctx context.Context, paymentID string) (billing.Payment, error) {
+	p, err := scanPayment(db.Pool.QueryRow(ctx, `SELECT `+paymentColumns+` FROM payments WHERE id = $1`, paymentID))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return billing.Payment{}, billing.NotFound("payment")
+	}
+	if err != nil {
+		return billing.Payment{}, fmt.Errorf("load payment %s: %w", paymentID, err)
+	}
+	return p, nil
+}
+
+// PaymentByPayPalOrder returns the payment waiting on a PayPal order.
+func (db *DB) PaymentByPayPalOrder(ctx context.Context, orderID string) (billing.Payment, error) {
+	p, err := scanPayment(db.Pool.QueryRow(ctx, `SELECT `+paymentColumns+` FROM payments WHERE paypal_order_id = $1`, orderID))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return billing.Payment{}, billing.NotFound("PayPal order")
+	}
+	if err != nil {
+		return billing.Payment{}, fmt.Errorf("load payment of paypal order %s: %w", orderID, err)
+	}
+	return p, nil
+}
+
+// Payments lists the account's payments newest first, one keyset page at a time.
+func (db *DB) Payments(ctx context.Context, accountID string, page billing.ListParams) ([]billing.Payment, bool, error) {
+	args := []any{accountID}
+	where := "account_id = $1"
+	if page.StartingAfter != "" {
+		var cursorAt time.Time
+		err := db.Pool.QueryRow(ctx, `SELECT created_at FROM payments WHERE id = $1 AND account_id = $2`,
+			page.StartingAfter, accountID).Scan(&cursorAt)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil, false, billing.Invalid(billing.CodeInvalidCursor, "starting_after", "starting_after names no payment of this account")
+		}
+		if err != nil {
+			return nil, false, fmt.Errorf("load payment cursor: %w", err)
+		}
+		args = append(args, cursorAt, page.StartingAfter)
+		where += " AND (created_at, id) < ($2, $3)"
+	}
+	args = append(args, page.Limit+1)
+	rows, err := db.Pool.Query(ctx, `SELECT `+paymentColumns+` FROM payments WHERE `+where+
+		fmt.Sprintf(` ORDER BY created_at DESC, id DESC LIMIT $%d`, len(args)), args...)
+	if err != nil {
+		return nil, false, fmt.Errorf("list payments: %w", err)
+	}
+	payments, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (billing.Payment, error) { return scanPayment(r) })
+	if err != nil {
+		return nil, false, fmt.Errorf("list payments: %w", err)
+	}
+	hasMore := len(payments) > page.Limit
+	if hasMore {
+		payments = payments[:page.Limit]
+	}
+	return payments, hasMore, nil
+}
+
+// MarkPaymentRequiresAction records the PayPal order the buyer must approve. It only moves a
+// payment that is still processing, so a late retry cannot reopen a finished one.
+func (db *DB) MarkPaymentRequiresAction(ctx context.Context, paymentID, orderID, approvalURL string) error {
+	_, err := db.Pool.Exec(ctx, `UPDATE payments SET status = 'requires_action', paypal_order_id = $2, approval_url = $3
+		WHERE id = $1 AND status IN ('processing', 'requires_action')`, paymentID, orderID, approvalURL)
+	if err != nil {
+		return fmt.Errorf("mark payment %s requires_action: %w", paymentID, err)
+	}
+	return nil
+}
+
+// MarkPaymentProcessing moves an approved PayPal payment back to processing while it is
+// captured.
+func (db *DB) MarkPaymentProcessing(ctx context.Context, paymentID string) error {
+	_, err := db.Pool.Exec(ctx, `UPDATE payments SET status = 'processing' WHERE id = $1 AND status = 'requires_action'`, paymentID)
+	if err != nil {
+		return fmt.Errorf("mark payment %s processing: %w", paymentID, err)
+	}
+	return nil
+}
+
+// RecordPaymentCapture keeps the processor's capture id: what a refund needs.
+func (db *DB) RecordPaymentCapture(ctx context.Context, paymentID, captureID string) error {
+	_, err := db.Pool.Exec(ctx, `UPDATE payments SET capture_id = $2 WHERE id = $1`, paymentID, captureID)
+	if err != nil {
+		return fmt.Errorf("record capture of payment %s: %w", paymentID, err)
+	}
+	return nil
+}
+
+// RecordPaymentRefund keeps the processor's refund id, so the refund is visible on the
+// payment.
+func (db *DB) RecordPaymentRefund(ctx context.Context, paymentID, refundID string) error {
+	_, err := db.Pool.Exec(ctx, `UPDATE payments SET refund_id = $2 WHERE id = $1`, paymentID, refundID)
+	if err != nil {
+		return fmt.Errorf("record refund of payment %s: %w", paymentID, err)
+	}
+	return nil
+}
+
+// FinishPayment ends a payment that did not succeed (failed, canceled or expired). A payment
+// already final is left as it is, so repeating the call changes nothing.
+func (db *DB) FinishPayment(ctx context.Context, paymentID string, status billing.PaymentStatus, failure *billing.Failure, at time.Time) error {
+	if status == billing.PaymentSucceeded || !status.Final() {
+		return fmt.Errorf("finish payment %s: %s is not a failure status", paymentID, status)
+	}
+	var code, message string
+	if failure != nil {
+		code, message = failure.Code, failure.Message
+	}
+	_, err := db.Pool.Exec(ctx, `UPDATE payments SET status = $2, failure_code = $3, failure_message = $4, completed_at = $5
+		WHERE id = $1 AND status IN `+inFlightStatuses, paymentID, status, code, message, at)
+	if err != nil {
+		return fmt.Errorf("finish payment %s as %s: %w", paymentID, status, err)
+	}
+	return nil
+}
+
+// ErrPaymentNotApplicable says a payment cannot be applied: it already ended another way.
+var ErrPaymentNotApplicable = errors.New("payment cannot be applied")
+
+// ApplyPayment books a captured payment in one transaction: the ledger entry keyed by the
+// payment id, the payment marked succeeded, and the amount allocated to the account's oldest
+// open invoices. Applying a payment already applied changes nothing and answers the same.
+// It returns the account's balance afterwards.
+func (db *DB) ApplyPayment(ctx context.Context, paymentID string, at time.Time) (balanceAfter int64, err error) {
+	err = db.inTx(ctx, func(tx pgx.Tx) error {
+		var (
+			accountID, currency string
+			status              billing.PaymentStatus
+			amount              int64
+		)
+		err := tx.QueryRow(ctx, `SELECT account_id, status, amount, currency FROM payments WHERE id = $1 FOR UPDATE`,
+			paymentID).Scan(&accountID, &status, &amount, &currency)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("%w: no payment %s", ErrPaymentNotApplicable, paymentID)
+		}
+		if err != nil {
+			return fmt.Errorf("lock payment: %w", err)
+		}
+		switch status {
+		case billing.PaymentSucceeded:
+			balanceAfter, err = balance(ctx, tx, accountID)
+			return err
+		case billing.PaymentProcessing, billing.PaymentRequiresAction:
+		default:
+			return fmt.Errorf("%w: payment %s is %s", ErrPaymentNotApplicable, paymentID, status)
+		}
+		// Taking the account lock that payment creation takes keeps its "balance minus
+		// payments in flight" exact while this payment moves from one to the other.
+		if _, err := tx.Exec(ctx, `SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE`, accountID); err != nil {
+			return fmt.Errorf("lock account: %w", err)
+		}
+		if err := appendLedger(ctx, tx, accountID, "payment", paymentID, -amount, currency, at); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE payments SET status = 'succeeded', completed_at = $2, failure_code = '',
+			failure_message = '' WHERE id = $1`, paymentID, at); err != nil {
+			return fmt.Errorf("mark payment succeeded: %w", err)
+		}
+		if err := allocateToInvoices(ctx, tx, accountID, currency, amount); err != nil {
+			return err
+		}
+		balanceAfter, err = balance(ctx, tx, accountID)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("apply payment %s: %w", paymentID, err)
+	}
+	return balanceAfter, nil
+}
+
+// allocateToInvoices pays the oldest open invoices first with amount, marking each paid once
+// nothing is due on it. Whatever exceeds the open invoices stays on the ledger as credit.
+func allocateToInvoices(ctx context.Context, tx pgx.Tx, accountID, currency string, amount int64) error {
+	rows, err := tx.Query(ctx, `SELECT id, total - amount_paid FROM invoices
+		WHERE account_id = $1 AND currency = $2 AND status = 'open' AND total > amount_paid
+		ORDER BY created_at, id FOR UPDATE`, accountID, currency)
+	if err != nil {
+		return fmt.Errorf("list open invoices: %w", err)
+	}
+	type due struct {
+		id     string
+		amount int64
+	}
+	dues, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (due, error) {
+		var d due
+		err := r.Scan(&d.id, &d.amount)
+		return d, err
+	})
+	if err != nil {
+		return fmt.Errorf("list open invoices: %w", err)
+	}
+	for _, d := range dues {
+		if amount == 0 {
+			break
+		}
+		pay := min(amount, d.amount)
+		if _, err := tx.Exec(ctx, `UPDATE invoices SET amount_paid = amount_paid + $2,
+			status = CASE WHEN amount_paid + $2 >= total THEN 'paid' ELSE status END WHERE id = $1`, d.id, pay); err != nil {
+			return fmt.Errorf("allocate payment to invoice %s: %w", d.id, err)
+		}
+		amount -= pay
+	}
+	return nil
+}

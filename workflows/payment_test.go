@@ -1,0 +1,482 @@
+package workflows_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/mock"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/payportal/payportal/activities"
+	"github.com/payportal/payportal/internal/billing"
+	"github.com/payportal/payportal/internal/gateway"
+	"github.com/payportal/payportal/workflows"
+)
+
+// paymentEnv runs the payment saga against mocked activities. Every activity answers
+// success by default; a test overrides the steps it is about and reads back which steps ran,
+// how often, and the PaymentStatus values the workflow published.
+type paymentEnv struct {
+	*testsuite.TestWorkflowEnvironment
+	t        *testing.T
+	mu       sync.Mutex
+	calls    map[string]int
+	finished []activities.PaymentOutcome
+	statuses []string
+}
+
+var paymentSteps *activities.Payments
+
+const testPaymentID = "pay_test1"
+
+var testAmount = billing.Money{Amount: 12500, Currency: "USD"}
+
+func newPaymentEnv(t *testing.T) *paymentEnv {
+	t.Helper()
+	var s testsuite.WorkflowTestSuite
+	e := &paymentEnv{TestWorkflowEnvironment: s.NewTestWorkflowEnvironment(), t: t, calls: map[string]int{}}
+	e.RegisterWorkflow(workflows.Payment)
+	e.RegisterActivity(paymentSteps)
+	e.OnUpsertTypedSearchAttributes(mock.Anything).Run(func(args mock.Arguments) {
+		sa := args.Get(0).(temporal.SearchAttributes)
+		if v, ok := sa.GetKeyword(workflows.PaymentStatusKey); ok {
+			e.mu.Lock()
+			e.statuses = append(e.statuses, v)
+			e.mu.Unlock()
+		}
+	}).Return(nil)
+	e.OnActivity(paymentSteps.FinishPayment, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, o activities.PaymentOutcome) error {
+			e.count("FinishPayment")
+			e.mu.Lock()
+			e.finished = append(e.finished, o)
+			e.mu.Unlock()
+			return nil
+		})
+	return e
+}
+
+func (e *paymentEnv) count(step string) {
+	e.mu.Lock()
+	e.calls[step]++
+	e.mu.Unlock()
+}
+
+func (e *paymentEnv) calledTimes(step string) int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.calls[step]
+}
+
+// happyCard answers every card step with success unless a test set it before.
+func (e *paymentEnv) happyCard() {
+	e.OnActivity(paymentSteps.AuthorizeCardPayment, mock.Anything, mock.Anything).Return(
+		func(context.Context, activities.ChargeInput) (string, error) {
+			e.count("Authorize")
+			return "auth_1", nil
+		}).Maybe()
+	e.OnActivity(paymentSteps.CaptureCardPayment, mock.Anything, mock.Anything).Return(
+		func(context.Context, activities.CardCaptureInput) (string, error) {
+			e.count("Capture")
+			return "cap_1", nil
+		}).Maybe()
+	e.happyTail()
+}
+
+// happyPayPal answers every PayPal step with success unless a test set it before.
+func (e *paymentEnv) happyPayPal() {
+	e.OnActivity(paymentSteps.CreatePayPalOrder, mock.Anything, mock.Anything).Return(
+		func(context.Context, activities.OrderInput) (gateway.Order, error) {
+			e.count("CreateOrder")
+			return gateway.Order{ID: "ORDER1", ApprovalURL: "http://pp.test/checkout?token=ORDER1"}, nil
+		}).Maybe()
+	e.OnActivity(paymentSteps.MarkPaymentProcessing, mock.Anything, mock.Anything).Return(
+		func(context.Context, string) error { e.count("MarkProcessing"); return nil }).Maybe()
+	e.OnActivity(paymentSteps.ReopenPayPalApproval, mock.Anything, mock.Anything).Return(
+		func(context.Context, activities.ApprovalInput) error { e.count("Reopen"); return nil }).Maybe()
+	e.OnActivity(paymentSteps.CapturePayPalOrder, mock.Anything, mock.Anything).Return(
+		func(context.Context, activities.PayPalOrderRef) (string, error) {
+			e.count("CaptureOrder")
+			return "PPCAP1", nil
+		}).Maybe()
+	e.OnActivity(paymentSteps.VoidPayPalOrder, mock.Anything, mock.Anything).Return(
+		func(context.Context, activities.PayPalOrderRef) error { e.count("VoidOrder"); return nil }).Maybe()
+	e.happyTail()
+}
+
+func (e *paymentEnv) happyTail() {
+	e.OnActivity(paymentSteps.VoidCardAuthorization, mock.Anything, mock.Anything).Return(
+		func(context.Context, activities.VoidInput) error { e.count("Void"); return nil }).Maybe()
+	e.OnActivity(paymentSteps.ApplyPayment, mock.Anything, mock.Anything).Return(
+		func(context.Context, string) (activities.ApplyResult, error) {
+			e.count("Apply")
+			return activities.ApplyResult{BalanceAfter: 0}, nil
+		}).Maybe()
+	e.OnActivity(paymentSteps.RefundPayment, mock.Anything, mock.Anything).Return(
+		func(context.Context, activities.RefundInput) (activities.RefundResult, error) {
+			e.count("Refund")
+			return activities.RefundResult{RefundID: "re_1"}, nil
+		}).Maybe()
+	e.OnActivity(paymentSteps.SendPaymentReceipt, mock.Anything, mock.Anything).Return(
+		func(context.Context, string) error { e.count("Receipt"); return nil }).Maybe()
+	e.OnActivity(paymentSteps.SendPaymentFailedMail, mock.Anything, mock.Anything).Return(
+		func(context.Context, string) error { e.count("FailedMail"); return nil }).Maybe()
+}
+
+func (e *paymentEnv) run(method billing.PaymentMethodKind) workflows.PaymentState {
+	e.t.Helper()
+	e.ExecuteWorkflow(workflows.Payment, workflows.PaymentInput{
+		PaymentID: testPaymentID, AccountID: "acct_demo", Method: method, Amount: testAmount,
+		CardToken: "tok_test", PayPalApprovalTimeout: time.Hour,
+	})
+	if !e.IsWorkflowCompleted() {
+		e.t.Fatal("workflow did not complete")
+	}
+	if err := e.GetWorkflowError(); err != nil {
+		e.t.Fatalf("workflow failed: %v", err)
+	}
+	var st workflows.PaymentState
+	if err := e.GetWorkflowResult(&st); err != nil {
+		e.t.Fatal(err)
+	}
+	return st
+}
+
+func (e *paymentEnv) queryStatus() workflows.PaymentState {
+	e.t.Helper()
+	v, err := e.QueryWorkflow(workflows.QueryStatus)
+	if err != nil {
+		e.t.Fatalf("query status: %v", err)
+	}
+	var st workflows.PaymentState
+	if err := v.Get(&st); err != nil {
+		e.t.Fatal(err)
+	}
+	return st
+}
+
+func (e *paymentEnv) wantSteps(want map[string]int) {
+	e.t.Helper()
+	for step, n := range want {
+		if got := e.calledTimes(step); got != n {
+			e.t.Errorf("%s ran %d times, want %d", step, got, n)
+		}
+	}
+}
+
+func (e *paymentEnv) wantStatuses(want ...string) {
+	e.t.Helper()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if len(e.statuses) == 0 || e.statuses[len(e.statuses)-1] != want[len(want)-1] {
+		e.t.Errorf("PaymentStatus search attribute went %v, want it to end %q", e.statuses, want[len(want)-1])
+	}
+	i := 0
+	for _, s := range e.statuses {
+		if i < len(want) && s == want[i] {
+			i++
+		}
+	}
+	if i != len(want) {
+		e.t.Errorf("PaymentStatus search attribute went %v, want %v in that order", e.statuses, want)
+	}
+}
+
+func (e *paymentEnv) wantFinished(status billing.PaymentStatus, code string) {
+	e.t.Helper()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if len(e.finished) != 1 {
+		e.t.Fatalf("payment end recorded %d times (%v), want once", len(e.finished), e.finished)
+	}
+	got := e.finished[0]
+	if got.Status != status {
+		e.t.Errorf("recorded status %s, want %s", got.Status, status)
+	}
+	switch {
+	case code == "" && got.Failure != nil:
+		e.t.Errorf("recorded failure %+v, want none", *got.Failure)
+	case code != "" && (got.Failure == nil || got.Failure.Code != code):
+		e.t.Errorf("recorded failure %+v, want code %s", got.Failure, code)
+	}
+}
+
+func TestPaymentByCardSucceeds(t *testing.T) {
+	e := newPaymentEnv(t)
+	e.happyCard()
+	st := e.run(billing.MethodCard)
+	if st.Status != billing.PaymentSucceeded || st.CaptureID != "cap_1" || st.Failure != nil {
+		t.Errorf("result %+v, want succeeded with capture cap_1", st)
+	}
+	e.wantSteps(map[string]int{"Authorize": 1, "Capture": 1, "Apply": 1, "Receipt": 1, "FinishPayment": 0, "Refund": 0})
+	e.wantStatuses("processing", "succeeded")
+}
+
+func TestPaymentByPayPalSucceedsOnceApproved(t *testing.T) {
+	e := newPaymentEnv(t)
+	e.happyPayPal()
+	e.RegisterDelayedCallback(func() {
+		st := e.queryStatus()
+		if st.Status != billing.PaymentRequiresAction || st.ApprovalURL == "" {
+			t.Errorf("while waiting for the buyer the status query says %+v, want requires_action with the approval URL", st)
+		}
+		e.SignalWorkflow(workflows.SignalPayPalReturn, workflows.PayPalReturnSignal{Approved: true})
+	}, 10*time.Minute)
+	st := e.run(billing.MethodPayPal)
+	if st.Status != billing.PaymentSucceeded || st.CaptureID != "PPCAP1" {
+		t.Errorf("result %+v, want succeeded with capture PPCAP1", st)
+	}
+	e.wantSteps(map[string]int{"CreateOrder": 1, "MarkProcessing": 1, "CaptureOrder": 1, "Apply": 1, "Receipt": 1, "VoidOrder": 0})
+	e.wantStatuses("processing", "requires_action", "processing", "succeeded")
+}
+
+func TestPaymentDeclinedIsFinalWithItsCode(t *testing.T) {
+	for _, code := range []string{billing.CodeCardDeclined, billing.CodeInsufficientFunds, billing.CodeExpiredCard, billing.CodeIncorrectCVC} {
+		t.Run(code, func(t *testing.T) {
+			e := newPaymentEnv(t)
+			e.OnActivity(paymentSteps.AuthorizeCardPayment, mock.Anything, mock.Anything).Return(
+				func(context.Context, activities.ChargeInput) (string, error) {
+					e.count("Authorize")
+					return "", temporal.NewNonRetryableApplicationError("The card said no.", code, errors.New("declined"))
+				})
+			e.happyCard()
+			st := e.run(billing.MethodCard)
+			if st.Status != billing.PaymentFailed || st.Failure == nil || st.Failure.Code != code || st.Failure.Message != "The card said no." {
+				t.Errorf("result %+v, want failed with code %s and the processor's message", st, code)
+			}
+			e.wantFinished(billing.PaymentFailed, code)
+			// A decline is never retried, and no money is touched afterwards.
+			e.wantSteps(map[string]int{"Authorize": 1, "Capture": 0, "Apply": 0, "Refund": 0, "FailedMail": 1, "Receipt": 0})
+			e.wantStatuses("processing", "failed")
+		})
+	}
+}
+
+func TestPaymentRetriesTransientErrorsWithBackoff(t *testing.T) {
+	e := newPaymentEnv(t)
+	var attemptTimes []time.Time
+	e.OnActivity(paymentSteps.AuthorizeCardPayment, mock.Anything, mock.Anything).Return(
+		func(context.Context, activities.ChargeInput) (string, error) {
+			e.count("Authorize")
+			attemptTimes = append(attemptTimes, e.Now())
+			if e.calledTimes("Authorize") <= 2 {
+				return "", temporal.NewApplicationError("The payment processor had a temporary problem.", activities.ErrTypeProcessingError)
+			}
+			return "auth_1", nil
+		})
+	e.happyCard()
+	st := e.run(billing.MethodCard)
+	if st.Status != billing.PaymentSucceeded {
+		t.Fatalf("result %+v, want succeeded after the processing errors", st)
+	}
+	e.wantSteps(map[string]int{"Authorize": 3, "Capture": 1, "Apply": 1, "FinishPayment": 0})
+	if len(attemptTimes) == 3 {
+		first, second := attemptTimes[1].Sub(attemptTimes[0]), attemptTimes[2].Sub(attemptTimes[1])
+		if first <= 0 || second < 2*first {
+			t.Errorf("waits between attempts %v then %v, want exponential backoff", first, second)
+		}
+	}
+}
+
+func TestPaymentFailsWhenTheProcessorKeepsFailing(t *testing.T) {
+	e := newPaymentEnv(t)
+	e.OnActivity(paymentSteps.AuthorizeCardPayment, mock.Anything, mock.Anything).Return(
+		func(context.Context, activities.ChargeInput) (string, error) {
+			e.count("Authorize")
+			return "", temporal.NewApplicationError("The payment processor had a temporary problem.", activities.ErrTypeProcessingError)
+		})
+	e.happyCard()
+	st := e.run(billing.MethodCard)
+	if st.Status != billing.PaymentFailed || st.Failure == nil || st.Failure.Code != billing.CodeProcessingError {
+		t.Errorf("result %+v, want failed with processing_error", st)
+	}
+	if n := e.calledTimes("Authorize"); n < 3 {
+		t.Errorf("authorize tried %d times, want several retries before giving up", n)
+	}
+	e.wantSteps(map[string]int{"Capture": 0})
+	e.wantFinished(billing.PaymentFailed, billing.CodeProcessingError)
+}
+
+func TestPaymentCaptureFailingForGoodVoidsTheAuthorization(t *testing.T) {
+	e := newPaymentEnv(t)
+	e.OnActivity(paymentSteps.CaptureCardPayment, mock.Anything, mock.Anything).Return(
+		func(context.Context, activities.CardCaptureInput) (string, error) {
+			e.count("Capture")
+			return "", temporal.NewNonRetryableApplicationError("The payment processor refused the request.", activities.ErrTypeProcessorRefused, nil)
+		})
+	e.happyCard()
+	st := e.run(billing.MethodCard)
+	if st.Status != billing.PaymentFailed {
+		t.Errorf("result %+v, want failed", st)
+	}
+	e.wantSteps(map[string]int{"Capture": 1, "Void": 1, "Apply": 0, "Refund": 0})
+	e.wantFinished(billing.PaymentFailed, billing.CodeProcessingError)
+}
+
+func TestPaymentCapturedButNotAppliedIsRefunded(t *testing.T) {
+	for _, method := range []billing.PaymentMethodKind{billing.MethodCard, billing.MethodPayPal} {
+		t.Run(string(method), func(t *testing.T) {
+			e := newPaymentEnv(t)
+			e.OnActivity(paymentSteps.ApplyPayment, mock.Anything, mock.Anything).Return(
+				func(context.Context, string) (activities.ApplyResult, error) {
+					e.count("Apply")
+					return activities.ApplyResult{}, errors.New("database is gone")
+				})
+			var refund activities.RefundInput
+			e.OnActivity(paymentSteps.RefundPayment, mock.Anything, mock.Anything).Return(
+				func(_ context.Context, in activities.RefundInput) (activities.RefundResult, error) {
+					e.count("Refund")
+					refund = in
+					if e.calledTimes("Refund") == 1 {
+						return activities.RefundResult{}, errors.New("processor timeout") // compensations are retried
+					}
+					return activities.RefundResult{RefundID: "re_1"}, nil
+				})
+			if method == billing.MethodPayPal {
+				e.happyPayPal()
+				e.RegisterDelayedCallback(func() {
+					e.SignalWorkflow(workflows.SignalPayPalReturn, workflows.PayPalReturnSignal{Approved: true})
+				}, time.Minute)
+			} else {
+				e.happyCard()
+			}
+			st := e.run(method)
+			if st.Status != billing.PaymentFailed || st.RefundID != "re_1" || st.Failure == nil || st.Failure.Code != workflows.FailureRefunded {
+				t.Errorf("result %+v, want failed, refunded as re_1", st)
+			}
+			if n := e.calledTimes("Apply"); n < 2 {
+				t.Errorf("apply tried %d times, want it retried before giving up", n)
+			}
+			e.wantSteps(map[string]int{"Refund": 2, "Receipt": 0, "FailedMail": 1})
+			if refund.CaptureID == "" || refund.Amount != testAmount || refund.Method != method {
+				t.Errorf("refund asked %+v, want the whole capture", refund)
+			}
+			e.wantFinished(billing.PaymentFailed, workflows.FailureRefunded)
+			e.wantStatuses("processing", "failed")
+		})
+	}
+}
+
+func TestPaymentAppliedAfterAllIsNotRefunded(t *testing.T) {
+	e := newPaymentEnv(t)
+	e.OnActivity(paymentSteps.ApplyPayment, mock.Anything, mock.Anything).Return(
+		func(context.Context, string) (activities.ApplyResult, error) {
+			e.count("Apply")
+			return activities.ApplyResult{}, temporal.NewNonRetryableApplicationError("lost answer", "test", nil)
+		})
+	e.OnActivity(paymentSteps.RefundPayment, mock.Anything, mock.Anything).Return(
+		func(context.Context, activities.RefundInput) (activities.RefundResult, error) {
+			e.count("Refund")
+			return activities.RefundResult{AlreadyApplied: true}, nil
+		})
+	e.happyCard()
+	st := e.run(billing.MethodCard)
+	if st.Status != billing.PaymentSucceeded || st.RefundID != "" {
+		t.Errorf("result %+v, want succeeded and not refunded", st)
+	}
+	e.wantSteps(map[string]int{"Refund": 1, "Receipt": 1, "FinishPayment": 0})
+}
+
+func TestPaymentPayPalCanceledByTheBuyer(t *testing.T) {
+	e := newPaymentEnv(t)
+	e.happyPayPal()
+	e.RegisterDelayedCallback(func() {
+		e.SignalWorkflow(workflows.SignalPayPalReturn, workflows.PayPalReturnSignal{Approved: false})
+	}, 5*time.Minute)
+	st := e.run(billing.MethodPayPal)
+	if st.Status != billing.PaymentCanceled {
+		t.Errorf("result %+v, want canceled", st)
+	}
+	e.wantSteps(map[string]int{"VoidOrder": 1, "CaptureOrder": 0, "Apply": 0, "FailedMail": 0})
+	e.wantFinished(billing.PaymentCanceled, "")
+	e.wantStatuses("requires_action", "canceled")
+}
+
+func TestPaymentPayPalCanceledThroughTheAPI(t *testing.T) {
+	e := newPaymentEnv(t)
+	e.happyPayPal()
+	e.RegisterDelayedCallback(func() {
+		e.SignalWorkflow(workflows.SignalCancel, workflows.CancelPaymentSignal{Reason: "customer"})
+	}, 5*time.Minute)
+	st := e.run(billing.MethodPayPal)
+	if st.Status != billing.PaymentCanceled {
+		t.Errorf("result %+v, want canceled", st)
+	}
+	e.wantSteps(map[string]int{"VoidOrder": 1, "CaptureOrder": 0, "Apply": 0})
+	e.wantFinished(billing.PaymentCanceled, "")
+}
+
+func TestPaymentPayPalExpiresWithoutApproval(t *testing.T) {
+	e := newPaymentEnv(t)
+	e.happyPayPal()
+	st := e.run(billing.MethodPayPal) // the test clock skips to the approval timeout
+	if st.Status != billing.PaymentExpired {
+		t.Errorf("result %+v, want expired", st)
+	}
+	e.wantSteps(map[string]int{"VoidOrder": 1, "CaptureOrder": 0, "Apply": 0})
+	e.wantFinished(billing.PaymentExpired, "")
+	e.wantStatuses("requires_action", "expired")
+}
+
+func TestPaymentPayPalReturnWithoutApprovalKeepsWaiting(t *testing.T) {
+	e := newPaymentEnv(t)
+	e.OnActivity(paymentSteps.CapturePayPalOrder, mock.Anything, mock.Anything).Return(
+		func(context.Context, activities.PayPalOrderRef) (string, error) {
+			e.count("CaptureOrder")
+			if e.calledTimes("CaptureOrder") == 1 {
+				return "", temporal.NewNonRetryableApplicationError("The buyer has not approved the order.", gateway.CodeOrderNotApproved, nil)
+			}
+			return "PPCAP1", nil
+		})
+	e.happyPayPal()
+	e.RegisterDelayedCallback(func() {
+		e.SignalWorkflow(workflows.SignalPayPalReturn, workflows.PayPalReturnSignal{Approved: true}) // not really approved
+	}, time.Minute)
+	e.RegisterDelayedCallback(func() {
+		if st := e.queryStatus(); st.Status != billing.PaymentRequiresAction {
+			t.Errorf("after an unconfirmed return the status is %s, want requires_action again", st.Status)
+		}
+		e.SignalWorkflow(workflows.SignalPayPalReturn, workflows.PayPalReturnSignal{Approved: true})
+	}, 10*time.Minute)
+	st := e.run(billing.MethodPayPal)
+	if st.Status != billing.PaymentSucceeded {
+		t.Errorf("result %+v, want succeeded on the real approval", st)
+	}
+	e.wantSteps(map[string]int{"CaptureOrder": 2, "Reopen": 1, "VoidOrder": 0, "Apply": 1})
+}
+
+func TestPaymentPayPalOrderDeclinedFails(t *testing.T) {
+	e := newPaymentEnv(t)
+	e.OnActivity(paymentSteps.CapturePayPalOrder, mock.Anything, mock.Anything).Return(
+		func(context.Context, activities.PayPalOrderRef) (string, error) {
+			e.count("CaptureOrder")
+			return "", temporal.NewNonRetryableApplicationError("The instrument was declined.", gateway.CodeInstrumentDeclined, nil)
+		})
+	e.happyPayPal()
+	e.RegisterDelayedCallback(func() {
+		e.SignalWorkflow(workflows.SignalPayPalReturn, workflows.PayPalReturnSignal{Approved: true})
+	}, time.Minute)
+	st := e.run(billing.MethodPayPal)
+	if st.Status != billing.PaymentFailed || st.Failure == nil || st.Failure.Code != gateway.CodeInstrumentDeclined {
+		t.Errorf("result %+v, want failed with instrument_declined", st)
+	}
+	e.wantSteps(map[string]int{"CaptureOrder": 1, "VoidOrder": 1, "Apply": 0})
+}
+
+func TestPaymentMailFailureDoesNotChangeTheOutcome(t *testing.T) {
+	e := newPaymentEnv(t)
+	e.OnActivity(paymentSteps.SendPaymentReceipt, mock.Anything, mock.Anything).Return(
+		func(context.Context, string) error {
+			e.count("Receipt")
+			return temporal.NewNonRetryableApplicationError("refused", activities.ErrTypeMailRejected, nil)
+		})
+	e.happyCard()
+	st := e.run(billing.MethodCard)
+	if st.Status != billing.PaymentSucceeded {
+		t.Errorf("result %+v, want succeeded even though the receipt bounced", st)
+	}
+}

@@ -1,0 +1,414 @@
+package workflows
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/payportal/payportal/activities"
+	"github.com/payportal/payportal/internal/billing"
+)
+
+// Recurring billing: a Temporal Schedule per account fires BillingDayWorkflow on the account's
+// billing day. It starts the period's RecurringBillingWorkflow under an ID made of the account
+// and the month, which the server lets exist once (unless a run failed), so the month is
+// billed once however often the schedule, a catch-up or an operator starts it.
+
+// RecurringBillingWorkflowID names the billing of one account for the month of billingDate.
+func RecurringBillingWorkflowID(accountID string, billingDate time.Time) string {
+	return "recurring-billing/" + accountID + "/" + billingDate.UTC().Format("2006-01")
+}
+
+// RecurringBillingScheduleID names the schedule that bills an account every month.
+func RecurringBillingScheduleID(accountID string) string { return "recurring-billing/" + accountID }
+
+// RecurringPaymentID is the payment of one charge attempt on a recurring invoice. Derived, not
+// random: a re-run of the attempt finds the payment (and its saga, PaymentWorkflowID of it)
+// it made before instead of charging the card a second time.
+func RecurringPaymentID(invoiceID string, attempt int) string {
+	return billing.PrefixPayment + "rb_" + strings.TrimPrefix(invoiceID, billing.PrefixInvoice) + "_" + strconv.Itoa(attempt)
+}
+
+// DunningPlan is when a failed recurring charge is retried, counted from the first failure:
+// after 1, 3 and 7 days. When the last retry fails too the account is marked past due.
+var DunningPlan = []time.Duration{24 * time.Hour, 3 * 24 * time.Hour, 7 * 24 * time.Hour}
+
+// BillingDayInput is what the schedule passes. BillingDate is empty from the schedule, where
+// the scheduled time decides; an operator may set it to bill a given day by hand.
+type BillingDayInput struct {
+	AccountID   string
+	BillingDate time.Time
+}
+
+// BillingDayResult says which period workflow the day belongs to.
+type BillingDayResult struct {
+	WorkflowID     string
+	AlreadyStarted bool // an earlier start already billed (or is billing) this month
+}
+
+// scheduledStartTime is the search attribute Temporal sets on workflows a schedule starts: the
+// time the action was scheduled for, which is still the billing day when the run is late.
+var scheduledStartTime = temporal.NewSearchAttributeKeyTime("TemporalScheduledStartTime")
+
+// BillingDayWorkflow starts the billing of the account for the billing day and returns once it
+// has started; the billing itself, dunning included, may take weeks and outlives it.
+func BillingDayWorkflow(ctx workflow.Context, in BillingDayInput) (BillingDayResult, error) {
+	var result BillingDayResult
+	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (BillingDayResult, error) { return result, nil }); err != nil {
+		return result, fmt.Errorf("register status query: %w", err)
+	}
+	if err := ensureAccountSearchAttribute(ctx, in.AccountID); err != nil {
+		return result, err
+	}
+	date := in.BillingDate
+	if date.IsZero() {
+		date = scheduledDate(ctx)
+	}
+	date = dayOf(date)
+	result.WorkflowID = RecurringBillingWorkflowID(in.AccountID, date)
+
+	childCtx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
+		WorkflowID: result.WorkflowID,
+		// A completed month is never billed again; a month whose run failed may be re-run,
+		// and the invoice and payments it already made are found, not made twice.
+		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY,
+		ParentClosePolicy:     enumspb.PARENT_CLOSE_POLICY_ABANDON,
+		TypedSearchAttributes: temporal.NewSearchAttributes(AccountIDKey.ValueSet(in.AccountID)),
+		StaticSummary:         "Monthly billing of " + in.AccountID + " for " + date.Format(time.DateOnly),
+	})
+	month := workflow.ExecuteChildWorkflow(childCtx, RecurringBillingWorkflow,
+		RecurringBillingInput{AccountID: in.AccountID, BillingDate: date})
+	err := month.GetChildWorkflowExecution().Get(ctx, nil)
+	if temporal.IsWorkflowExecutionAlreadyStartedError(err) {
+		workflow.GetLogger(ctx).Info("month already billed", "account_id", in.AccountID, "workflow_id", result.WorkflowID)
+		result.AlreadyStarted = true
+		return result, nil
+	}
+	if err != nil {
+		return result, fmt.Errorf("start %s: %w", result.WorkflowID, err)
+	}
+	return result, nil
+}
+
+// scheduledDate is the day the schedule fired for, or today when started by hand.
+func scheduledDate(ctx workflow.Context) time.Time {
+	if t, ok := workflow.GetTypedSearchAttributes(ctx).GetTime(scheduledStartTime); ok && !t.IsZero() {
+		return t
+	}
+	return workflow.Now(ctx)
+}
+
+// dayOf is the UTC calendar day of t, at midnight: billing dates are days.
+func dayOf(t time.Time) time.Time {
+	y, m, d := t.UTC().Date()
+	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+}
+
+// RecurringBillingInput is one account's billing day. The period billed is
+// billing.BillingPeriod(BillingDate).
+type RecurringBillingInput struct {
+	AccountID   string
+	BillingDate time.Time
+}
+
+// RecurringBillingStage is where a month's billing stands.
+type RecurringBillingStage string
+
+const (
+	StageIssuing       RecurringBillingStage = "issuing"
+	StageCharging      RecurringBillingStage = "charging"
+	StageDunning       RecurringBillingStage = "dunning" // waiting for the next retry
+	StagePaid          RecurringBillingStage = "paid"
+	StagePastDue       RecurringBillingStage = "past_due"
+	StageNothingToBill RecurringBillingStage = "nothing_to_bill"
+)
+
+// RecurringBillingState is what the status query answers and the workflow returns.
+type RecurringBillingState struct {
+	Stage         RecurringBillingStage
+	InvoiceID     string        `json:",omitempty"`
+	InvoiceNumber string        `json:",omitempty"`
+	Total         billing.Money `json:",omitzero"`
+	PDFHash       string        `json:",omitempty"`
+	Attempts      int           // charge attempts made
+	PaymentID     string        `json:",omitempty"` // the latest attempt's
+	PaymentStatus billing.PaymentStatus
+	Failure       *billing.Failure `json:",omitempty"` // why the latest attempt failed
+	NextAttemptAt *time.Time       `json:",omitempty"`
+}
+
+// RecurringBillingWorkflow bills one account for one month: issue the recurring invoice from
+// the account's active recurring charges, render its PDF, announce it, then charge the
+// validated card on file through the payment saga. When there is no card or the charge fails,
+// the invoice stays open, the contact is told, and the charge is retried on the DunningPlan;
+// after the last retry the account is marked past due.
+func RecurringBillingWorkflow(ctx workflow.Context, in RecurringBillingInput) (RecurringBillingState, error) {
+	b := &monthlyBilling{in: in, state: RecurringBillingState{Stage: StageIssuing}}
+	b.in.BillingDate = dayOf(in.BillingDate)
+	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (RecurringBillingState, error) { return b.state, nil }); err != nil {
+		return b.state, fmt.Errorf("register status query: %w", err)
+	}
+	if err := ensureAccountSearchAttribute(ctx, in.AccountID); err != nil {
+		return b.state, err
+	}
+
+	var issued activities.IssuedInvoice
+	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, billingDBOptions), b.invoices.IssueRecurringInvoice,
+		activities.RecurringInvoiceRequest{AccountID: in.AccountID, BillingDate: b.in.BillingDate}).Get(ctx, &issued)
+	if err != nil {
+		return b.state, fmt.Errorf("issue the recurring invoice of %s for %s: %w", in.AccountID, b.in.BillingDate.Format(time.DateOnly), err)
+	}
+	if issued.NothingToBill {
+		b.state.Stage = StageNothingToBill
+		return b.state, nil
+	}
+	b.issued = issued
+	b.state.InvoiceID, b.state.InvoiceNumber, b.state.Total = issued.InvoiceID, issued.Number, issued.Total
+	b.upsertSearchAttributes(ctx, AmountMinorKey.ValueSet(issued.Total.Amount),
+		PaymentMethodKindKey.ValueSet(string(billing.MethodCard)))
+
+	b.renderPDF(ctx)
+	// The invoice is announced once, by the run that issued it; the mail goes out beside the
+	// charge so an SMTP outage does not hold the money back.
+	if issued.Created {
+		b.mails = append(b.mails, workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, billingMailOptions),
+			b.invoices.SendInvoiceIssuedMail, activities.InvoiceNotice{
+				InvoiceID: issued.InvoiceID, To: issued.ContactEmail, Language: issued.Language,
+				CompanyName: issued.CompanyName, InvoiceNumber: issued.Number, Total: issued.Total,
+			}))
+	}
+
+	err = b.collect(ctx)
+	for _, m := range b.mails {
+		if merr := m.Get(ctx, nil); merr != nil {
+			workflow.GetLogger(ctx).Error("billing mail not delivered", "invoice_id", issued.InvoiceID, "err", merr)
+		}
+	}
+	return b.state, err
+}
+
+// monthlyBilling is one run's state.
+type monthlyBilling struct {
+	in        RecurringBillingInput
+	state     RecurringBillingState
+	issued    activities.IssuedInvoice
+	mails     []workflow.Future
+	invoices  *activities.Invoices
+	recurring *activities.RecurringBilling
+}
+
+// renderPDF stores the invoice's PDF in the account's language, so the portal serves it
+// without waiting. A failure is logged, not fatal: the PDF route renders on demand.
+func (b *monthlyBilling) renderPDF(ctx workflow.Context) {
+	var pdf activities.RenderedInvoicePDF
+	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, billingPDFOptions), b.invoices.RenderInvoicePDF,
+		activities.InvoicePDFRequest{AccountID: b.in.AccountID, InvoiceID: b.issued.InvoiceID, Language: b.issued.Language}).
+		Get(ctx, &pdf)
+	if err != nil {
+		workflow.GetLogger(ctx).Error("invoice pdf not rendered; the portal will render it on demand",
+			"invoice_id", b.issued.InvoiceID, "err", err)
+		return
+	}
+	b.state.PDFHash = pdf.ContentHash
+}
+
+// collect charges the invoice until it is paid or the dunning plan runs out.
+func (b *monthlyBilling) collect(ctx workflow.Context) error {
+	maxAttempts := len(DunningPlan) + 1
+	var firstFailure time.Time
+	for attempt := 1; ; attempt++ {
+		b.state.Stage, b.state.NextAttemptAt = StageCharging, nil
+		res, err := b.charge(ctx, attempt)
+		if err != nil {
+			return err
+		}
+		if res.paid {
+			b.state.Stage = StagePaid
+			return nil
+		}
+		if attempt == 1 {
+			firstFailure = workflow.Now(ctx)
+		}
+		notice := activities.DunningNotice{
+			AccountID: b.in.AccountID, InvoiceID: b.issued.InvoiceID, InvoiceNumber: b.issued.Number,
+			AmountDue: res.amountDue, Attempt: attempt, MaxAttempts: maxAttempts,
+			NoPaymentMethod: res.noCard, Brand: res.brand, Last4: res.last4, Failure: res.failure,
+		}
+		if attempt == maxAttempts {
+			err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, billingDBOptions), b.recurring.MarkAccountPastDue,
+				b.in.AccountID).Get(ctx, nil)
+			if err != nil {
+				return fmt.Errorf("mark %s past due: %w", b.in.AccountID, err)
+			}
+			b.state.Stage = StagePastDue
+			notice.PastDue = true
+			b.mails = append(b.mails, workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, billingMailOptions),
+				b.recurring.SendDunningMail, notice))
+			return nil
+		}
+		next := firstFailure.Add(DunningPlan[attempt-1])
+		notice.NextAttempt = &next
+		b.state.Stage, b.state.NextAttemptAt = StageDunning, &next
+		b.mails = append(b.mails, workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, billingMailOptions),
+			b.recurring.SendDunningMail, notice))
+		if err := workflow.Sleep(ctx, max(next.Sub(workflow.Now(ctx)), 0)); err != nil {
+			return err
+		}
+	}
+}
+
+// chargeResult is how one attempt went.
+type chargeResult struct {
+	paid         bool // succeeded, or nothing was left to charge
+	noCard       bool
+	amountDue    billing.Money
+	brand, last4 string
+	failure      *billing.Failure
+}
+
+// charge makes one attempt: store its payment (or find the one a previous run stored), then
+// run the payment saga as a child unless that payment already ended.
+func (b *monthlyBilling) charge(ctx workflow.Context, attempt int) (chargeResult, error) {
+	paymentID := RecurringPaymentID(b.issued.InvoiceID, attempt)
+	req := activities.RecurringChargeRequest{AccountID: b.in.AccountID, InvoiceID: b.issued.InvoiceID,
+		PaymentID: paymentID, WorkflowID: PaymentWorkflowID(paymentID)}
+	var prep activities.RecurringChargeOutcome
+	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, billingDBOptions), b.recurring.PrepareRecurringCharge, req).
+		Get(ctx, &prep)
+	if err != nil {
+		return chargeResult{}, fmt.Errorf("prepare charge %d of %s: %w", attempt, b.issued.InvoiceID, err)
+	}
+	res := chargeResult{amountDue: prep.AmountDue, brand: prep.Payment.Brand, last4: prep.Payment.Last4}
+	b.state.Attempts = attempt
+	switch {
+	case prep.NothingDue:
+		res.paid = true
+		return res, nil
+	case prep.NoCard:
+		res.noCard = true
+		b.state.PaymentID, b.state.PaymentStatus = "", ""
+		b.state.Failure = &billing.Failure{Code: "no_payment_method", Message: "the account has no validated card"}
+		return res, nil
+	}
+
+	p := prep.Payment
+	b.state.PaymentID, b.state.PaymentStatus, b.state.Failure = p.ID, p.Status, nil
+	if !p.Status.Final() {
+		p.Status, p.Failure = b.runPaymentSaga(ctx, req, p)
+	}
+	b.state.PaymentStatus = p.Status
+	b.upsertSearchAttributes(ctx, PaymentStatusKey.ValueSet(string(p.Status)))
+	if p.Status == billing.PaymentSucceeded {
+		res.paid = true
+		return res, nil
+	}
+	res.failure = p.Failure
+	if res.failure == nil {
+		res.failure = &billing.Failure{Code: billing.CodeProcessingError, Message: "the payment did not go through"}
+	}
+	b.state.Failure = res.failure
+	return res, nil
+}
+
+// runPaymentSaga charges the card through the payment saga, as a child under the payment's
+// own workflow ID, which the server refuses to start twice: a re-run that finds the saga of
+// this attempt already started waits for its outcome instead of charging again. The saga is
+// abandoned, not cancelled, if this workflow ends first, so a charge in flight always
+// finishes its bookkeeping.
+func (b *monthlyBilling) runPaymentSaga(ctx workflow.Context, req activities.RecurringChargeRequest, p activities.RecurringPayment) (billing.PaymentStatus, *billing.Failure) {
+	childCtx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
+		WorkflowID:            req.WorkflowID,
+		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+		ParentClosePolicy:     enumspb.PARENT_CLOSE_POLICY_ABANDON,
+		TypedSearchAttributes: temporal.NewSearchAttributes(
+			AccountIDKey.ValueSet(req.AccountID),
+			PaymentStatusKey.ValueSet(string(billing.PaymentProcessing)),
+			PaymentMethodKindKey.ValueSet(string(billing.MethodCard)),
+			AmountMinorKey.ValueSet(p.Amount.Amount)),
+		StaticSummary: "Recurring charge for invoice " + b.issued.Number,
+	})
+	var saga PaymentState
+	err := workflow.ExecuteChildWorkflow(childCtx, Payment, PaymentInput{
+		PaymentID: p.ID, AccountID: req.AccountID, Method: billing.MethodCard, Amount: p.Amount, CardToken: p.CardToken,
+	}).Get(ctx, &saga)
+	if err == nil {
+		return saga.Status, saga.Failure
+	}
+	if !temporal.IsWorkflowExecutionAlreadyStartedError(err) {
+		workflow.GetLogger(ctx).Error("payment saga ended abnormally", "payment_id", p.ID, "err", err)
+	}
+	// Either an earlier run started the saga, or it died without an answer: the payment row
+	// is the record of what happened to the money.
+	return b.awaitPayment(ctx, req)
+}
+
+// awaitPayment polls the payment until it is final. A saga that never finishes it (killed by
+// hand) counts as a failed attempt after a day, so dunning goes on.
+func (b *monthlyBilling) awaitPayment(ctx workflow.Context, req activities.RecurringChargeRequest) (billing.PaymentStatus, *billing.Failure) {
+	const poll, giveUp = time.Minute, 24 * time.Hour
+	deadline := workflow.Now(ctx).Add(giveUp)
+	for {
+		var p activities.RecurringPayment
+		err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, billingDBOptions), b.recurring.RecurringPaymentStatus, req).
+			Get(ctx, &p)
+		if err == nil && p.Status.Final() {
+			return p.Status, p.Failure
+		}
+		if !workflow.Now(ctx).Before(deadline) {
+			return billing.PaymentFailed, &billing.Failure{Code: billing.CodeProcessingError,
+				Message: "the payment did not complete in time"}
+		}
+		if err := workflow.Sleep(ctx, poll); err != nil {
+			return billing.PaymentFailed, &billing.Failure{Code: billing.CodeProcessingError, Message: err.Error()}
+		}
+	}
+}
+
+// upsertSearchAttributes keeps what ops query by current: the invoice's amount and the
+// latest charge's status. Failing to is logged; billing goes on.
+func (b *monthlyBilling) upsertSearchAttributes(ctx workflow.Context, updates ...temporal.SearchAttributeUpdate) {
+	if err := workflow.UpsertTypedSearchAttributes(ctx, updates...); err != nil {
+		workflow.GetLogger(ctx).Warn("could not update search attributes", "invoice_id", b.issued.InvoiceID, "err", err)
+	}
+}
+
+// ensureAccountSearchAttribute lets ops find the workflow by account even when it was started
+// without the attribute (by hand, or by a schedule created before it was set).
+func ensureAccountSearchAttribute(ctx workflow.Context, accountID string) error {
+	if _, ok := workflow.GetTypedSearchAttributes(ctx).GetKeyword(AccountIDKey); ok {
+		return nil
+	}
+	if err := workflow.UpsertTypedSearchAttributes(ctx, AccountIDKey.ValueSet(accountID)); err != nil {
+		return fmt.Errorf("upsert AccountId: %w", err)
+	}
+	return nil
+}
+
+// Activity options for billing.
+var (
+	// billingDBOptions: our own database; retried until it answers, since the month must be
+	// billed. A missing account or invoice will not appear by retrying.
+	billingDBOptions = workflow.ActivityOptions{
+		StartToCloseTimeout: 30 * time.Second,
+		RetryPolicy: &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute,
+			NonRetryableErrorTypes: []string{activities.ErrTypeAccountNotFound, activities.ErrTypeInvoiceNotFound}},
+	}
+	// billingPDFOptions: a 1,000-item invoice renders in well under a second; a few tries,
+	// then the route's on-demand rendering takes over.
+	billingPDFOptions = workflow.ActivityOptions{
+		StartToCloseTimeout: 2 * time.Minute,
+		RetryPolicy: &temporal.RetryPolicy{InitialInterval: 2 * time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute,
+			MaximumAttempts: 5, NonRetryableErrorTypes: []string{activities.ErrTypeInvoiceNotFound}},
+	}
+	// billingMailOptions: ride out an SMTP outage for about a day.
+	billingMailOptions = workflow.ActivityOptions{
+		StartToCloseTimeout: 30 * time.Second,
+		RetryPolicy: &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Hour,
+			MaximumAttempts: 30, NonRetryableErrorTypes: []string{activities.ErrTypeMailRejected}},
+	}
+)

@@ -1,0 +1,383 @@
+package workflows_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/mock"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/payportal/payportal/activities"
+	"github.com/payportal/payportal/internal/billing"
+	"github.com/payportal/payportal/workflows"
+)
+
+// fakeBooks stands in for the database behind the billing activities, so one test can run
+// the workflow twice against the same books, as a re-run would.
+type fakeBooks struct {
+	mu            sync.Mutex
+	balance       int64
+	invoices      map[string]*billing.Invoice // by period start
+	payments      map[string]*billing.Payment
+	card          *billing.PaymentMethod // the validated monthly card, nil for none
+	declines      map[int]string         // attempt → decline code the card gives
+	charges       int                    // payment sagas run
+	chargeInputs  []workflows.PaymentInput
+	invoiceMails  int
+	dunning       []activities.DunningNotice
+	pdfs          []activities.InvoicePDFRequest
+	pastDue       int
+	prepareTimes  []time.Time
+	chargeAttempt map[string]int // payment id → attempt
+}
+
+const monthTotal = 18540
+
+func newBooks(balance int64, card bool) *fakeBooks {
+	b := &fakeBooks{balance: balance, invoices: map[string]*billing.Invoice{}, payments: map[string]*billing.Payment{},
+		declines: map[int]string{}, chargeAttempt: map[string]int{}}
+	if card {
+		b.card = &billing.PaymentMethod{ID: "pm_card", Status: billing.PMValidated, ProcessorToken: "tok_visa", Brand: "visa", Last4: "4242"}
+	}
+	return b
+}
+
+func (b *fakeBooks) issue(_ context.Context, req activities.RecurringInvoiceRequest) (activities.IssuedInvoice, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	start, end := billing.BillingPeriod(req.BillingDate)
+	inv, ok := b.invoices[start.Format(time.DateOnly)]
+	created := !ok
+	if created {
+		inv = &billing.Invoice{ID: "inv_" + start.Format("200601"), Number: "INV-2026-00" + start.Format("0102"),
+			AccountID: req.AccountID, Type: billing.InvoiceRecurring, Status: billing.InvoiceOpen, Currency: "USD",
+			PeriodStart: &start, PeriodEnd: &end, Subtotal: monthTotal, Total: monthTotal}
+		b.invoices[start.Format(time.DateOnly)] = inv
+		b.balance += inv.Total
+	}
+	return activities.IssuedInvoice{InvoiceID: inv.ID, Number: inv.Number, Status: inv.Status,
+		Total: billing.Money{Amount: inv.Total, Currency: inv.Currency}, AmountDue: inv.AmountDue(), Created: created,
+		CompanyName: "Demo Corp", ContactEmail: "billing@demo.example", Language: "en"}, nil
+}
+
+func (b *fakeBooks) invoiceByID(id string) *billing.Invoice {
+	for _, inv := range b.invoices {
+		if inv.ID == id {
+			return inv
+		}
+	}
+	return nil
+}
+
+func (b *fakeBooks) prepare(env *testsuite.TestWorkflowEnvironment) func(context.Context, activities.RecurringChargeRequest) (activities.RecurringChargeOutcome, error) {
+	return func(_ context.Context, req activities.RecurringChargeRequest) (activities.RecurringChargeOutcome, error) {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		b.prepareTimes = append(b.prepareTimes, env.Now())
+		inv := b.invoiceByID(req.InvoiceID)
+		out := activities.RecurringChargeOutcome{AmountDue: billing.Money{Amount: inv.AmountDue(), Currency: inv.Currency}}
+		if p, ok := b.payments[req.PaymentID]; ok {
+			out.Payment = activities.RecurringPayment{ID: p.ID, Status: p.Status, Amount: p.Amount, Failure: p.Failure}
+			return out, nil
+		}
+		switch {
+		case inv.AmountDue() == 0:
+			out.NothingDue = true
+		case b.card == nil:
+			out.NoCard = true
+		default:
+			p := &billing.Payment{ID: req.PaymentID, AccountID: req.AccountID, Status: billing.PaymentProcessing,
+				Method: billing.MethodCard, Amount: out.AmountDue, CardToken: b.card.ProcessorToken}
+			b.payments[p.ID] = p
+			b.chargeAttempt[p.ID] = len(b.chargeAttempt) + 1
+			out.Payment = activities.RecurringPayment{ID: p.ID, Status: p.Status, Amount: p.Amount,
+				CardToken: p.CardToken, Brand: b.card.Brand, Last4: b.card.Last4}
+		}
+		return out, nil
+	}
+}
+
+// pay is the payment saga as the billing workflow sees it: it charges the card and applies the
+// payment, or fails with the card's decline.
+func (b *fakeBooks) pay(_ workflow.Context, in workflows.PaymentInput) (workflows.PaymentState, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.charges++
+	b.chargeInputs = append(b.chargeInputs, in)
+	p := b.payments[in.PaymentID]
+	if code, ok := b.declines[b.chargeAttempt[in.PaymentID]]; ok {
+		p.Status, p.Failure = billing.PaymentFailed, &billing.Failure{Code: code, Message: "declined"}
+		return workflows.PaymentState{Status: p.Status, Failure: p.Failure}, nil
+	}
+	p.Status = billing.PaymentSucceeded
+	b.balance -= in.Amount.Amount
+	for _, inv := range b.invoices {
+		if inv.Status == billing.InvoiceOpen {
+			inv.AmountPaid, inv.Status = inv.Total, billing.InvoicePaid
+		}
+	}
+	return workflows.PaymentState{Status: billing.PaymentSucceeded}, nil
+}
+
+// billingEnv is a time-skipping test environment with the billing activities mocked onto
+// books and the payment saga replaced by books.pay.
+func billingEnv(t *testing.T, books *fakeBooks) *testsuite.TestWorkflowEnvironment {
+	t.Helper()
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	env.SetStartTime(time.Date(2026, 12, 1, 6, 0, 0, 0, time.UTC))
+	env.RegisterWorkflow(workflows.RecurringBillingWorkflow)
+	env.RegisterWorkflow(workflows.Payment)
+	var inv *activities.Invoices
+	var rb *activities.RecurringBilling
+	env.RegisterActivity(inv)
+	env.RegisterActivity(rb)
+
+	env.OnActivity(inv.IssueRecurringInvoice, mock.Anything, mock.Anything).Return(books.issue)
+	env.OnActivity(inv.RenderInvoicePDF, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, req activities.InvoicePDFRequest) (activities.RenderedInvoicePDF, error) {
+			books.mu.Lock()
+			defer books.mu.Unlock()
+			books.pdfs = append(books.pdfs, req)
+			return activities.RenderedInvoicePDF{ContentHash: "hash-" + req.InvoiceID, Size: 1234}, nil
+		})
+	env.OnActivity(inv.SendInvoiceIssuedMail, mock.Anything, mock.Anything).Return(
+		func(context.Context, activities.InvoiceNotice) error {
+			books.mu.Lock()
+			defer books.mu.Unlock()
+			books.invoiceMails++
+			return nil
+		})
+	env.OnActivity(rb.PrepareRecurringCharge, mock.Anything, mock.Anything).Return(books.prepare(env))
+	env.OnActivity(rb.SendDunningMail, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, n activities.DunningNotice) error {
+			books.mu.Lock()
+			defer books.mu.Unlock()
+			books.dunning = append(books.dunning, n)
+			return nil
+		})
+	env.OnActivity(rb.MarkAccountPastDue, mock.Anything, mock.Anything).Return(
+		func(context.Context, string) error {
+			books.mu.Lock()
+			defer books.mu.Unlock()
+			books.pastDue++
+			return nil
+		})
+	env.OnWorkflow(workflows.Payment, mock.Anything, mock.Anything).Return(books.pay)
+	return env
+}
+
+var billingDecember = time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+
+func runMonth(t *testing.T, books *fakeBooks) (workflows.RecurringBillingState, *testsuite.TestWorkflowEnvironment) {
+	t.Helper()
+	env := billingEnv(t, books)
+	env.ExecuteWorkflow(workflows.RecurringBillingWorkflow, workflows.RecurringBillingInput{AccountID: "acct_demo", BillingDate: billingDecember})
+	if !env.IsWorkflowCompleted() {
+		t.Fatal("workflow did not complete")
+	}
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatalf("workflow failed: %v", err)
+	}
+	var state workflows.RecurringBillingState
+	if err := env.GetWorkflowResult(&state); err != nil {
+		t.Fatal(err)
+	}
+	return state, env
+}
+
+func TestRecurringBillingChargesTheCardOnFile(t *testing.T) {
+	books := newBooks(5000, true)
+	state, _ := runMonth(t, books)
+
+	if state.Stage != workflows.StagePaid || state.PaymentStatus != billing.PaymentSucceeded {
+		t.Errorf("stage %s, payment %s; want paid, succeeded", state.Stage, state.PaymentStatus)
+	}
+	if len(books.invoices) != 1 || books.invoices["2026-11-01"] == nil {
+		t.Fatalf("invoices %v, want one for the period starting 2026-11-01", books.invoices)
+	}
+	inv := books.invoices["2026-11-01"]
+	if inv.Status != billing.InvoicePaid {
+		t.Errorf("invoice %s, want paid", inv.Status)
+	}
+	if len(books.pdfs) != 1 || books.pdfs[0].InvoiceID != inv.ID || state.PDFHash == "" {
+		t.Errorf("pdfs rendered %v (state hash %q), want the invoice's", books.pdfs, state.PDFHash)
+	}
+	if books.invoiceMails != 1 {
+		t.Errorf("invoice mails %d, want 1", books.invoiceMails)
+	}
+	if books.charges != 1 {
+		t.Fatalf("charges %d, want 1", books.charges)
+	}
+	in := books.chargeInputs[0]
+	if in.PaymentID != workflows.RecurringPaymentID(inv.ID, 1) || in.Method != billing.MethodCard ||
+		in.CardToken != "tok_visa" || in.Amount != (billing.Money{Amount: monthTotal, Currency: "USD"}) {
+		t.Errorf("payment saga input %+v", in)
+	}
+	if books.balance != 5000 {
+		t.Errorf("balance %d after the month, want it back at 5000", books.balance)
+	}
+	if len(books.dunning) != 0 || books.pastDue != 0 {
+		t.Errorf("dunning mails %d, past due %d; want none", len(books.dunning), books.pastDue)
+	}
+}
+
+func TestRecurringBillingWithoutCardDunsThenMarksPastDue(t *testing.T) {
+	books := newBooks(0, false)
+	state, _ := runMonth(t, books)
+
+	if state.Stage != workflows.StagePastDue {
+		t.Errorf("stage %s, want past_due", state.Stage)
+	}
+	inv := books.invoices["2026-11-01"]
+	if inv == nil || inv.Status != billing.InvoiceOpen || inv.AmountDue() != monthTotal {
+		t.Fatalf("invoice %+v, want it open with everything due", inv)
+	}
+	if books.invoiceMails != 1 || books.charges != 0 {
+		t.Errorf("invoice mails %d, charges %d; want 1 and 0", books.invoiceMails, books.charges)
+	}
+	// Attempts on the billing day, then 1, 3 and 7 days after the first failure.
+	start := time.Date(2026, 12, 1, 6, 0, 0, 0, time.UTC)
+	wantAt := []time.Duration{0, 24 * time.Hour, 72 * time.Hour, 168 * time.Hour}
+	if len(books.prepareTimes) != len(wantAt) {
+		t.Fatalf("charge attempts %d, want %d", len(books.prepareTimes), len(wantAt))
+	}
+	for i, at := range books.prepareTimes {
+		if got := at.Sub(start).Round(time.Minute); got != wantAt[i] {
+			t.Errorf("attempt %d after %v, want %v", i+1, got, wantAt[i])
+		}
+	}
+	if len(books.dunning) != 4 {
+		t.Fatalf("dunning mails %d, want 4 (three retries announced, then past due)", len(books.dunning))
+	}
+	for i, n := range books.dunning {
+		if n.Attempt != i+1 || n.MaxAttempts != 4 || !n.NoPaymentMethod || n.AmountDue.Amount != monthTotal || n.InvoiceNumber != inv.Number {
+			t.Errorf("dunning mail %d: %+v", i+1, n)
+		}
+		last := i == 3
+		if n.PastDue != last || (n.NextAttempt == nil) != last {
+			t.Errorf("dunning mail %d: past due %v, next attempt %v", i+1, n.PastDue, n.NextAttempt)
+		}
+		if !last && !n.NextAttempt.Equal(start.Add(wantAt[i+1])) {
+			t.Errorf("dunning mail %d announces %v, want %v", i+1, n.NextAttempt, start.Add(wantAt[i+1]))
+		}
+	}
+	if books.pastDue != 1 {
+		t.Errorf("account marked past due %d times, want 1", books.pastDue)
+	}
+}
+
+func TestRecurringBillingRetriesADeclinedCard(t *testing.T) {
+	books := newBooks(0, true)
+	books.declines[1] = billing.CodeInsufficientFunds
+	state, _ := runMonth(t, books)
+
+	if state.Stage != workflows.StagePaid || state.Attempts != 2 {
+		t.Errorf("stage %s after %d attempts, want paid after 2", state.Stage, state.Attempts)
+	}
+	if books.charges != 2 || books.chargeInputs[0].PaymentID == books.chargeInputs[1].PaymentID {
+		t.Errorf("charges %d (%v), want 2 with distinct payment ids", books.charges, books.chargeInputs)
+	}
+	if len(books.dunning) != 1 || books.dunning[0].Failure == nil || books.dunning[0].Failure.Code != billing.CodeInsufficientFunds ||
+		books.dunning[0].Last4 != "4242" {
+		t.Errorf("dunning mails %+v, want one naming the card and insufficient_funds", books.dunning)
+	}
+	if books.pastDue != 0 || books.balance != 0 {
+		t.Errorf("past due %d, balance %d; want 0 and 0", books.pastDue, books.balance)
+	}
+}
+
+func TestRecurringBillingSamePeriodTwiceBillsAndChargesOnce(t *testing.T) {
+	books := newBooks(5000, true)
+	first, _ := runMonth(t, books)
+	second, _ := runMonth(t, books)
+
+	if len(books.invoices) != 1 {
+		t.Errorf("invoices %d, want 1", len(books.invoices))
+	}
+	if books.charges != 1 || len(books.payments) != 1 {
+		t.Errorf("charges %d, payments %d; want 1 and 1", books.charges, len(books.payments))
+	}
+	if books.invoiceMails != 1 {
+		t.Errorf("invoice mails %d, want 1: a re-run does not announce the invoice again", books.invoiceMails)
+	}
+	if first.InvoiceID != second.InvoiceID || second.Stage != workflows.StagePaid {
+		t.Errorf("second run: %+v, want the same invoice, paid", second)
+	}
+	if books.balance != 5000 {
+		t.Errorf("balance %d, want 5000", books.balance)
+	}
+}
+
+func TestRecurringBillingStatusQuery(t *testing.T) {
+	books := newBooks(0, false)
+	env := billingEnv(t, books)
+	env.RegisterDelayedCallback(func() {
+		v, err := env.QueryWorkflow(workflows.QueryStatus)
+		if err != nil {
+			t.Errorf("query: %v", err)
+			return
+		}
+		var s workflows.RecurringBillingState
+		if err := v.Get(&s); err != nil {
+			t.Error(err)
+			return
+		}
+		if s.Stage != workflows.StageDunning || s.Attempts != 2 || s.NextAttemptAt == nil || s.InvoiceNumber == "" {
+			t.Errorf("status two days in: %+v, want dunning after 2 attempts with the next one set", s)
+		}
+	}, 48*time.Hour)
+	env.ExecuteWorkflow(workflows.RecurringBillingWorkflow, workflows.RecurringBillingInput{AccountID: "acct_demo", BillingDate: billingDecember})
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestBillingDayWorkflowBillsTheScheduledMonth(t *testing.T) {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	env.RegisterWorkflow(workflows.BillingDayWorkflow)
+	env.RegisterWorkflow(workflows.RecurringBillingWorkflow)
+	// The schedule fired for December 1st at 06:00 but the run starts late, on the 2nd.
+	scheduled := time.Date(2026, 12, 1, 6, 0, 0, 0, time.UTC)
+	env.SetStartTime(scheduled.Add(26 * time.Hour))
+	if err := env.SetTypedSearchAttributesOnStart(temporal.NewSearchAttributes(
+		temporal.NewSearchAttributeKeyTime("TemporalScheduledStartTime").ValueSet(scheduled))); err != nil {
+		t.Fatal(err)
+	}
+	var gotID string
+	var gotIn workflows.RecurringBillingInput
+	env.OnWorkflow(workflows.RecurringBillingWorkflow, mock.Anything, mock.Anything).Return(
+		func(ctx workflow.Context, in workflows.RecurringBillingInput) (workflows.RecurringBillingState, error) {
+			gotID, gotIn = workflow.GetInfo(ctx).WorkflowExecution.ID, in
+			return workflows.RecurringBillingState{Stage: workflows.StagePaid}, nil
+		})
+	env.ExecuteWorkflow(workflows.BillingDayWorkflow, workflows.BillingDayInput{AccountID: "acct_demo"})
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	var res workflows.BillingDayResult
+	if err := env.GetWorkflowResult(&res); err != nil {
+		t.Fatal(err)
+	}
+	if res.WorkflowID != "recurring-billing/acct_demo/2026-12" || gotID != res.WorkflowID {
+		t.Errorf("month workflow %q (ran as %q), want recurring-billing/acct_demo/2026-12", res.WorkflowID, gotID)
+	}
+	if !gotIn.BillingDate.Equal(billingDecember) || gotIn.AccountID != "acct_demo" {
+		t.Errorf("month input %+v, want acct_demo billed on 2026-12-01", gotIn)
+	}
+}
+
+func TestRecurringPaymentIDIsValidAndPerAttempt(t *testing.T) {
+	id := workflows.RecurringPaymentID("inv_abc123", 2)
+	if id != "pay_rb_abc123_2" || !billing.HasPrefix(id, billing.PrefixPayment) {
+		t.Errorf("RecurringPaymentID = %q", id)
+	}
+	if workflows.RecurringPaymentID("inv_abc123", 1) == id {
+		t.Error("attempts share a payment id")
+	}
+}
