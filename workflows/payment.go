@@ -23,6 +23,9 @@ type PaymentInput struct {
 	// PayPalApprovalTimeout is how long the buyer has to approve the order; the payment
 	// expires after it.
 	PayPalApprovalTimeout time.Duration
+	// NoFailureMail leaves telling the customer about a failure to the caller: recurring
+	// billing sends its own dunning mail, and one notice per failure is enough.
+	NoFailureMail bool `json:",omitempty"`
 }
 
 // PaymentState is the saga's progress; the status query answers it and the workflow returns
@@ -228,7 +231,9 @@ func (s *paymentSaga) succeed(ctx workflow.Context) {
 
 func (s *paymentSaga) fail(ctx workflow.Context, f billing.Failure) {
 	s.end(ctx, billing.PaymentFailed, &f)
-	s.notify(ctx, paymentSteps.SendPaymentFailedMail)
+	if !s.in.NoFailureMail {
+		s.notify(ctx, paymentSteps.SendPaymentFailedMail)
+	}
 }
 
 // end records a payment that did not succeed. Recording is retried until it works: the

@@ -335,6 +335,7 @@ func (b *monthlyBilling) runPaymentSaga(ctx workflow.Context, req activities.Rec
 	var saga PaymentState
 	err := workflow.ExecuteChildWorkflow(childCtx, Payment, PaymentInput{
 		PaymentID: p.ID, AccountID: req.AccountID, Method: billing.MethodCard, Amount: p.Amount, CardToken: p.CardToken,
+		NoFailureMail: true,
 	}).Get(ctx, &saga)
 	if err == nil {
 		return saga.Status, saga.Failure

@@ -13,7 +13,6 @@ import (
 	"github.com/payportal/payportal/internal/config"
 	"github.com/payportal/payportal/internal/devdata"
 	"github.com/payportal/payportal/internal/devserver"
-	"github.com/payportal/payportal/internal/schedules"
 	"github.com/payportal/payportal/internal/temporalclient"
 	"github.com/payportal/payportal/worker"
 	"github.com/payportal/payportal/workflows"
@@ -47,7 +46,7 @@ func runDev(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if len(seeded) > 0 {
 		log.Info("seeded demo data", "accounts", strings.Join(seeded, ","))
 	}
-	if err := devSetup(ctx, a); err != nil {
+	if err := a.EnsureRecurringBillingSchedules(ctx); err != nil {
 		return err
 	}
 
@@ -56,19 +55,6 @@ func runDev(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	g.Go(func() error { return worker.Run(gctx, a.Temporal, a.WorkerConfig()) })
 	g.Go(func() error { return serveHTTP(gctx, cfg.HTTPAddr, a.APIServer().Handler(), log) })
 	return g.Wait()
-}
-
-// devSetup is where features add their development-only setup (schedules and the like).
-func devSetup(ctx context.Context, a *app.App) error {
-	accounts, err := a.DB.Accounts(ctx)
-	if err != nil {
-		return err
-	}
-	if err := schedules.EnsureRecurringBilling(ctx, a.Temporal, a.Config.TaskQueue, accounts); err != nil {
-		return fmt.Errorf("recurring billing schedules: %w", err)
-	}
-	a.Log.Info("recurring billing schedules ready", "accounts", len(accounts))
-	return nil
 }
 
 func startOrReuseTemporal(ctx context.Context, cfg config.Config, log *slog.Logger) (*devserver.Server, error) {

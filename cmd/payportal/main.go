@@ -104,6 +104,11 @@ func runWorker(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return err
 	}
 	defer a.Close()
+	// Every worker makes sure each account's schedule exists and follows its billing day; it
+	// is idempotent, so several workers starting together do no harm.
+	if err := a.EnsureRecurringBillingSchedules(ctx); err != nil {
+		return err
+	}
 	log.Info("worker polling", "task_queue", cfg.TaskQueue, "temporal", cfg.TemporalAddress)
 	return worker.Run(ctx, a.Temporal, a.WorkerConfig())
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/payportal/payportal/internal/pdfstore"
 	"github.com/payportal/payportal/internal/portal"
 	"github.com/payportal/payportal/internal/postgres"
+	"github.com/payportal/payportal/internal/schedules"
 	"github.com/payportal/payportal/internal/temporalclient"
 	"github.com/payportal/payportal/worker"
 	"github.com/payportal/payportal/workflows"
@@ -123,4 +124,18 @@ func (a *App) WorkerConfig() worker.Config {
 		},
 		Logger: a.Log,
 	}
+}
+
+// EnsureRecurringBillingSchedules creates or updates one Temporal Schedule per account on its
+// billing day. `payportal dev` and every `payportal worker` call it at start.
+func (a *App) EnsureRecurringBillingSchedules(ctx context.Context) error {
+	accounts, err := a.DB.Accounts(ctx)
+	if err != nil {
+		return err
+	}
+	if err := schedules.EnsureRecurringBilling(ctx, a.Temporal, a.Config.TaskQueue, accounts); err != nil {
+		return fmt.Errorf("recurring billing schedules: %w", err)
+	}
+	a.Log.Info("recurring billing schedules ready", "accounts", len(accounts))
+	return nil
 }

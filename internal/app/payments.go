@@ -39,6 +39,7 @@ func (a *App) paymentService() *portal.Payments {
 		Clock:                 a.Clock,
 		TaskQueue:             a.Config.TaskQueue,
 		PayPalApprovalTimeout: a.Config.PayPalApprovalTimeout,
+		RequestHashKey:        []byte(a.Config.IdempotencySecret),
 		Logger:                a.Log,
 	}
 }

@@ -42,6 +42,7 @@ func newMailSender(cfg config.Config, log *slog.Logger) (mail.Sender, error) {
 		From:     cfg.SMTPFrom,
 		Username: cfg.SMTPUsername,
 		Password: cfg.SMTPPassword,
+		TLS:      mail.TLSPolicy(cfg.SMTPTLS),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("mail sender: %w", err)

@@ -21,6 +21,7 @@ type Config struct {
 	SMTPFrom          string
 	SMTPUsername      string
 	SMTPPassword      string
+	SMTPTLS           string // opportunistic | mandatory | none
 
 	CardValidationTimeout time.Duration
 	PayPalApprovalTimeout time.Duration
@@ -32,6 +33,9 @@ type Config struct {
 	PayPalClientID     string
 	PayPalClientSecret string
 	PayPalAPIBase      string
+
+	// IdempotencySecret keys the fingerprint of payment requests; set it in production.
+	IdempotencySecret string
 
 	RateLimitPerSecond float64 // per API key
 	RateLimitBurst     int
@@ -53,6 +57,7 @@ func Load() (Config, error) {
 		SMTPFrom:           env("PAYPORTAL_SMTP_FROM", "PayPortal Billing <billing@payportal.local>"),
 		SMTPUsername:       env("PAYPORTAL_SMTP_USERNAME", ""),
 		SMTPPassword:       env("PAYPORTAL_SMTP_PASSWORD", ""),
+		SMTPTLS:            env("PAYPORTAL_SMTP_TLS", "opportunistic"),
 		CardProcessor:      env("PAYPORTAL_CARD_PROCESSOR", "sandbox"),
 		StripeAPIKey:       env("STRIPE_API_KEY", ""),
 		StripeAPIBase:      env("STRIPE_API_BASE", ""),
@@ -61,6 +66,7 @@ func Load() (Config, error) {
 		PayPalClientSecret: env("PAYPAL_CLIENT_SECRET", ""),
 		PayPalAPIBase:      env("PAYPAL_API_BASE", "https://api-m.sandbox.paypal.com"),
 		LogLevel:           env("PAYPORTAL_LOG_LEVEL", "info"),
+		IdempotencySecret:  env("PAYPORTAL_IDEMPOTENCY_SECRET", "payportal-dev-idempotency-secret"),
 		DevStateDir:        env("PAYPORTAL_DEV_STATE_DIR", ".payportal"),
 		TemporalCLI:        env("PAYPORTAL_TEMPORAL_CLI", ""),
 	}
@@ -85,6 +91,11 @@ func Load() (Config, error) {
 		return Config{}, err
 	}
 	c.TemporalUIPort = int(ui)
+	switch c.SMTPTLS {
+	case "opportunistic", "mandatory", "none":
+	default:
+		return Config{}, fmt.Errorf("PAYPORTAL_SMTP_TLS=%q: want opportunistic, mandatory or none", c.SMTPTLS)
+	}
 	switch c.CardProcessor {
 	case "sandbox", "stripe":
 	default:

@@ -3,6 +3,7 @@ package portal
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
@@ -33,6 +34,10 @@ type Payments struct {
 	TaskQueue             string
 	PayPalApprovalTimeout time.Duration // PAYPORTAL_PAYPAL_APPROVAL_TIMEOUT
 	Logger                *slog.Logger
+	// RequestHashKey keys the HMAC that fingerprints a request for its Idempotency-Key
+	// (PAYPORTAL_IDEMPOTENCY_SECRET). Keyed, because the fingerprint covers the card number:
+	// a plain hash of a 16-digit number with a known prefix and last4 is quickly brute-forced.
+	RequestHashKey []byte
 	// OutcomeWait bounds how long Cancel and PayPalReturn wait for the saga to act on their
 	// signal before answering the payment as it stands; 5 s when zero.
 	OutcomeWait time.Duration
@@ -71,7 +76,7 @@ func (s *Payments) Create(ctx context.Context, accountID string, in NewPayment) 
 		return billing.Payment{}, false, billing.Invalid(billing.CodeCurrencyMismatch, "currency",
 			"this account pays in %s", acct.Currency)
 	}
-	hash := in.requestHash()
+	hash := in.requestHash(s.RequestHashKey)
 
 	// Cheap checks before the card goes to the processor; CreatePayment repeats both under
 	// the account lock, where they count.
@@ -149,11 +154,11 @@ func (s *Payments) replay(ctx context.Context, existing billing.Payment, prevHas
 	return existing, false, nil
 }
 
-// requestHash tells a replay from a reuse of an Idempotency-Key. It is the SHA-256 of the
-// request in a canonical form (card number without spaces, fields in a fixed order), so the
+// requestHash tells a replay from a reuse of an Idempotency-Key. It is the HMAC-SHA-256 under
+// key of the request in a canonical form (card number without spaces, fields in a fixed order), so the
 // same payment sent twice hashes the same whatever the JSON's formatting. The body itself is
 // never stored, and the card number and CVC only ever enter the hash function.
-func (in NewPayment) requestHash() []byte {
+func (in NewPayment) requestHash(key []byte) []byte {
 	type canonicalCard struct {
 		Number     string `json:"number"`
 		ExpMonth   int    `json:"exp_month"`
@@ -179,7 +184,7 @@ func (in NewPayment) requestHash() []byte {
 		canonical.Card = &canonicalCard{Number: gateway.NormalizeCardNumber(c.Number), ExpMonth: c.ExpMonth,
 			ExpYear: c.ExpYear, CVC: c.CVC, HolderName: strings.TrimSpace(c.HolderName)}
 	}
-	h := sha256.New()
+	h := hmac.New(sha256.New, key)
 	// Encoding straight into the hash: no buffer holding the card ever exists.
 	if err := json.NewEncoder(h).Encode(canonical); err != nil {
 		panic("encode canonical payment request: " + err.Error()) // plain strings and numbers cannot fail

@@ -307,9 +307,10 @@ func (db *DB) ApplyPayment(ctx context.Context, paymentID string, at time.Time) 
 			accountID, currency string
 			status              billing.PaymentStatus
 			amount              int64
+			invoiceID           *string
 		)
-		err := tx.QueryRow(ctx, `SELECT account_id, status, amount, currency FROM payments WHERE id = $1 FOR UPDATE`,
-			paymentID).Scan(&accountID, &status, &amount, &currency)
+		err := tx.QueryRow(ctx, `SELECT account_id, status, amount, currency, invoice_id FROM payments WHERE id = $1 FOR UPDATE`,
+			paymentID).Scan(&accountID, &status, &amount, &currency, &invoiceID)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return fmt.Errorf("%w: no payment %s", ErrPaymentNotApplicable, paymentID)
 		}
@@ -336,7 +337,7 @@ func (db *DB) ApplyPayment(ctx context.Context, paymentID string, at time.Time) 
 			failure_message = '' WHERE id = $1`, paymentID, at); err != nil {
 			return fmt.Errorf("mark payment succeeded: %w", err)
 		}
-		if err := allocateToInvoices(ctx, tx, accountID, currency, amount); err != nil {
+		if err := allocateToInvoices(ctx, tx, accountID, currency, amount, invoiceID); err != nil {
 			return err
 		}
 		balanceAfter, err = balance(ctx, tx, accountID)
@@ -348,12 +349,13 @@ func (db *DB) ApplyPayment(ctx context.Context, paymentID string, at time.Time) 
 	return balanceAfter, nil
 }
 
-// allocateToInvoices pays the oldest open invoices first with amount, marking each paid once
-// nothing is due on it. Whatever exceeds the open invoices stays on the ledger as credit.
-func allocateToInvoices(ctx context.Context, tx pgx.Tx, accountID, currency string, amount int64) error {
+// allocateToInvoices pays the invoice the payment was made for (a recurring charge names it)
+// and then the oldest open invoices with amount, marking each paid once nothing is due on it.
+// Whatever exceeds the open invoices stays on the ledger as credit.
+func allocateToInvoices(ctx context.Context, tx pgx.Tx, accountID, currency string, amount int64, forInvoice *string) error {
 	rows, err := tx.Query(ctx, `SELECT id, total - amount_paid FROM invoices
 		WHERE account_id = $1 AND currency = $2 AND status = 'open' AND total > amount_paid
-		ORDER BY created_at, id FOR UPDATE`, accountID, currency)
+		ORDER BY id IS NOT DISTINCT FROM $3 DESC, created_at, id FOR UPDATE`, accountID, currency, forInvoice)
 	if err != nil {
 		return fmt.Errorf("list open invoices: %w", err)
 	}
