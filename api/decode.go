@@ -45,7 +45,7 @@ func decodeError(err error) error {
 	)
 	switch {
 	case errors.As(err, &typeErr):
-		e := billing.Errorf(billing.KindMalformed, billing.CodeWrongType, "%s must be a %s", fieldName(typeErr.Field), jsonKind(typeErr.Type.Kind().String()))
+		e := billing.Errorf(billing.KindMalformed, billing.CodeWrongType, "%s must be %s", fieldName(typeErr.Field), jsonKind(typeErr.Type.Kind().String()))
 		e.Param = typeErr.Field
 		return e
 	case errors.As(err, &syntaxErr), errors.Is(err, io.ErrUnexpectedEOF):
@@ -72,17 +72,17 @@ func fieldName(f string) string {
 func jsonKind(goKind string) string {
 	switch goKind {
 	case "string":
-		return "string"
+		return "a string"
 	case "bool":
-		return "boolean"
+		return "a boolean"
 	case "int", "int8", "int16", "int32", "int64", "uint", "uint8", "uint16", "uint32", "uint64":
-		return "integer"
+		return "an integer"
 	case "float32", "float64":
-		return "number"
+		return "a number"
 	case "slice", "array":
-		return "array"
+		return "an array"
 	default:
-		return "object"
+		return "an object"
 	}
 }
 

@@ -5,6 +5,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -14,7 +15,9 @@ import (
 	"time"
 
 	"github.com/payportal/payportal/internal/app"
+	"github.com/payportal/payportal/internal/billing"
 	"github.com/payportal/payportal/internal/config"
+	"github.com/payportal/payportal/internal/devdata"
 	"github.com/payportal/payportal/internal/postgres"
 	"github.com/payportal/payportal/worker"
 )
@@ -26,6 +29,7 @@ commands:
   api      serve the HTTP API
   worker   run the Temporal worker
   migrate  create the database if needed and apply migrations
+           (--demo also seeds the development accounts and keys: trials only, never production)
 
 Settings come from the environment; see README.md.`
 
@@ -51,7 +55,7 @@ func main() {
 	case "worker":
 		err = runWorker(ctx, cfg, log)
 	case "migrate":
-		err = runMigrate(ctx, cfg)
+		err = runMigrateCommand(ctx, cfg, os.Args[2:])
 	case "-h", "--help", "help":
 		fmt.Println(usage)
 		return
@@ -71,6 +75,32 @@ func newLogger(level string) *slog.Logger {
 		l = slog.LevelInfo
 	}
 	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
+}
+
+func runMigrateCommand(ctx context.Context, cfg config.Config, args []string) error {
+	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
+	demo := fs.Bool("demo", false, "also seed the development accounts and keys (trials only)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := runMigrate(ctx, cfg); err != nil {
+		return err
+	}
+	if !*demo {
+		return nil
+	}
+	db, err := postgres.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	seeded, err := devdata.Seed(ctx, db, billing.SystemClock{}.Now())
+	if err != nil {
+		return fmt.Errorf("seed demo data: %w", err)
+	}
+	fmt.Printf("demo data ready (newly seeded: %v); keys %s, %s, %s\n", seeded,
+		devdata.DemoCustomerKey, devdata.OtherCustomerKey, devdata.DemoRepKey)
+	return nil
 }
 
 func runMigrate(ctx context.Context, cfg config.Config) error {

@@ -36,7 +36,14 @@ func TestCardNeverPrintsItsSecrets(t *testing.T) {
 	}
 
 	var buf bytes.Buffer
-	for _, h := range []slog.Handler{slog.NewTextHandler(&buf, nil), slog.NewJSONHandler(&buf, nil)} {
+	// Without timestamps: their digits could contain the CVC by chance.
+	noTime := &slog.HandlerOptions{ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+		if a.Key == slog.TimeKey {
+			return slog.Attr{}
+		}
+		return a
+	}}
+	for _, h := range []slog.Handler{slog.NewTextHandler(&buf, noTime), slog.NewJSONHandler(&buf, noTime)} {
 		slog.New(h).Info("tokenize", "card", card, "ptr", &card, "wrapped", wrapped)
 	}
 	if leaks(buf.String()) {

@@ -22,9 +22,9 @@ import (
 // on the state of the others.
 const migrationFile = "00002_sandbox_processors.sql"
 
-// testServerURL is the local PostgreSQL the tests use; PAYPORTAL_TEST_POSTGRES overrides it.
+// testServerURL is the local PostgreSQL the tests use; PAYPORTAL_TEST_DATABASE_URL overrides it.
 func testServerURL() string {
-	if u := os.Getenv("PAYPORTAL_TEST_POSTGRES"); u != "" {
+	if u := os.Getenv("PAYPORTAL_TEST_DATABASE_URL"); u != "" {
 		return u
 	}
 	return "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"

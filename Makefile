@@ -1,0 +1,38 @@
+# PayPortal's commands; README.md explains each.
+
+GO           ?= go
+TEMPORAL_CLI := .payportal/bin/temporal
+
+.PHONY: dev test bench compose-check ci build temporal-cli
+
+## dev: run everything (Temporal dev server with its UI on :8233, migrations, demo data, worker, API on :8080)
+dev: $(TEMPORAL_CLI)
+	$(GO) run ./cmd/payportal dev
+
+## test: every test, integration tests included (Postgres on 127.0.0.1:5432; each test binary
+## starts its own in-memory Temporal dev server unless PAYPORTAL_TEST_TEMPORAL_ADDRESS names one)
+test: $(TEMPORAL_CLI)
+	CI=$${CI:-} $(GO) test -race -count=1 ./...
+
+## bench: every benchmark (see BENCHMARKS.md)
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+## compose-check: validate docker-compose.yml without a Docker engine
+compose-check:
+	docker-compose config -q
+
+## ci: what CI runs, from installing tools to `make test` with CI=true
+ci:
+	.ci/run
+
+## build: the payportal binary in bin/
+build:
+	CGO_ENABLED=0 $(GO) build -o bin/payportal ./cmd/payportal
+
+## temporal-cli: the Temporal CLI pinned in tools/go.mod, built once into .payportal/bin
+temporal-cli: $(TEMPORAL_CLI)
+
+# Built before the tests so that parallel test binaries never race to build it themselves.
+$(TEMPORAL_CLI): tools/go.mod tools/go.sum
+	$(GO) build -modfile=tools/go.mod -o $@ github.com/temporalio/cli/cmd/temporal
