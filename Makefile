@@ -7,7 +7,8 @@ TEMPORAL_CLI := .payportal/bin/temporal
 
 ## dev: run everything (Temporal dev server with its UI on :8233, migrations, demo data, worker, API on :8080)
 dev: $(TEMPORAL_CLI)
-	$(GO) run ./cmd/payportal dev
+	$(GO) build -o .payportal/bin/payportal ./cmd/payportal
+	.payportal/bin/payportal dev
 
 ## test: every test, integration tests included (Postgres on 127.0.0.1:5432; each test binary
 ## starts its own in-memory Temporal dev server unless PAYPORTAL_TEST_TEMPORAL_ADDRESS names one)

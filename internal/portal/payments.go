@@ -140,8 +140,18 @@ func (s *Payments) Create(ctx context.Context, accountID string, in NewPayment) 
 		s.log().InfoContext(ctx, "payment accepted", "payment_id", stored.ID, "account_id", stored.AccountID,
 			"method", string(stored.Method), "amount", stored.Amount.String(), "workflow_id", stored.WorkflowID)
 	}
+	if stored.Method == billing.MethodPayPal && stored.Status == billing.PaymentProcessing {
+		// The buyer needs approval_url next: wait briefly for the saga to create the order so
+		// the answer carries it, rather than sending every client into a polling loop.
+		if stored, err = s.awaitPayment(ctx, stored, leftProcessing); err != nil {
+			return billing.Payment{}, false, err
+		}
+	}
 	return stored, created, nil
 }
+
+func leftProcessing(p billing.Payment) bool     { return p.Status != billing.PaymentProcessing }
+func leftRequiresAction(p billing.Payment) bool { return p.Status != billing.PaymentRequiresAction }
 
 func (s *Payments) replay(ctx context.Context, existing billing.Payment, prevHash, hash []byte) (billing.Payment, bool, error) {
 	if !bytes.Equal(prevHash, hash) {
@@ -264,7 +274,7 @@ func (s *Payments) Cancel(ctx context.Context, accountID, paymentID string) (bil
 	if err := s.signal(ctx, p, workflows.SignalCancel, workflows.CancelPaymentSignal{Reason: "canceled by the customer"}); err != nil {
 		return billing.Payment{}, err
 	}
-	cur, err := s.awaitProgress(ctx, p)
+	cur, err := s.awaitPayment(ctx, p, leftRequiresAction)
 	if err != nil {
 		return billing.Payment{}, err
 	}
@@ -295,7 +305,7 @@ func (s *Payments) PayPalReturn(ctx context.Context, orderID string, approved bo
 	if err := s.signal(ctx, p, workflows.SignalPayPalReturn, workflows.PayPalReturnSignal{Approved: approved}); err != nil {
 		return billing.Payment{}, err
 	}
-	return s.awaitProgress(ctx, p)
+	return s.awaitPayment(ctx, p, leftRequiresAction)
 }
 
 // signal sends a signal to the payment's saga. A saga that has ended already ignores it:
@@ -309,9 +319,9 @@ func (s *Payments) signal(ctx context.Context, p billing.Payment, name string, a
 	return nil
 }
 
-// awaitProgress polls the payment until it leaves requires_action or OutcomeWait passes, and
-// answers it as it then stands. Polling the database works whichever process runs the saga.
-func (s *Payments) awaitProgress(ctx context.Context, p billing.Payment) (billing.Payment, error) {
+// awaitPayment polls the payment until done says so or OutcomeWait passes, and answers it as
+// it then stands. Polling the database works whichever process runs the saga.
+func (s *Payments) awaitPayment(ctx context.Context, p billing.Payment, done func(billing.Payment) bool) (billing.Payment, error) {
 	wait := s.OutcomeWait
 	if wait <= 0 {
 		wait = 5 * time.Second
@@ -328,7 +338,7 @@ func (s *Payments) awaitProgress(ctx context.Context, p billing.Payment) (billin
 			}
 			return billing.Payment{}, err
 		}
-		if cur.Status != billing.PaymentRequiresAction {
+		if done(cur) {
 			return cur, nil
 		}
 		select {

@@ -312,6 +312,10 @@ func TestPayPalApprovedByTheBuyerSucceeds(t *testing.T) {
 	p := startPortal(t, portalOptions{})
 	before := p.balance()
 	pay := p.pay(paypalPayment(2000))
+	// The portal sends the buyer to approval_url next: the POST's answer carries it.
+	if pay.Status != "requires_action" || pay.ApprovalURL == nil {
+		t.Fatalf("POST answered %s with approval_url %v; want requires_action with the url", pay.Status, pay.ApprovalURL)
+	}
 	waiting := p.awaitPayment(pay.ID, 30*time.Second, func(got payment) bool { return got.Status == "requires_action" })
 	if waiting.ApprovalURL == nil {
 		t.Fatalf("payment %+v requires action but has no approval_url", waiting)
