@@ -27,7 +27,7 @@ type Dependencies struct {
 	PublicURL string
 }
 
-// RegisterAll registers every activity struct. Each feature adds its line here.
+// RegisterAll registers every activity struct.
 func RegisterAll(r worker.ActivityRegistry, deps Dependencies) {
 	r.RegisterActivity(&CardValidation{DB: deps.DB, Mail: deps.Mail, Clock: deps.Clock})
 	r.RegisterActivity(&Payments{DB: deps.DB, Cards: deps.Cards, PayPal: deps.PayPal, Mail: deps.Mail,

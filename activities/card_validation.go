@@ -105,11 +105,7 @@ func (a *CardValidation) SendCardStatusMail(ctx context.Context, n CardStatusNot
 		Deadline:    n.Deadline,
 	})
 	if err := a.Mail.Send(ctx, msg); err != nil {
-		err = fmt.Errorf("mail %s status of %s: %w", n.Status, n.PaymentMethodID, err)
-		if mail.Permanent(err) {
-			return temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeMailRejected, err)
-		}
-		return err
+		return mailError(fmt.Errorf("mail %s status of %s: %w", n.Status, n.PaymentMethodID, err))
 	}
 	activity.GetLogger(ctx).Info("card status mailed", "payment_method_id", n.PaymentMethodID, "status", n.Status)
 	return nil

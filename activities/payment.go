@@ -299,10 +299,7 @@ func (p *Payments) paymentAndAccount(ctx context.Context, paymentID string) (bil
 
 func (p *Payments) send(ctx context.Context, msg mail.Message) error {
 	if err := p.Mail.Send(ctx, msg); err != nil {
-		if mail.Permanent(err) {
-			return temporal.NewNonRetryableApplicationError("the mail server refused the message", ErrTypeMailRejected, err)
-		}
-		return fmt.Errorf("send %q: %w", msg.Subject, err)
+		return mailError(fmt.Errorf("send %q: %w", msg.Subject, err))
 	}
 	return nil
 }

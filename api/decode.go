@@ -6,7 +6,10 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 
@@ -16,8 +19,9 @@ import (
 // maxBodyBytes is the contract's request body limit.
 const maxBodyBytes = 64 << 10
 
-// decodeJSON reads the body strictly into v: malformed JSON, unknown fields, wrong types and
-// trailing data are 400s naming what is wrong; a body over 64 KiB is a 413.
+// decodeJSON reads the body strictly into v: malformed JSON, unknown fields, wrong types,
+// trailing data, bytes that are not UTF-8 and a key given twice in one object are 400s naming
+// what is wrong; a body over 64 KiB is a 413.
 func decodeJSON(c *gin.Context, v any) error {
 	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, maxBodyBytes))
 	var tooLarge *http.MaxBytesError
@@ -27,6 +31,10 @@ func decodeJSON(c *gin.Context, v any) error {
 	if err != nil {
 		return billing.Errorf(billing.KindMalformed, billing.CodeMalformedJSON, "could not read the request body")
 	}
+	if !utf8.Valid(body) {
+		// encoding/json would quietly turn such bytes into U+FFFD and store that.
+		return billing.Errorf(billing.KindMalformed, billing.CodeMalformedJSON, "the body is not valid UTF-8")
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
@@ -35,7 +43,68 @@ func decodeJSON(c *gin.Context, v any) error {
 	if dec.More() {
 		return billing.Errorf(billing.KindMalformed, billing.CodeMalformedJSON, "unexpected data after the JSON object")
 	}
+	if key, dup := duplicateKey(body); dup {
+		e := billing.Errorf(billing.KindMalformed, billing.CodeMalformedJSON, "the body gives %s more than once", fieldLabel(key))
+		e.Param = fieldParam(key)
+		return e
+	}
 	return nil
+}
+
+// duplicateKey finds a key given twice in one object of a well-formed body, comparing keys
+// the way encoding/json matches them to fields (without regard to case). encoding/json lets
+// the last one win, so a proxy, a log or a client check reading the first would see another
+// request than the one served.
+func duplicateKey(body []byte) (string, bool) {
+	type level struct {
+		keys     map[string]bool // nil for an array
+		expected bool            // the next token of this object is a key
+	}
+	var stack []*level
+	dec := json.NewDecoder(bytes.NewReader(body))
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return "", false // io.EOF; the body was decoded once already, so nothing else
+		}
+		var top *level
+		if len(stack) > 0 {
+			top = stack[len(stack)-1]
+		}
+		if key, ok := tok.(string); ok && top != nil && top.keys != nil && top.expected {
+			folded := foldKey(key)
+			if top.keys[folded] {
+				return key, true
+			}
+			top.keys[folded], top.expected = true, false
+			continue
+		}
+		if top != nil && top.keys != nil {
+			top.expected = true // this token is a value (or the object's end)
+		}
+		switch tok {
+		case json.Delim('{'):
+			stack = append(stack, &level{keys: map[string]bool{}, expected: true})
+		case json.Delim('['):
+			stack = append(stack, &level{})
+		case json.Delim('}'), json.Delim(']'):
+			stack = stack[:len(stack)-1]
+		}
+	}
+}
+
+// foldKey maps keys encoding/json treats as the same field name to one string: each rune
+// becomes the smallest of its simple case-folding orbit ("K", "k" and the Kelvin sign alike).
+func foldKey(key string) string {
+	return strings.Map(func(r rune) rune {
+		for {
+			next := unicode.SimpleFold(r)
+			if next <= r {
+				return next
+			}
+			r = next
+		}
+	}, key)
 }
 
 func decodeError(err error) error {
@@ -54,12 +123,34 @@ func decodeError(err error) error {
 		return billing.Errorf(billing.KindMalformed, billing.CodeMalformedJSON, "the body is empty; a JSON object is expected")
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-		e := billing.Errorf(billing.KindMalformed, billing.CodeUnknownField, "unknown field %q", field)
-		e.Param = field
+		e := billing.Errorf(billing.KindMalformed, billing.CodeUnknownField, "unknown %s", fieldLabel(field))
+		e.Param = fieldParam(field)
 		return e
 	default:
 		return billing.Errorf(billing.KindMalformed, billing.CodeMalformedJSON, "the body is not valid JSON")
 	}
+}
+
+// fieldParam is a key from the body as an error may name it: only a plausible field name is
+// repeated, never arbitrary text such as a card number sent as a key.
+func fieldParam(key string) string {
+	if key == "" || len(key) > 64 {
+		return ""
+	}
+	for i, r := range key {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r == '_' || i > 0 && r >= '0' && r <= '9') {
+			return ""
+		}
+	}
+	return key
+}
+
+// fieldLabel names a key in an error message, quoted when fieldParam may repeat it.
+func fieldLabel(key string) string {
+	if p := fieldParam(key); p != "" {
+		return "field " + strconv.Quote(p)
+	}
+	return "key (not a field name; not repeated here)"
 }
 
 func fieldName(f string) string {

@@ -92,7 +92,7 @@ func listParams(c *gin.Context) (billing.ListParams, error) {
 		}
 		p.Limit = n
 	}
-	if _, ok := c.GetQuery("starting_after"); ok && (p.StartingAfter == "" || len(p.StartingAfter) > 64) {
+	if _, ok := c.GetQuery("starting_after"); ok && !billing.HasPrefix(p.StartingAfter, "") { // empty, over 64 or odd characters
 		return p, billing.Invalid(billing.CodeInvalidCursor, "starting_after", "starting_after must be an ID from a previous page")
 	}
 	return p, nil

@@ -24,21 +24,35 @@ func callerOf(c *gin.Context) billing.Caller {
 	return caller
 }
 
-// authenticate resolves the bearer key, then rate-limits by key.
+// authenticate resolves the bearer key, then rate-limits by key. A request that fails to
+// authenticate is unauthenticated, so it spends its address's budget, like the routes that
+// need no key: once that is spent the address gets 429 before any key is looked up, so keys
+// cannot be guessed faster than that rate.
 func (s *Server) authenticate(c *gin.Context) {
+	addr := "addr:" + c.ClientIP()
+	if s.limiter.spent(addr) {
+		c.Header("Retry-After", "1")
+		s.writeError(c, billing.Errorf(billing.KindRateLimited, billing.CodeRateLimited, "too many requests; retry later"))
+		return
+	}
 	header := c.GetHeader("Authorization")
 	scheme, key, ok := strings.Cut(header, " ")
 	if header == "" {
+		s.limiter.allow(addr)
 		s.writeError(c, billing.Errorf(billing.KindUnauthenticated, billing.CodeMissingKey, "send your API key as Authorization: Bearer <key>"))
 		return
 	}
 	key = strings.TrimSpace(key)
 	if !ok || !strings.EqualFold(scheme, "Bearer") || key == "" || len(key) > 200 {
+		s.limiter.allow(addr)
 		s.writeError(c, billing.Errorf(billing.KindUnauthenticated, billing.CodeInvalidKey, "the Authorization header must be Bearer <key>"))
 		return
 	}
 	caller, err := s.Auth.CallerByAPIKey(c.Request.Context(), key)
 	if err != nil {
+		if billing.KindOf(err) == billing.KindUnauthenticated {
+			s.limiter.allow(addr)
+		}
 		s.writeError(c, err)
 		return
 	}
@@ -66,6 +80,39 @@ func (s *Server) authorizeAccount(c *gin.Context) {
 	}
 }
 
+// pathIDPrefixes maps each ID in a route's path to its prefix and to what a 404 calls it.
+var pathIDPrefixes = map[string]struct{ prefix, what string }{
+	"account_id": {billing.PrefixAccount, "account"},
+	"invoice_id": {billing.PrefixInvoice, "invoice"},
+	"item_id":    {billing.PrefixInvoiceItem, "invoice item"},
+	"pm_id":      {billing.PrefixPaymentMethod, "payment method"},
+	"payment_id": {billing.PrefixPayment, "payment"},
+}
+
+// checkPathIDs answers 404 for an ID in the path that no resource can have (wrong prefix,
+// odd characters, a NUL or bytes that are not UTF-8, which the database would refuse with
+// a 500), before any service sees it.
+func (s *Server) checkPathIDs(c *gin.Context) {
+	for _, p := range c.Params {
+		if id, ok := pathIDPrefixes[p.Key]; ok && !billing.HasPrefix(p.Value, id.prefix) {
+			s.writeError(c, billing.NotFound(id.what))
+			return
+		}
+	}
+}
+
+// secureHeaders marks every answer as not to be sniffed, cached, framed or referred to:
+// API answers are per-caller JSON and may carry a PayPal token in their links. Routes that
+// want otherwise (the invoice PDF's cache validators, the sandbox page's own policy)
+// overwrite these.
+func secureHeaders(c *gin.Context) {
+	h := c.Writer.Header()
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
+	h.Set("Referrer-Policy", "no-referrer")
+}
+
 // requireRep keeps customer keys off the rep routes.
 func (s *Server) requireRep(c *gin.Context) {
 	if !callerOf(c).Rep {
@@ -76,6 +123,7 @@ func (s *Server) requireRep(c *gin.Context) {
 // rateLimitByAddress protects the unauthenticated routes.
 func (s *Server) rateLimitByAddress(c *gin.Context) {
 	if !s.limiter.allow("addr:" + c.ClientIP()) {
+		c.Header("Retry-After", "1")
 		s.writeError(c, billing.Errorf(billing.KindRateLimited, billing.CodeRateLimited, "too many requests; retry later"))
 	}
 }
@@ -133,11 +181,24 @@ func newKeyLimiter(perSec float64, burst int, idle time.Duration) *keyLimiter {
 }
 
 func (l *keyLimiter) allow(key string) bool {
-	sum := sha256.Sum256([]byte(key))
-	id := hex.EncodeToString(sum[:8])
 	now := time.Now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	return l.bucketFor(key, now).lim.AllowN(now, 1)
+}
+
+// spent reports whether key's bucket is empty, taking nothing from it.
+func (l *keyLimiter) spent(key string) bool {
+	now := time.Now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.bucketFor(key, now).lim.TokensAt(now) < 1
+}
+
+// bucketFor returns key's bucket, creating it, and forgets idle ones now and then; l.mu is held.
+func (l *keyLimiter) bucketFor(key string, now time.Time) *bucket {
+	sum := sha256.Sum256([]byte(key))
+	id := hex.EncodeToString(sum[:8])
 	if now.Sub(l.sweptAt) > l.idle {
 		for k, b := range l.buckets {
 			if now.Sub(b.lastSeen) > l.idle {
@@ -152,5 +213,5 @@ func (l *keyLimiter) allow(key string) bool {
 		l.buckets[id] = b
 	}
 	b.lastSeen = now
-	return b.lim.AllowN(now, 1)
+	return b
 }

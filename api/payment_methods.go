@@ -5,6 +5,7 @@ import (
 	"net/http"
 	netmail "net/mail"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
@@ -62,27 +63,15 @@ func (s *Server) newCard(req addPaymentMethodRequest) (portal.NewCard, error) {
 	if req.Card == nil {
 		return portal.NewCard{}, missing("card")
 	}
-	if err := gateway.ValidateCard(*req.Card, s.Clock.Now()); err != nil {
+	if err := gateway.ValidateCard(*req.Card, s.Clock.Now()); err != nil { // holder's name included
 		return portal.NewCard{}, err
 	}
-	if utf8.RuneCountInString(req.Card.HolderName) > 200 {
-		return portal.NewCard{}, billing.Invalid(billing.CodeInvalidValue, gateway.ParamCardHolderName, "the card holder's name is limited to 200 characters")
-	}
 	in := portal.NewCard{Card: *req.Card, EUSupported: req.EUSupported}
-	switch {
-	case req.UseCompanyInfo && req.BillingAddress != nil:
-		return portal.NewCard{}, billing.Invalid(billing.CodeInvalidValue, "use_company_info",
-			"send either billing_address or use_company_info: true, not both")
-	case req.BillingAddress != nil:
-		addr, err := billingAddress("billing_address", *req.BillingAddress)
-		if err != nil {
-			return portal.NewCard{}, err
-		}
-		in.BillingAddress = &addr
-	case !req.UseCompanyInfo:
-		return portal.NewCard{}, billing.Invalid(billing.CodeMissingField, "billing_address",
-			"billing_address is required unless use_company_info is true")
+	addr, err := billingAddressOrCompany(req.BillingAddress, req.UseCompanyInfo)
+	if err != nil {
+		return portal.NewCard{}, err
 	}
+	in.BillingAddress = addr
 	if req.ContactEmail == nil {
 		return portal.NewCard{}, missing("contact_email")
 	}
@@ -92,6 +81,27 @@ func (s *Server) newCard(req addPaymentMethodRequest) (portal.NewCard, error) {
 	}
 	in.ContactEmail = email
 	return in, nil
+}
+
+// billingAddressOrCompany checks a card's billing address choice, the same for a card on file
+// and a one-time card payment: either billing_address, which must be valid, or
+// use_company_info: true, never both. nil means the account's company address.
+func billingAddressOrCompany(a *billing.Address, useCompanyInfo bool) (*billing.Address, error) {
+	switch {
+	case useCompanyInfo && a != nil:
+		return nil, billing.Invalid(billing.CodeInvalidValue, "use_company_info",
+			"send either billing_address or use_company_info: true, not both")
+	case a != nil:
+		addr, err := billingAddress("billing_address", *a)
+		if err != nil {
+			return nil, err
+		}
+		return &addr, nil
+	case !useCompanyInfo:
+		return nil, billing.Invalid(billing.CodeMissingField, "billing_address",
+			"billing_address is required unless use_company_info is true")
+	}
+	return nil, nil
 }
 
 // billingAddress trims an address and checks it against the contract: line1, city,
@@ -119,7 +129,7 @@ func billingAddress(param string, a billing.Address) (billing.Address, error) {
 			return billing.Address{}, missing(p)
 		case utf8.RuneCountInString(*f.value) > f.max:
 			return billing.Address{}, billing.Invalid(billing.CodeInvalidValue, p, "%s is limited to %d characters", p, f.max)
-		case strings.ContainsAny(*f.value, "\r\n\t"):
+		case hasControl(*f.value): // line breaks, tabs, and a NUL Postgres cannot store
 			return billing.Address{}, billing.Invalid(billing.CodeInvalidValue, p, "%s must be a single line", p)
 		}
 	}
@@ -129,6 +139,10 @@ func billingAddress(param string, a billing.Address) (billing.Address, error) {
 	}
 	return a, nil
 }
+
+// hasControl reports whether s holds a control character (C0, DEL or C1), which no
+// single-line text field accepts.
+func hasControl(s string) bool { return strings.IndexFunc(s, unicode.IsControl) >= 0 }
 
 func isCountryCode(s string) bool {
 	return len(s) == 2 && s[0] >= 'A' && s[0] <= 'Z' && s[1] >= 'A' && s[1] <= 'Z'
@@ -226,6 +240,10 @@ func (s *Server) decidePaymentMethod(c *gin.Context) {
 		s.writeError(c, billing.Invalid(billing.CodeInvalidValue, "reason", "reason is limited to 500 characters"))
 		return
 	}
+	if hasControl(reason) { // whitespace is folded above; a NUL would wedge the card's workflow
+		s.writeError(c, billing.Invalid(billing.CodeInvalidValue, "reason", "reason must be plain text, without control characters"))
+		return
+	}
 	pm, err := s.Cards.Decide(c.Request.Context(), callerOf(c).KeyID, id, decision, reason)
 	if err != nil {
 		s.writeError(c, err)
@@ -267,9 +285,4 @@ func paymentMethodList(pms []billing.PaymentMethod, hasMore bool) listJSON[payme
 		data[i] = paymentMethodView(pm)
 	}
 	return listJSON[paymentMethodJSON]{Data: data, HasMore: hasMore}
-}
-
-// notYet answers routes whose feature has not landed yet.
-func notYet() error {
-	return billing.Errorf(billing.KindNotFound, billing.CodeNotFound, "not implemented yet")
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
-	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
@@ -15,6 +14,7 @@ import (
 	"github.com/payportal/payportal/api"
 	"github.com/payportal/payportal/internal/billing"
 	"github.com/payportal/payportal/internal/portal"
+	"github.com/payportal/payportal/internal/testenv"
 )
 
 // cardNow is the validation clock: cards expiring 03/2026 are still good, 02/2026 are not.
@@ -94,17 +94,7 @@ func startCardServer(t *testing.T) (*fakeCards, string) {
 
 func cardCall(t *testing.T, base, method, path, key, body string) (int, map[string]any) {
 	t.Helper()
-	req, err := http.NewRequest(method, base+path, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+key)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
+	resp, raw := testenv.Do(t, base, testenv.Request{Method: method, Path: path, Key: key, Body: body})
 	var out map[string]any
 	if err := json.Unmarshal(raw, &out); err != nil {
 		t.Fatalf("%s %s answered %d with non-JSON %q", method, path, resp.StatusCode, raw)

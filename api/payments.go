@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
@@ -122,12 +123,11 @@ func (s *Server) newPayment(b createPaymentBody) (portal.NewPayment, error) {
 		if err := gateway.ValidateCard(*b.Card, s.Clock.Now()); err != nil {
 			return in, err
 		}
-		if err := checkPaymentAddress(b.BillingAddress, b.UseCompanyInfo); err != nil {
+		addr, err := billingAddressOrCompany(b.BillingAddress, b.UseCompanyInfo)
+		if err != nil {
 			return in, err
 		}
-		if b.UseCompanyInfo {
-			in.BillingAddress = nil
-		}
+		in.BillingAddress = addr
 	case billing.MethodPayPal:
 		if b.Card != nil {
 			return in, billing.Invalid(billing.CodeInvalidValue, "card", "card is only for method card")
@@ -135,59 +135,24 @@ func (s *Server) newPayment(b createPaymentBody) (portal.NewPayment, error) {
 	default:
 		return in, billing.Invalid(billing.CodeInvalidValue, "method", "method must be card or paypal")
 	}
-	if in.ReturnURL != "" {
-		u, err := url.Parse(in.ReturnURL)
-		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || len(in.ReturnURL) > maxReturnURLLen {
-			return in, billing.Invalid(billing.CodeInvalidValue, "return_url", "return_url must be an absolute http(s) URL")
-		}
+	if in.ReturnURL != "" && !redirectableURL(in.ReturnURL) {
+		return in, billing.Invalid(billing.CodeInvalidValue, "return_url",
+			"return_url must be an absolute http(s) URL of at most %d characters, without user info or blanks", maxReturnURLLen)
 	}
 	return in, nil
 }
 
-// checkPaymentAddress wants exactly one of a billing address and use_company_info.
-func checkPaymentAddress(a *billing.Address, useCompanyInfo bool) error {
-	switch {
-	case a == nil && !useCompanyInfo:
-		return billing.Invalid(billing.CodeMissingField, "billing_address", "give a billing_address, or use_company_info: true")
-	case a != nil && useCompanyInfo:
-		return billing.Invalid(billing.CodeInvalidValue, "use_company_info", "give a billing_address or use_company_info, not both")
-	case a == nil:
-		return nil
+// redirectableURL is the rule for return_url, where /v1/paypal/return sends the buyer: an
+// absolute http or https URL with a host, no user info (which makes
+// "https://bank.example@evil.example" read as the bank's), and no blank or control
+// character anywhere, so what the customer sent is exactly where the browser goes.
+func redirectableURL(raw string) bool {
+	if len(raw) > maxReturnURLLen || strings.IndexFunc(raw, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0 {
+		return false
 	}
-	required := []struct{ param, value string }{
-		{"billing_address.line1", a.Line1}, {"billing_address.city", a.City},
-		{"billing_address.postal_code", a.PostalCode}, {"billing_address.country", a.Country},
-	}
-	for _, f := range required {
-		if strings.TrimSpace(f.value) == "" {
-			return missing(f.param)
-		}
-	}
-	if len(a.Country) != 2 || strings.ToUpper(a.Country) != a.Country || !upperLetters(a.Country) {
-		return billing.Invalid(billing.CodeInvalidValue, "billing_address.country", "country must be an ISO 3166 alpha-2 code such as US")
-	}
-	for _, f := range []struct {
-		param, value string
-		max          int
-	}{
-		{"billing_address.line1", a.Line1, 200}, {"billing_address.line2", a.Line2, 200},
-		{"billing_address.city", a.City, 100}, {"billing_address.state", a.State, 100},
-		{"billing_address.postal_code", a.PostalCode, 20},
-	} {
-		if utf8.RuneCountInString(f.value) > f.max {
-			return billing.Invalid(billing.CodeInvalidValue, f.param, "%s is longer than %d characters", f.param, f.max)
-		}
-	}
-	return nil
-}
-
-func upperLetters(s string) bool {
-	for _, r := range s {
-		if r < 'A' || r > 'Z' {
-			return false
-		}
-	}
-	return true
+	u, err := url.Parse(raw)
+	return err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != "" && u.Hostname() != "" &&
+		u.User == nil && u.Opaque == ""
 }
 
 func (s *Server) listPayments(c *gin.Context) {
@@ -265,10 +230,25 @@ func paypalToken(c *gin.Context) (string, error) {
 	if token == "" {
 		return "", missing("token")
 	}
-	if len(token) > 64 {
+	if !isOrderID(token) {
 		return "", billing.Invalid(billing.CodeInvalidValue, "token", "token is not a PayPal order id")
 	}
 	return token, nil
+}
+
+// isOrderID accepts what PayPal order ids (and the sandbox's) are made of: up to 64 letters,
+// digits, dashes and underscores. Anything else cannot name an order and never reaches the
+// database.
+func isOrderID(token string) bool {
+	if len(token) > 64 {
+		return false
+	}
+	for _, r := range token {
+		if !(r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 var checkoutPage = template.Must(template.New("checkout").Parse(`<!doctype html>
@@ -305,6 +285,10 @@ func (s *Server) sandboxCheckoutPage(c *gin.Context) {
 	q := "?token=" + url.QueryEscape(o.ID)
 	c.Header("Content-Type", "text/html; charset=utf-8")
 	c.Header("Cache-Control", "no-store")
+	// No script at all, the page's own inline style, no framing (the buttons cannot be
+	// clickjacked), no <base> rewriting the form actions.
+	c.Header("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'")
+	c.Header("X-Frame-Options", "DENY")
 	c.Status(http.StatusOK)
 	err = checkoutPage.Execute(c.Writer, map[string]any{
 		"Amount": o.Amount.String(), "Description": o.Description, "Status": string(o.Status),

@@ -44,24 +44,7 @@ func pdfAPI(t *testing.T) (*httptest.Server, *postgres.DB) {
 
 func pdfGet(t *testing.T, url, key string, header map[string]string) (*http.Response, []byte) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+key)
-	for k, v := range header {
-		req.Header.Set(k, v)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("GET %s: %v", url, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp, body
+	return testenv.Do(t, url, testenv.Request{Key: key, Header: header})
 }
 
 type pdfInvoiceRef struct {
@@ -88,10 +71,7 @@ func pdfToText(t *testing.T, pdf []byte) string {
 	t.Helper()
 	bin, err := exec.LookPath("pdftotext")
 	if err != nil {
-		if testenv.InCI() {
-			t.Fatalf("pdftotext not found (apt-get install poppler-utils)")
-		}
-		t.Skip("pdftotext not found (apt-get install poppler-utils)")
+		testenv.Unavailable(t, "pdftotext not found (apt-get install poppler-utils)")
 	}
 	file := filepath.Join(t.TempDir(), "invoice.pdf")
 	if err := os.WriteFile(file, pdf, 0o600); err != nil {

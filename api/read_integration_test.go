@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -79,40 +80,16 @@ type readRequest struct {
 
 func (p *readServer) send(t *testing.T, r readRequest) (*http.Response, []byte) {
 	t.Helper()
-	if r.method == "" {
-		r.method = http.MethodGet
-	}
-	var body io.Reader
+	req := testenv.Request{Method: r.method, Path: r.path, Key: r.auth, Header: r.header}
 	if r.body != nil {
-		body = bytes.NewReader(r.body)
+		req.Body = r.body
 	}
-	req, err := http.NewRequest(r.method, p.base+r.path, body)
-	if err != nil {
-		t.Fatalf("build %s %s: %v", r.method, r.path, err)
+	if strings.Contains(r.auth, " ") { // a whole Authorization header, sent as it is
+		req.Key = ""
+		req.Header = map[string]string{"Authorization": r.auth}
+		maps.Copy(req.Header, r.header)
 	}
-	switch {
-	case r.auth == "":
-	case strings.Contains(r.auth, " "):
-		req.Header.Set("Authorization", r.auth)
-	default:
-		req.Header.Set("Authorization", "Bearer "+r.auth)
-	}
-	if r.body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	for k, v := range r.header {
-		req.Header.Set(k, v)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", r.method, r.path, err)
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("read answer of %s %s: %v", r.method, r.path, err)
-	}
-	return resp, raw
+	return testenv.Do(t, p.base, req)
 }
 
 // get fetches path with key and decodes a 200 answer into v.

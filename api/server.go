@@ -72,7 +72,12 @@ func (s *Server) Handler() http.Handler {
 
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
-	r.Use(s.recoverPanics, s.observe, s.limitBody)
+	// Client addresses (the per-address rate limit) come from the connection: gin would
+	// otherwise believe any X-Forwarded-For, and every request could claim a new address.
+	if err := r.SetTrustedProxies(nil); err != nil {
+		panic("trust no proxy: " + err.Error()) // nil parses; cannot happen
+	}
+	r.Use(s.recoverPanics, s.observe, secureHeaders, s.limitBody)
 	r.NoRoute(func(c *gin.Context) {
 		s.writeError(c, billing.Errorf(billing.KindNotFound, billing.CodeNotFound, "no route %s %s", c.Request.Method, c.Request.URL.Path))
 	})
@@ -84,7 +89,7 @@ func (s *Server) Handler() http.Handler {
 	s.opsRoutes(r, reg)
 	s.paypalReturnRoutes(r.Group("", s.rateLimitByAddress))
 
-	v1 := r.Group("/v1", s.authenticate)
+	v1 := r.Group("/v1", s.authenticate, s.checkPathIDs)
 	customer := v1.Group("/accounts/:account_id", s.authorizeAccount)
 	customer.GET("/billing-summary", s.getBillingSummary)
 	customer.GET("/invoices", s.listInvoices)

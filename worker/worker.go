@@ -6,7 +6,6 @@ package worker
 import (
 	"context"
 	"fmt"
-	"log/slog"
 
 	"go.temporal.io/sdk/client"
 	sdkworker "go.temporal.io/sdk/worker"
@@ -15,12 +14,12 @@ import (
 	"github.com/payportal/payportal/workflows"
 )
 
-// Config is what the workflows need to know at start: timeouts come from the environment.
+// Config is what a worker needs: where to poll and what its activities work with. The
+// workflows' timeouts are not here: they travel in each workflow's input, set by the service
+// that starts it, so a replay sees the values its run started with.
 type Config struct {
 	TaskQueue  string
 	Activities activities.Dependencies
-	Workflows  workflows.Settings
-	Logger     *slog.Logger
 }
 
 // Register puts every workflow and activity on r.

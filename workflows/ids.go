@@ -6,9 +6,6 @@ package workflows
 
 import "go.temporal.io/sdk/temporal"
 
-// DefaultTaskQueue is where PayPortal's worker polls unless PAYPORTAL_TASK_QUEUE says otherwise.
-const DefaultTaskQueue = "payportal"
-
 // Workflow IDs from the contract: ops find a workflow from the resource ID alone.
 func CardValidationWorkflowID(paymentMethodID string) string {
 	return "card-validation/" + paymentMethodID

@@ -223,7 +223,6 @@ type paymentSaga struct {
 }
 
 func (s *paymentSaga) succeed(ctx workflow.Context) {
-	s.state.Status = billing.PaymentSucceeded
 	s.state.Failure = nil
 	s.setStatus(ctx, billing.PaymentSucceeded)
 	s.notify(ctx, paymentSteps.SendPaymentReceipt)
@@ -244,11 +243,12 @@ func (s *paymentSaga) end(ctx workflow.Context, status billing.PaymentStatus, f 
 	if err != nil {
 		workflow.GetLogger(ctx).Error("could not record the payment's end", "payment_id", s.in.PaymentID, "status", status, "err", err)
 	}
-	s.state.Status, s.state.Failure = status, f
+	s.state.Failure = f
 	s.setStatus(ctx, status)
 }
 
-// setStatus keeps the PaymentStatus search attribute current, for ops' queries.
+// setStatus is the one place the saga's status changes: the status query and the
+// PaymentStatus search attribute, for ops' queries, move together.
 func (s *paymentSaga) setStatus(ctx workflow.Context, status billing.PaymentStatus) {
 	s.state.Status = status
 	if err := workflow.UpsertTypedSearchAttributes(ctx, PaymentStatusKey.ValueSet(string(status))); err != nil {

@@ -176,7 +176,7 @@ func RecurringBillingWorkflow(ctx workflow.Context, in RecurringBillingInput) (R
 	// The invoice is announced once, by the run that issued it; the mail goes out beside the
 	// charge so an SMTP outage does not hold the money back.
 	if issued.Created {
-		b.mails = append(b.mails, workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, billingMailOptions),
+		b.mails = append(b.mails, workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, mailActivityOptions),
 			b.invoices.SendInvoiceIssuedMail, activities.InvoiceNotice{
 				InvoiceID: issued.InvoiceID, To: issued.ContactEmail, Language: issued.Language,
 				CompanyName: issued.CompanyName, InvoiceNumber: issued.Number, Total: issued.Total,
@@ -247,14 +247,14 @@ func (b *monthlyBilling) collect(ctx workflow.Context) error {
 			}
 			b.state.Stage = StagePastDue
 			notice.PastDue = true
-			b.mails = append(b.mails, workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, billingMailOptions),
+			b.mails = append(b.mails, workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, mailActivityOptions),
 				b.recurring.SendDunningMail, notice))
 			return nil
 		}
 		next := firstFailure.Add(DunningPlan[attempt-1])
 		notice.NextAttempt = &next
 		b.state.Stage, b.state.NextAttemptAt = StageDunning, &next
-		b.mails = append(b.mails, workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, billingMailOptions),
+		b.mails = append(b.mails, workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, mailActivityOptions),
 			b.recurring.SendDunningMail, notice))
 		if err := workflow.Sleep(ctx, max(next.Sub(workflow.Now(ctx)), 0)); err != nil {
 			return err
@@ -405,11 +405,5 @@ var (
 		StartToCloseTimeout: 2 * time.Minute,
 		RetryPolicy: &temporal.RetryPolicy{InitialInterval: 2 * time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute,
 			MaximumAttempts: 5, NonRetryableErrorTypes: []string{activities.ErrTypeInvoiceNotFound}},
-	}
-	// billingMailOptions: ride out an SMTP outage for about a day.
-	billingMailOptions = workflow.ActivityOptions{
-		StartToCloseTimeout: 30 * time.Second,
-		RetryPolicy: &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Hour,
-			MaximumAttempts: 30, NonRetryableErrorTypes: []string{activities.ErrTypeMailRejected}},
 	}
 )

@@ -1,19 +1,8 @@
 package workflows
 
-import (
-	"time"
+import "go.temporal.io/sdk/worker"
 
-	"go.temporal.io/sdk/worker"
-)
-
-// Settings are the workflow-level knobs from the environment. They travel inside each
-// workflow's input (not read from globals), so replays see the values the run started with.
-type Settings struct {
-	CardValidationTimeout time.Duration
-	PayPalApprovalTimeout time.Duration
-}
-
-// RegisterAll registers every workflow. Each feature adds its line here.
+// RegisterAll registers every workflow.
 func RegisterAll(r worker.WorkflowRegistry) {
 	r.RegisterWorkflow(CardValidationWorkflow)
 	r.RegisterWorkflow(Payment)

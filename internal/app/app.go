@@ -22,7 +22,6 @@ import (
 	"github.com/payportal/payportal/internal/schedules"
 	"github.com/payportal/payportal/internal/temporalclient"
 	"github.com/payportal/payportal/worker"
-	"github.com/payportal/payportal/workflows"
 )
 
 // App is one running PayPortal process's dependencies.
@@ -118,11 +117,6 @@ func (a *App) WorkerConfig() worker.Config {
 			PayPal:    a.PayPal,
 			PublicURL: a.Config.PublicURL,
 		},
-		Workflows: workflows.Settings{
-			CardValidationTimeout: a.Config.CardValidationTimeout,
-			PayPalApprovalTimeout: a.Config.PayPalApprovalTimeout,
-		},
-		Logger: a.Log,
 	}
 }
 

@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/payportal/payportal/internal/billing"
 )
@@ -28,6 +30,9 @@ const (
 
 // maxYearsAhead bounds plausible expiry years; networks issue cards for far less.
 const maxYearsAhead = 50
+
+// MaxHolderNameLen bounds the card holder's name, in characters.
+const MaxHolderNameLen = 200
 
 // NormalizeCardNumber drops the spaces and dashes people type between digit groups.
 func NormalizeCardNumber(number string) string {
@@ -77,7 +82,8 @@ var brandLengths = map[string][]int{
 
 // ValidateCard checks what can be checked without asking a processor: number format, brand
 // length and Luhn, expiry (a card is good until the end of its expiry month, UTC), CVC length
-// and the holder's name. The error is a *billing.Error naming the field.
+// and the holder's name (required, at most MaxHolderNameLen characters, no control
+// characters). The error is a *billing.Error naming the field.
 func ValidateCard(c Card, now time.Time) error {
 	if err := validateNumber(c.Number); err != nil {
 		return err
@@ -90,6 +96,13 @@ func ValidateCard(c Card, now time.Time) error {
 	}
 	if strings.TrimSpace(c.HolderName) == "" {
 		return billing.Invalid(billing.CodeMissingField, ParamCardHolderName, "the card holder's name is required")
+	}
+	if utf8.RuneCountInString(c.HolderName) > MaxHolderNameLen {
+		return billing.Invalid(billing.CodeInvalidValue, ParamCardHolderName, "the card holder's name is limited to %d characters", MaxHolderNameLen)
+	}
+	if strings.IndexFunc(c.HolderName, unicode.IsControl) >= 0 {
+		// A NUL cannot even be stored; the others have no place in a name either.
+		return billing.Invalid(billing.CodeInvalidValue, ParamCardHolderName, "the card holder's name must be a single line of text")
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -78,6 +79,11 @@ func TestValidateCard(t *testing.T) {
 		{"cvc 4 on visa", with(func(c *Card) { c.CVC = "1234" }), now, billing.CodeInvalidCVC, ParamCardCVC},
 		{"cvc 3 on amex", with(func(c *Card) { c.Number = "378282246310005"; c.CVC = "123" }), now, billing.CodeInvalidCVC, ParamCardCVC},
 		{"missing holder", with(func(c *Card) { c.HolderName = "  " }), now, billing.CodeMissingField, ParamCardHolderName},
+		{"holder of 200", with(func(c *Card) { c.HolderName = strings.Repeat("é", 200) }), now, "", ""},
+		{"holder over 200", with(func(c *Card) { c.HolderName = strings.Repeat("é", 201) }), now, billing.CodeInvalidValue, ParamCardHolderName},
+		{"holder with a NUL", with(func(c *Card) { c.HolderName = "Ada\x00Lovelace" }), now, billing.CodeInvalidValue, ParamCardHolderName},
+		{"holder on two lines", with(func(c *Card) { c.HolderName = "Ada\nLovelace" }), now, billing.CodeInvalidValue, ParamCardHolderName},
+		{"holder with an escape", with(func(c *Card) { c.HolderName = "Ada\x1b[2J" }), now, billing.CodeInvalidValue, ParamCardHolderName},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -183,15 +183,6 @@ func FormatDate(lang string, t time.Time) string {
 	return MonthName(lang, m) + " " + strconv.Itoa(d) + ", " + strconv.Itoa(y)
 }
 
-// FormatMonth writes the month of t, for billing periods: "March 2026" / "mars 2026".
-func FormatMonth(lang string, t time.Time) string {
-	if t.IsZero() {
-		return ""
-	}
-	y, m, _ := t.UTC().Date()
-	return MonthName(lang, m) + " " + strconv.Itoa(y)
-}
-
 // FormatDateTime writes a deadline to the minute, in UTC and saying so, since customers
 // read it in their own time zone: en "January 2, 2026 at 15:04 UTC",
 // fr "2 janvier 2026 à 15:04 UTC".

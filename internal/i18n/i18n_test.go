@@ -98,11 +98,9 @@ func TestFormatDate(t *testing.T) {
 	}
 }
 
-func TestFormatMonthAndDateTime(t *testing.T) {
+func TestFormatDateTime(t *testing.T) {
 	at := time.Date(2026, 7, 4, 9, 5, 0, 0, time.UTC)
 	for _, tt := range []struct{ got, want string }{
-		{FormatMonth("en", at), "July 2026"},
-		{FormatMonth("fr", at), "juillet 2026"},
 		{FormatDateTime("en", at), "July 4, 2026 at 09:05 UTC"},
 		{FormatDateTime("fr", at), "4 juillet 2026 à 09:05 UTC"},
 		{FormatDateTime("en", time.Time{}), ""},

@@ -236,33 +236,3 @@ func (l LogSender) Send(ctx context.Context, m Message) error {
 		"to", m.To, "subject", m.Subject, "text", m.Text)
 	return nil
 }
-
-// Environment variables read by SenderFromEnv.
-const (
-	EnvSMTPAddr     = "PAYPORTAL_SMTP_ADDR"
-	EnvSMTPFrom     = "PAYPORTAL_SMTP_FROM"
-	EnvSMTPUsername = "PAYPORTAL_SMTP_USERNAME"
-	EnvSMTPPassword = "PAYPORTAL_SMTP_PASSWORD"
-	EnvSMTPTLS      = "PAYPORTAL_SMTP_TLS"
-)
-
-// SenderFromEnv builds the Sender the configuration asks for: an SMTPSender when
-// PAYPORTAL_SMTP_ADDR is set, else a LogSender on logger. getenv is os.Getenv in main and a
-// map lookup in tests.
-func SenderFromEnv(getenv func(string) string, logger *slog.Logger) (Sender, error) {
-	addr := getenv(EnvSMTPAddr)
-	if addr == "" {
-		return LogSender{Logger: logger}, nil
-	}
-	s, err := NewSMTPSender(SMTPConfig{
-		Addr:     addr,
-		From:     getenv(EnvSMTPFrom),
-		Username: getenv(EnvSMTPUsername),
-		Password: getenv(EnvSMTPPassword),
-		TLS:      TLSPolicy(strings.ToLower(getenv(EnvSMTPTLS))),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("mail configuration: %w", err)
-	}
-	return s, nil
-}

@@ -19,36 +19,20 @@ type Billing struct {
 // current balance plus the recurring invoice the billing workflow would issue on the next
 // billing day, computed by the same function the workflow uses.
 func (b *Billing) Summary(ctx context.Context, accountID string) (billing.Summary, error) {
-	acct, err := b.DB.Account(ctx, accountID)
+	f, err := b.DB.SummaryFacts(ctx, accountID)
 	if err != nil {
 		return billing.Summary{}, err
 	}
-	bal, err := b.DB.Balance(ctx, accountID)
-	if err != nil {
-		return billing.Summary{}, err
-	}
-	charges, err := b.DB.RecurringCharges(ctx, accountID)
-	if err != nil {
-		return billing.Summary{}, err
-	}
-	pm, err := b.DB.MonthlyPaymentMethod(ctx, accountID)
-	if err != nil {
-		return billing.Summary{}, err
-	}
-	prev, err := b.DB.LatestRecurringInvoiceDate(ctx, accountID)
-	if err != nil {
-		return billing.Summary{}, err
-	}
-	next := billing.NextBillingDate(acct.BillingDay, b.Clock.Now())
+	next := billing.NextBillingDate(f.Account.BillingDay, b.Clock.Now())
 	start, end := billing.BillingPeriod(next)
-	draft := billing.RecurringInvoiceDraft(acct, charges, start, end)
+	draft := billing.RecurringInvoiceDraft(f.Account, f.RecurringCharges, start, end)
 	return billing.Summary{
-		AccountID:                    acct.ID,
-		Currency:                     acct.Currency,
-		CurrentBalance:               bal,
-		EstimatedNextBalance:         bal + draft.Total,
-		PaymentMethod:                pm,
-		PreviousRecurringInvoiceDate: prev,
+		AccountID:                    f.Account.ID,
+		Currency:                     f.Account.Currency,
+		CurrentBalance:               f.Balance,
+		EstimatedNextBalance:         f.Balance + draft.Total,
+		PaymentMethod:                f.MonthlyPaymentMethod,
+		PreviousRecurringInvoiceDate: f.LatestRecurringInvoiceDate,
 		NextRecurringInvoiceDate:     next,
 	}, nil
 }

@@ -197,26 +197,20 @@ func (s *Cards) awaitOutcome(ctx context.Context, pm billing.PaymentMethod, d wo
 	}
 	ctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
-	poll := time.NewTicker(100 * time.Millisecond)
-	defer poll.Stop()
-	for {
-		cur, err := s.DB.PaymentMethodByID(ctx, pm.ID)
-		if err != nil && ctx.Err() == nil {
-			return billing.PaymentMethod{}, err
-		}
-		if err == nil && cur.Status.Final() {
-			if s.won(ctx, cur, d) {
-				return cur, nil
-			}
-			return billing.PaymentMethod{}, alreadyDecided(cur)
-		}
-		select {
-		case <-ctx.Done():
-			return billing.PaymentMethod{}, billing.Errorf(billing.KindUnavailable, billing.CodeUnavailable,
-				"the decision on %s was sent but is not recorded yet; read the card again shortly", pm.ID)
-		case <-poll.C:
-		}
+	cur, final, err := pollUntil(ctx, 100*time.Millisecond,
+		func(ctx context.Context) (billing.PaymentMethod, error) { return s.DB.PaymentMethodByID(ctx, pm.ID) },
+		func(pm billing.PaymentMethod) bool { return pm.Status.Final() })
+	if err != nil {
+		return billing.PaymentMethod{}, err
 	}
+	if !final {
+		return billing.PaymentMethod{}, billing.Errorf(billing.KindUnavailable, billing.CodeUnavailable,
+			"the decision on %s was sent but is not recorded yet; read the card again shortly", pm.ID)
+	}
+	if !s.won(ctx, cur, d) {
+		return billing.PaymentMethod{}, alreadyDecided(cur)
+	}
+	return cur, nil
 }
 
 // won reports whether decision d is the one recorded on the decided card. The workflow's

@@ -118,7 +118,7 @@ func (s *Payments) Create(ctx context.Context, accountID string, in NewPayment) 
 		}
 		tok, err := s.Processor.Tokenize(ctx, *in.Card, addr)
 		if err != nil {
-			return billing.Payment{}, false, tokenizeError(err)
+			return billing.Payment{}, false, processorError("tokenize the card", err)
 		}
 		p.CardToken, p.CardBrand, p.CardLast4, p.BillingAddress = tok.Token, tok.Brand, tok.Last4, &addr
 	case billing.MethodPayPal:
@@ -320,7 +320,7 @@ func (s *Payments) signal(ctx context.Context, p billing.Payment, name string, a
 }
 
 // awaitPayment polls the payment until done says so or OutcomeWait passes, and answers it as
-// it then stands. Polling the database works whichever process runs the saga.
+// it then stands.
 func (s *Payments) awaitPayment(ctx context.Context, p billing.Payment, done func(billing.Payment) bool) (billing.Payment, error) {
 	wait := s.OutcomeWait
 	if wait <= 0 {
@@ -328,37 +328,16 @@ func (s *Payments) awaitPayment(ctx context.Context, p billing.Payment, done fun
 	}
 	waitCtx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
-	poll := time.NewTicker(50 * time.Millisecond)
-	defer poll.Stop()
-	for {
-		cur, err := s.DB.PaymentByID(waitCtx, p.ID)
-		if err != nil {
-			if waitCtx.Err() != nil && ctx.Err() == nil {
-				return s.DB.PaymentByID(ctx, p.ID)
-			}
-			return billing.Payment{}, err
-		}
-		if done(cur) {
-			return cur, nil
-		}
-		select {
-		case <-waitCtx.Done():
-			return cur, nil
-		case <-poll.C:
-		}
+	cur, ok, err := pollUntil(waitCtx, 50*time.Millisecond,
+		func(ctx context.Context) (billing.Payment, error) { return s.DB.PaymentByID(ctx, p.ID) }, done)
+	switch {
+	case err != nil:
+		return billing.Payment{}, err
+	case ok:
+		return cur, nil
 	}
-}
-
-// tokenizeError passes a card format problem on as the 422 it is; a processor that cannot be
-// reached is a 503 to retry with the same Idempotency-Key.
-func tokenizeError(err error) error {
-	if e := billing.ErrorOf(err); e != nil {
-		return e
-	}
-	if gateway.IsTransient(err) {
-		return unavailable(fmt.Errorf("tokenize the card: %w", err))
-	}
-	return fmt.Errorf("tokenize the card: %w", err)
+	// The saga has not acted within the wait; the answer is the payment as it stands now.
+	return s.DB.PaymentByID(ctx, p.ID)
 }
 
 func (s *Payments) log() *slog.Logger {

@@ -22,9 +22,11 @@ func scanAccount(row pgx.Row) (billing.Account, error) {
 	return a, err
 }
 
+const accountSQL = `SELECT ` + accountColumns + ` FROM accounts WHERE id = $1`
+
 // Account returns one account, or a not_found error.
 func (db *DB) Account(ctx context.Context, id string) (billing.Account, error) {
-	a, err := scanAccount(db.Pool.QueryRow(ctx, `SELECT `+accountColumns+` FROM accounts WHERE id = $1`, id))
+	a, err := scanAccount(db.Pool.QueryRow(ctx, accountSQL, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return billing.Account{}, billing.NotFound("account")
 	}
@@ -94,9 +96,11 @@ type querier interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 
+const balanceSQL = `SELECT coalesce(sum(amount), 0)::bigint FROM ledger_entries WHERE account_id = $1`
+
 func balance(ctx context.Context, q querier, accountID string) (int64, error) {
 	var b int64
-	err := q.QueryRow(ctx, `SELECT coalesce(sum(amount), 0)::bigint FROM ledger_entries WHERE account_id = $1`, accountID).Scan(&b)
+	err := q.QueryRow(ctx, balanceSQL, accountID).Scan(&b)
 	if err != nil {
 		return 0, fmt.Errorf("sum ledger of %s: %w", accountID, err)
 	}

@@ -34,14 +34,10 @@ func (db *DB) Invoices(ctx context.Context, accountID string, typ billing.Invoic
 		where = append(where, fmt.Sprintf("type = $%d", len(args)))
 	}
 	if p.StartingAfter != "" {
-		var cursorAt time.Time
-		err := db.Pool.QueryRow(ctx, `SELECT created_at FROM invoices WHERE id = $1 AND account_id = $2`,
-			p.StartingAfter, accountID).Scan(&cursorAt)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return nil, false, billing.Invalid(billing.CodeInvalidCursor, "starting_after", "starting_after names no invoice of this account")
-		}
+		cursorAt, err := db.cursorCreatedAt(ctx, "invoice of this account",
+			`SELECT created_at FROM invoices WHERE id = $1 AND account_id = $2`, p.StartingAfter, accountID)
 		if err != nil {
-			return nil, false, fmt.Errorf("load invoice cursor: %w", err)
+			return nil, false, err
 		}
 		args = append(args, cursorAt, p.StartingAfter)
 		where = append(where, fmt.Sprintf("(created_at, id) < ($%d, $%d)", len(args)-1, len(args)))
@@ -53,13 +49,9 @@ func (db *DB) Invoices(ctx context.Context, accountID string, typ billing.Invoic
 	if err != nil {
 		return nil, false, fmt.Errorf("list invoices: %w", err)
 	}
-	invoices, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (billing.Invoice, error) { return scanInvoice(r) })
+	invoices, hasMore, err := collectPage(rows, p.Limit, scanInvoice)
 	if err != nil {
 		return nil, false, fmt.Errorf("list invoices: %w", err)
-	}
-	hasMore := len(invoices) > p.Limit
-	if hasMore {
-		invoices = invoices[:p.Limit]
 	}
 	return invoices, hasMore, nil
 }
@@ -243,10 +235,12 @@ func nextInvoiceNumber(ctx context.Context, tx pgx.Tx, at time.Time) (string, er
 	return fmt.Sprintf("%s%06d", prefix, n+1), nil
 }
 
+const recurringChargesSQL = `SELECT id, account_id, description, category, quantity, unit_amount
+	FROM recurring_charges WHERE account_id = $1 AND active ORDER BY created_at, id`
+
 // RecurringCharges lists the account's active recurring charges.
 func (db *DB) RecurringCharges(ctx context.Context, accountID string) ([]billing.RecurringCharge, error) {
-	rows, err := db.Pool.Query(ctx, `SELECT id, account_id, description, category, quantity, unit_amount
-		FROM recurring_charges WHERE account_id = $1 AND active ORDER BY created_at, id`, accountID)
+	rows, err := db.Pool.Query(ctx, recurringChargesSQL, accountID)
 	if err != nil {
 		return nil, fmt.Errorf("list recurring charges of %s: %w", accountID, err)
 	}
@@ -255,14 +249,4 @@ func (db *DB) RecurringCharges(ctx context.Context, accountID string) ([]billing
 		return nil, fmt.Errorf("list recurring charges of %s: %w", accountID, err)
 	}
 	return charges, nil
-}
-
-// LatestRecurringInvoiceDate is when the account's newest recurring invoice was issued.
-func (db *DB) LatestRecurringInvoiceDate(ctx context.Context, accountID string) (*time.Time, error) {
-	var at *time.Time
-	err := db.Pool.QueryRow(ctx, `SELECT max(created_at) FROM invoices WHERE account_id = $1 AND type = 'recurring'`, accountID).Scan(&at)
-	if err != nil {
-		return nil, fmt.Errorf("latest recurring invoice of %s: %w", accountID, err)
-	}
-	return at, nil
 }

@@ -72,14 +72,10 @@ func (db *DB) PaymentMethods(ctx context.Context, accountID string, p billing.Li
 	where := []string{"pm.account_id = $1"}
 	args := []any{accountID}
 	if p.StartingAfter != "" {
-		var cursorAt time.Time
-		err := db.Pool.QueryRow(ctx, `SELECT created_at FROM payment_methods WHERE id = $1 AND account_id = $2`,
-			p.StartingAfter, accountID).Scan(&cursorAt)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return nil, false, billing.Invalid(billing.CodeInvalidCursor, "starting_after", "starting_after names no payment method of this account")
-		}
+		cursorAt, err := db.cursorCreatedAt(ctx, "payment method of this account",
+			`SELECT created_at FROM payment_methods WHERE id = $1 AND account_id = $2`, p.StartingAfter, accountID)
 		if err != nil {
-			return nil, false, fmt.Errorf("load payment method cursor: %w", err)
+			return nil, false, err
 		}
 		args = append(args, cursorAt, p.StartingAfter)
 		where = append(where, fmt.Sprintf("(pm.created_at, pm.id) < ($%d, $%d)", len(args)-1, len(args)))
@@ -96,14 +92,10 @@ func (db *DB) PendingPaymentMethods(ctx context.Context, p billing.ListParams) (
 	where := []string{"pm.status = 'pending_validation'"}
 	var args []any
 	if p.StartingAfter != "" {
-		var cursorAt time.Time
-		err := db.Pool.QueryRow(ctx, `SELECT created_at FROM payment_methods WHERE id = $1 AND status = 'pending_validation'`,
-			p.StartingAfter).Scan(&cursorAt)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return nil, false, billing.Invalid(billing.CodeInvalidCursor, "starting_after", "starting_after names no card awaiting a decision")
-		}
+		cursorAt, err := db.cursorCreatedAt(ctx, "card awaiting a decision",
+			`SELECT created_at FROM payment_methods WHERE id = $1 AND status = 'pending_validation'`, p.StartingAfter)
 		if err != nil {
-			return nil, false, fmt.Errorf("load pending payment method cursor: %w", err)
+			return nil, false, err
 		}
 		args = append(args, cursorAt, p.StartingAfter)
 		where = append(where, "(pm.created_at, pm.id) > ($1, $2)")
@@ -119,13 +111,9 @@ func (db *DB) paymentMethodPage(ctx context.Context, q string, args []any, limit
 	if err != nil {
 		return nil, false, fmt.Errorf("list payment methods: %w", err)
 	}
-	pms, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (billing.PaymentMethod, error) { return scanPaymentMethod(r) })
+	pms, hasMore, err := collectPage(rows, limit, scanPaymentMethod)
 	if err != nil {
 		return nil, false, fmt.Errorf("list payment methods: %w", err)
-	}
-	hasMore := len(pms) > limit
-	if hasMore {
-		pms = pms[:limit]
 	}
 	return pms, hasMore, nil
 }
@@ -150,6 +138,10 @@ func (db *DB) DecidePaymentMethod(ctx context.Context, d CardDecision) (pm billi
 	if !d.Status.Final() {
 		return billing.PaymentMethod{}, false, fmt.Errorf("decide payment method %s: %q is not a final status", d.PaymentMethodID, d.Status)
 	}
+	// The reason comes from a rep, through a signal anyone with Temporal access can send. A
+	// NUL, which a text column cannot hold, would fail this write on every retry and leave
+	// the card pending forever; it carries no meaning, so it goes.
+	d.Reason = strings.ReplaceAll(d.Reason, "\x00", "")
 	err = db.inTx(ctx, func(tx pgx.Tx) error {
 		pm, err = scanPaymentMethod(tx.QueryRow(ctx, `UPDATE payment_methods pm
 			SET status = $2, decided_at = $3, decision_reason = $4, decided_by = $5

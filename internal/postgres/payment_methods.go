@@ -25,11 +25,13 @@ func scanPaymentMethod(row pgx.Row) (billing.PaymentMethod, error) {
 	return pm, err
 }
 
+const monthlyPaymentMethodSQL = `SELECT ` + paymentMethodColumns + `
+	FROM monthly_payment_methods m JOIN payment_methods pm ON pm.id = m.payment_method_id
+	WHERE m.account_id = $1`
+
 // MonthlyPaymentMethod returns the account's validated monthly card, or nil when it has none.
 func (db *DB) MonthlyPaymentMethod(ctx context.Context, accountID string) (*billing.PaymentMethod, error) {
-	pm, err := scanPaymentMethod(db.Pool.QueryRow(ctx, `SELECT `+paymentMethodColumns+`
-		FROM monthly_payment_methods m JOIN payment_methods pm ON pm.id = m.payment_method_id
-		WHERE m.account_id = $1`, accountID))
+	pm, err := scanPaymentMethod(db.Pool.QueryRow(ctx, monthlyPaymentMethodSQL, accountID))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}

@@ -96,16 +96,10 @@ func idempotentPayment(ctx context.Context, q querier, accountID, key string) (b
 // The amount is checked against the balance minus the payments still in flight, under the
 // same lock, so two concurrent payments can never together pay more than is owed.
 func (db *DB) CreatePayment(ctx context.Context, p billing.Payment, key string, requestHash []byte) (_ billing.Payment, created bool, err error) {
-	var address []byte
-	if p.BillingAddress != nil {
-		if address, err = json.Marshal(p.BillingAddress); err != nil {
-			return billing.Payment{}, false, fmt.Errorf("encode billing address: %w", err)
-		}
-	}
 	var stored billing.Payment
 	err = db.inTx(ctx, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE`, p.AccountID); err != nil {
-			return fmt.Errorf("lock account: %w", err)
+		if err := lockAccount(ctx, tx, p.AccountID); err != nil {
+			return err
 		}
 		existing, hash, found, err := idempotentPayment(ctx, tx, p.AccountID, key)
 		if err != nil {
@@ -125,13 +119,8 @@ func (db *DB) CreatePayment(ctx context.Context, p billing.Payment, key string, 
 		if p.Amount.Amount > available {
 			return AmountExceedsBalance(available, p.Amount.Currency)
 		}
-		_, err = tx.Exec(ctx, `INSERT INTO payments (id, account_id, status, method, amount, currency, card_token,
-			card_brand, card_last4, billing_address, eu_supported, return_url, created_at, workflow_id)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
-			p.ID, p.AccountID, p.Status, p.Method, p.Amount.Amount, p.Amount.Currency, p.CardToken, p.CardBrand,
-			p.CardLast4, address, p.EUSupported, p.ReturnURL, p.CreatedAt, p.WorkflowID)
-		if err != nil {
-			return fmt.Errorf("insert payment: %w", err)
+		if err := insertPayment(ctx, tx, p, nil); err != nil {
+			return err
 		}
 		_, err = tx.Exec(ctx, `INSERT INTO idempotency_keys (account_id, key, request_hash, payment_id, created_at)
 			VALUES ($1, $2, $3, $4, $5)`, p.AccountID, key, requestHash, p.ID, p.CreatedAt)
@@ -148,6 +137,36 @@ func (db *DB) CreatePayment(ctx context.Context, p billing.Payment, key string, 
 		return billing.Payment{}, false, fmt.Errorf("create payment for %s: %w", p.AccountID, err)
 	}
 	return stored, created, nil
+}
+
+// lockAccount takes the account's row lock for the rest of the transaction. Every write that
+// changes what the account may still pay takes it first (creating a payment, applying one), so
+// they take turns and "balance minus payments in flight" stays exact.
+func lockAccount(ctx context.Context, tx pgx.Tx, accountID string) error {
+	if _, err := tx.Exec(ctx, `SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE`, accountID); err != nil {
+		return fmt.Errorf("lock account %s: %w", accountID, err)
+	}
+	return nil
+}
+
+// insertPayment writes a new payment; invoiceID names the invoice it charges, if any.
+func insertPayment(ctx context.Context, tx pgx.Tx, p billing.Payment, invoiceID *string) error {
+	var address []byte
+	if p.BillingAddress != nil {
+		var err error
+		if address, err = json.Marshal(p.BillingAddress); err != nil {
+			return fmt.Errorf("encode billing address: %w", err)
+		}
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO payments (id, account_id, status, method, amount, currency, card_token,
+		card_brand, card_last4, billing_address, eu_supported, return_url, invoice_id, created_at, workflow_id)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
+		p.ID, p.AccountID, p.Status, p.Method, p.Amount.Amount, p.Amount.Currency, p.CardToken, p.CardBrand,
+		p.CardLast4, address, p.EUSupported, p.ReturnURL, invoiceID, p.CreatedAt, p.WorkflowID)
+	if err != nil {
+		return fmt.Errorf("insert payment: %w", err)
+	}
+	return nil
 }
 
 func idempotencyKeyReused() error {
@@ -207,14 +226,10 @@ func (db *DB) Payments(ctx context.Context, accountID string, page billing.ListP
 	args := []any{accountID}
 	where := "account_id = $1"
 	if page.StartingAfter != "" {
-		var cursorAt time.Time
-		err := db.Pool.QueryRow(ctx, `SELECT created_at FROM payments WHERE id = $1 AND account_id = $2`,
-			page.StartingAfter, accountID).Scan(&cursorAt)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return nil, false, billing.Invalid(billing.CodeInvalidCursor, "starting_after", "starting_after names no payment of this account")
-		}
+		cursorAt, err := db.cursorCreatedAt(ctx, "payment of this account",
+			`SELECT created_at FROM payments WHERE id = $1 AND account_id = $2`, page.StartingAfter, accountID)
 		if err != nil {
-			return nil, false, fmt.Errorf("load payment cursor: %w", err)
+			return nil, false, err
 		}
 		args = append(args, cursorAt, page.StartingAfter)
 		where += " AND (created_at, id) < ($2, $3)"
@@ -225,13 +240,9 @@ func (db *DB) Payments(ctx context.Context, accountID string, page billing.ListP
 	if err != nil {
 		return nil, false, fmt.Errorf("list payments: %w", err)
 	}
-	payments, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (billing.Payment, error) { return scanPayment(r) })
+	payments, hasMore, err := collectPage(rows, page.Limit, scanPayment)
 	if err != nil {
 		return nil, false, fmt.Errorf("list payments: %w", err)
-	}
-	hasMore := len(payments) > page.Limit
-	if hasMore {
-		payments = payments[:page.Limit]
 	}
 	return payments, hasMore, nil
 }
@@ -325,10 +336,10 @@ func (db *DB) ApplyPayment(ctx context.Context, paymentID string, at time.Time) 
 		default:
 			return fmt.Errorf("%w: payment %s is %s", ErrPaymentNotApplicable, paymentID, status)
 		}
-		// Taking the account lock that payment creation takes keeps its "balance minus
-		// payments in flight" exact while this payment moves from one to the other.
-		if _, err := tx.Exec(ctx, `SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE`, accountID); err != nil {
-			return fmt.Errorf("lock account: %w", err)
+		// The payment moves from "in flight" to the ledger: the account lock keeps a
+		// concurrent payment creation from counting it in neither or in both.
+		if err := lockAccount(ctx, tx, accountID); err != nil {
+			return err
 		}
 		if err := appendLedger(ctx, tx, accountID, "payment", paymentID, -amount, currency, at); err != nil {
 			return err

@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -21,16 +20,10 @@ var ErrNothingDue = errors.New("nothing due")
 // here, under the account lock payment creation takes. The payment ID is the idempotency key:
 // when it exists the stored payment is returned with created=false, whatever it became.
 func (db *DB) CreateInvoicePayment(ctx context.Context, p billing.Payment, invoiceID string) (_ billing.Payment, created bool, err error) {
-	var address []byte
-	if p.BillingAddress != nil {
-		if address, err = json.Marshal(p.BillingAddress); err != nil {
-			return billing.Payment{}, false, fmt.Errorf("encode billing address: %w", err)
-		}
-	}
 	var stored billing.Payment
 	err = db.inTx(ctx, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE`, p.AccountID); err != nil {
-			return fmt.Errorf("lock account: %w", err)
+		if err := lockAccount(ctx, tx, p.AccountID); err != nil {
+			return err
 		}
 		existing, err := scanPayment(tx.QueryRow(ctx, `SELECT `+paymentColumns+` FROM payments WHERE id = $1`, p.ID))
 		if err == nil {
@@ -62,13 +55,8 @@ func (db *DB) CreateInvoicePayment(ctx context.Context, p billing.Payment, invoi
 			return ErrNothingDue
 		}
 		p.Amount = billing.Money{Amount: amount, Currency: currency}
-		_, err = tx.Exec(ctx, `INSERT INTO payments (id, account_id, status, method, amount, currency, card_token,
-			card_brand, card_last4, billing_address, eu_supported, invoice_id, created_at, workflow_id)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
-			p.ID, p.AccountID, p.Status, p.Method, p.Amount.Amount, p.Amount.Currency, p.CardToken, p.CardBrand,
-			p.CardLast4, address, p.EUSupported, invoiceID, p.CreatedAt, p.WorkflowID)
-		if err != nil {
-			return fmt.Errorf("insert payment: %w", err)
+		if err := insertPayment(ctx, tx, p, &invoiceID); err != nil {
+			return err
 		}
 		stored, created = p, true
 		return nil

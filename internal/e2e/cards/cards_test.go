@@ -9,11 +9,8 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -22,8 +19,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	enumspb "go.temporal.io/api/enums/v1"
-	historypb "go.temporal.io/api/history/v1"
-	"go.temporal.io/api/temporalproto"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	tlog "go.temporal.io/sdk/log"
@@ -78,7 +73,7 @@ func TestCardOnFileEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	smtp := mailtest.Start(t)
-	logs := &lockedBuffer{}
+	logs := &testenv.LogBuffer{}
 	log := testenv.Logger(logs)
 	tc, err := client.Dial(client.Options{HostPort: testenv.TemporalAddress(t),
 		Logger: tlog.NewStructuredLogger(log.With("component", "temporal"))})
@@ -234,7 +229,7 @@ func TestCardOnFileEndToEnd(t *testing.T) {
 		map[string]any{"decision": "reject"}); status != 409 || !strings.Contains(string(body), "already_decided") {
 		t.Errorf("deciding a validated card again: %d %s, want 409 already_decided", status, body)
 	}
-	recordHistory(t, tc, approved.WorkflowID)
+	testenv.RecordWorkflowHistory(t, tc, approved.WorkflowID, "card_validation_approved.json")
 	smtp.Reset()
 
 	// Card 2: the company address, rejected with a reason; the monthly card stays.
@@ -351,26 +346,7 @@ type apiClient struct {
 
 func (c *apiClient) do(method, path, key string, body any) (int, []byte) {
 	c.t.Helper()
-	var r io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			c.t.Fatal(err)
-		}
-		r = bytes.NewReader(b)
-	}
-	req, err := http.NewRequest(method, c.base+path, r)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+key)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		c.t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	out, _ := io.ReadAll(resp.Body)
+	resp, out := testenv.Do(c.t, c.base, testenv.Request{Method: method, Path: path, Key: key, Body: body})
 	return resp.StatusCode, out
 }
 
@@ -479,33 +455,6 @@ func historyOf(t *testing.T, tc client.Client, workflowID string) haystack {
 
 var payloadData = regexp.MustCompile(`"data":\s*"([A-Za-z0-9+/=]+)"`)
 
-// recordHistory saves the approved card's history for the workflow replay test when
-// PAYPORTAL_RECORD_HISTORY=1.
-func recordHistory(t *testing.T, tc client.Client, workflowID string) {
-	t.Helper()
-	if os.Getenv("PAYPORTAL_RECORD_HISTORY") != "1" {
-		return
-	}
-	var hist historypb.History
-	it := tc.GetWorkflowHistory(context.Background(), workflowID, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
-	for it.HasNext() {
-		ev, err := it.Next()
-		if err != nil {
-			t.Fatalf("history of %s: %v", workflowID, err)
-		}
-		hist.Events = append(hist.Events, ev)
-	}
-	b, err := temporalproto.CustomJSONMarshalOptions{Indent: "  "}.Marshal(&hist)
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join("..", "..", "..", "workflows", "testdata", "card_validation_approved.json")
-	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("recorded %d events of %s in %s", len(hist.Events), workflowID, path)
-}
-
 // databaseDump is every row of every table as text: whatever the column type, a card
 // number stored anywhere shows up here.
 func databaseDump(t *testing.T, db *postgres.DB) haystack {
@@ -562,22 +511,4 @@ func labelledCVC(cvc string) *regexp.Regexp {
 func excerpt(b []byte, loc []int) string {
 	from, to := max(loc[0]-40, 0), min(loc[1]+40, len(b))
 	return strings.ToValidUTF8(string(b[from:to]), "?")
-}
-
-// lockedBuffer is a log sink shared by the API, the worker and the test.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) Bytes() []byte {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return bytes.Clone(b.buf.Bytes())
 }

@@ -5,26 +5,20 @@
 package payments_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	enums "go.temporal.io/api/enums/v1"
-	historypb "go.temporal.io/api/history/v1"
-	"go.temporal.io/api/temporalproto"
 	"go.temporal.io/sdk/client"
 
 	"github.com/payportal/payportal/internal/app"
@@ -59,7 +53,7 @@ type portal struct {
 	base      string
 	temporal  client.Client
 	taskQueue string
-	logs      *lockedBuffer
+	logs      *testenv.LogBuffer
 	outbox    *mailtest.Outbox
 }
 
@@ -77,7 +71,7 @@ func startPortal(t *testing.T, opts portalOptions) *portal {
 	}
 	tc := testenv.TemporalClient(t)
 	p := &portal{t: t, db: db, dbURL: dbURL, temporal: tc, taskQueue: "payments-test-" + randomHex(6),
-		logs: &lockedBuffer{}, outbox: &mailtest.Outbox{}}
+		logs: &testenv.LogBuffer{}, outbox: &mailtest.Outbox{}}
 
 	// The approval URLs the sandbox makes point at this server, so it must exist before the
 	// app is built; the handler is filled in below.
@@ -144,32 +138,11 @@ type apiError struct {
 // call sends a customer request and answers the status and raw body.
 func (p *portal) call(method, path, idempotencyKey string, body any) (int, []byte) {
 	p.t.Helper()
-	var r io.Reader
-	if body != nil {
-		raw, err := json.Marshal(body)
-		if err != nil {
-			p.t.Fatal(err)
-		}
-		r = bytes.NewReader(raw)
-	}
-	req, err := http.NewRequest(method, p.base+path, r)
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+demoKey)
-	req.Header.Set("Content-Type", "application/json")
+	r := testenv.Request{Method: method, Path: path, Key: demoKey, Body: body}
 	if idempotencyKey != "" {
-		req.Header.Set("Idempotency-Key", idempotencyKey)
+		r.Header = map[string]string{"Idempotency-Key": idempotencyKey}
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		p.t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		p.t.Fatal(err)
-	}
+	resp, raw := testenv.Do(p.t, p.base, r)
 	return resp.StatusCode, raw
 }
 
@@ -340,6 +313,9 @@ func (p *portal) databaseText() (all, texts string) {
 		}
 		textB.WriteString(dump)
 	}
+	if !strings.Contains(allB.String(), `"card_token":"tok_`) {
+		p.t.Fatal("the database dump holds no tokenized card payment; a search of it would prove nothing")
+	}
 	return allB.String(), textB.String()
 }
 
@@ -349,7 +325,7 @@ var payloadData = regexp.MustCompile(`"data":\s*"([A-Za-z0-9+/=]+)"`)
 // base64 in the JSON and a card number would hide there.
 func (p *portal) historyText(workflowID string) (events, payloads string) {
 	p.t.Helper()
-	raw := p.history(workflowID)
+	raw := testenv.WorkflowHistoryJSON(p.t, p.temporal, workflowID)
 	var b strings.Builder
 	for _, m := range payloadData.FindAllStringSubmatch(string(raw), -1) {
 		data, err := base64.StdEncoding.DecodeString(m[1])
@@ -359,55 +335,6 @@ func (p *portal) historyText(workflowID string) (events, payloads string) {
 		}
 	}
 	return string(raw), b.String()
-}
-
-func (p *portal) history(workflowID string) []byte {
-	p.t.Helper()
-	it := p.temporal.GetWorkflowHistory(context.Background(), workflowID, "", false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
-	h := &historypb.History{}
-	for it.HasNext() {
-		ev, err := it.Next()
-		if err != nil {
-			p.t.Fatalf("history of %s: %v", workflowID, err)
-		}
-		h.Events = append(h.Events, ev)
-	}
-	raw, err := temporalproto.CustomJSONMarshalOptions{Indent: "  "}.Marshal(h)
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	return raw
-}
-
-// recordHistory keeps a finished workflow's history for the replay test in workflows/ when
-// PAYPORTAL_RECORD_HISTORY=1.
-func (p *portal) recordHistory(workflowID, name string) {
-	p.t.Helper()
-	if os.Getenv("PAYPORTAL_RECORD_HISTORY") != "1" {
-		return
-	}
-	path := "../../../workflows/testdata/" + name
-	if err := os.WriteFile(path, p.history(workflowID), 0o644); err != nil {
-		p.t.Fatal(err)
-	}
-	p.t.Logf("recorded the history of %s in %s", workflowID, path)
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 func randomHex(n int) string {

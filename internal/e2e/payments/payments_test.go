@@ -15,6 +15,7 @@ import (
 
 	"go.temporal.io/sdk/converter"
 
+	"github.com/payportal/payportal/internal/testenv"
 	"github.com/payportal/payportal/workflows"
 )
 
@@ -102,7 +103,7 @@ func TestCardPaymentLowersTheBalanceByExactlyItsAmount(t *testing.T) {
 	if strings.Contains(events, "4242424242424242") {
 		t.Error("the card number is in the Temporal history")
 	}
-	p.recordHistory(pay.WorkflowID, "payment_card_succeeded.json")
+	testenv.RecordWorkflowHistory(t, p.temporal, pay.WorkflowID, "payment_card_succeeded.json")
 }
 
 func TestDeclinedCardLeavesTheBalanceWithTheDeclineCode(t *testing.T) {
@@ -346,7 +347,7 @@ func TestPayPalApprovedByTheBuyerSucceeds(t *testing.T) {
 	if n := p.count(`SELECT count(*) FROM ledger_entries WHERE kind = 'payment'`); n != 1 {
 		t.Errorf("%d payment ledger entries, want 1", n)
 	}
-	p.recordHistory(pay.WorkflowID, "payment_paypal_succeeded.json")
+	testenv.RecordWorkflowHistory(t, p.temporal, pay.WorkflowID, "payment_paypal_succeeded.json")
 }
 
 func (p *portal) buyerReturn(path string) *http.Response {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"io/fs"
-	"os"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -16,19 +15,12 @@ import (
 	"github.com/pressly/goose/v3"
 
 	"github.com/payportal/payportal/internal/postgres/migrations"
+	"github.com/payportal/payportal/internal/testenv"
 )
 
 // migrationFile is this package's migration; the tests apply it alone so they do not depend
 // on the state of the others.
 const migrationFile = "00002_sandbox_processors.sql"
-
-// testServerURL is the local PostgreSQL the tests use; PAYPORTAL_TEST_DATABASE_URL overrides it.
-func testServerURL() string {
-	if u := os.Getenv("PAYPORTAL_TEST_DATABASE_URL"); u != "" {
-		return u
-	}
-	return "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
-}
 
 // newTestPool creates a throwaway database, applies the sandbox migration with goose and
 // drops the database when the test ends. Without a reachable PostgreSQL the test is skipped,
@@ -38,12 +30,9 @@ func newTestPool(t *testing.T) *pgxpool.Pool {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
-	admin, err := pgx.Connect(ctx, testServerURL())
+	admin, err := pgx.Connect(ctx, testenv.ServerURL())
 	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("postgres unreachable at %s: %v", testServerURL(), err)
-		}
-		t.Skipf("postgres unreachable at %s: %v", testServerURL(), err)
+		testenv.Unavailable(t, "postgres: %v", err)
 	}
 	defer admin.Close(ctx)
 
@@ -54,7 +43,7 @@ func newTestPool(t *testing.T) *pgxpool.Pool {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		conn, err := pgx.Connect(ctx, testServerURL())
+		conn, err := pgx.Connect(ctx, testenv.ServerURL())
 		if err != nil {
 			t.Errorf("drop database %s: %v", name, err)
 			return
@@ -65,7 +54,7 @@ func newTestPool(t *testing.T) *pgxpool.Pool {
 		}
 	})
 
-	cfg, err := pgxpool.ParseConfig(testServerURL())
+	cfg, err := pgxpool.ParseConfig(testenv.ServerURL())
 	if err != nil {
 		t.Fatal(err)
 	}

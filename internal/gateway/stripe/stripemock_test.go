@@ -21,6 +21,7 @@ import (
 
 	"github.com/payportal/payportal/internal/billing"
 	"github.com/payportal/payportal/internal/gateway"
+	"github.com/payportal/payportal/internal/testenv"
 )
 
 // findStripeMock looks for the stripe-mock tool (go install
@@ -49,11 +50,7 @@ func startStripeMock(t *testing.T) string {
 	t.Helper()
 	bin := findStripeMock()
 	if bin == "" {
-		msg := "stripe-mock not found: go install github.com/stripe/stripe-mock@v0.203.0 or set STRIPE_MOCK_PATH"
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
+		testenv.Unavailable(t, "stripe-mock not found: go install github.com/stripe/stripe-mock@v0.203.0 or set STRIPE_MOCK_PATH")
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
