@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -25,35 +24,12 @@ func scanInvoice(row pgx.Row) (billing.Invoice, error) {
 // Invoices lists an account's invoices newest first, optionally of one type, one keyset page
 // at a time. The cursor must be an invoice of the same account.
 func (db *DB) Invoices(ctx context.Context, accountID string, typ billing.InvoiceType, p billing.ListParams) ([]billing.Invoice, bool, error) {
-	var (
-		where = []string{"account_id = $1"}
-		args  = []any{accountID}
-	)
+	l := keysetList{name: "invoices", from: "invoices", columns: invoiceColumns,
+		scope: "account_id = $1", scopeArgs: []any{accountID}, cursorNames: "invoice of this account"}
 	if typ != "" {
-		args = append(args, typ)
-		where = append(where, fmt.Sprintf("type = $%d", len(args)))
+		l.filter, l.filterArgs = "type = $2", []any{typ}
 	}
-	if p.StartingAfter != "" {
-		cursorAt, err := db.cursorCreatedAt(ctx, "invoice of this account",
-			`SELECT created_at FROM invoices WHERE id = $1 AND account_id = $2`, p.StartingAfter, accountID)
-		if err != nil {
-			return nil, false, err
-		}
-		args = append(args, cursorAt, p.StartingAfter)
-		where = append(where, fmt.Sprintf("(created_at, id) < ($%d, $%d)", len(args)-1, len(args)))
-	}
-	args = append(args, p.Limit+1)
-	q := `SELECT ` + invoiceColumns + ` FROM invoices WHERE ` + strings.Join(where, " AND ") +
-		fmt.Sprintf(` ORDER BY created_at DESC, id DESC LIMIT $%d`, len(args))
-	rows, err := db.Pool.Query(ctx, q, args...)
-	if err != nil {
-		return nil, false, fmt.Errorf("list invoices: %w", err)
-	}
-	invoices, hasMore, err := collectPage(rows, p.Limit, scanInvoice)
-	if err != nil {
-		return nil, false, fmt.Errorf("list invoices: %w", err)
-	}
-	return invoices, hasMore, nil
+	return listPage(ctx, db, l, p, scanInvoice)
 }
 
 // Invoice returns one invoice of the account with its items (without their details).

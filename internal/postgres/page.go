@@ -41,3 +41,53 @@ func collectPage[T any](rows pgx.Rows, limit int, scan func(pgx.Row) (T, error))
 	}
 	return page, false, nil
 }
+
+// keysetList describes one list: which rows, in which order, and what its cursor must name.
+type keysetList struct {
+	name        string // for errors: "invoices"
+	from        string // table and alias: "payment_methods pm"
+	col         string // column prefix matching the alias: "pm." or ""
+	columns     string
+	scope       string // condition every row and the cursor meet, placeholders from $1
+	scopeArgs   []any
+	filter      string // optional condition on the listed rows only, numbered after scope's
+	filterArgs  []any
+	oldestFirst bool
+	cursorNames string // what starting_after must name, for its 422
+}
+
+// listPage reads one keyset page of l: rows ordered by (created_at, id) starting after the
+// row the cursor names, with LIMIT limit+1 to learn whether another page follows.
+func listPage[T any](ctx context.Context, db *DB, l keysetList, p billing.ListParams, scan func(pgx.Row) (T, error)) ([]T, bool, error) {
+	where, args := l.scope, append([]any{}, l.scopeArgs...)
+	if l.filter != "" {
+		where += " AND " + l.filter
+		args = append(args, l.filterArgs...)
+	}
+	direction, after := "DESC", "<"
+	if l.oldestFirst {
+		direction, after = "ASC", ">"
+	}
+	if p.StartingAfter != "" {
+		cursorArgs := append(append([]any{}, l.scopeArgs...), p.StartingAfter)
+		at, err := db.cursorCreatedAt(ctx, l.cursorNames, fmt.Sprintf(`SELECT %[1]screated_at FROM %[2]s WHERE %[3]s AND %[1]sid = $%[4]d`,
+			l.col, l.from, l.scope, len(cursorArgs)), cursorArgs...)
+		if err != nil {
+			return nil, false, err
+		}
+		args = append(args, at, p.StartingAfter)
+		where += fmt.Sprintf(" AND (%[1]screated_at, %[1]sid) %[2]s ($%[3]d, $%[4]d)", l.col, after, len(args)-1, len(args))
+	}
+	args = append(args, p.Limit+1)
+	q := fmt.Sprintf(`SELECT %[1]s FROM %[2]s WHERE %[3]s ORDER BY %[4]screated_at %[5]s, %[4]sid %[5]s LIMIT $%[6]d`,
+		l.columns, l.from, where, l.col, direction, len(args))
+	rows, err := db.Pool.Query(ctx, q, args...)
+	if err != nil {
+		return nil, false, fmt.Errorf("list %s: %w", l.name, err)
+	}
+	page, hasMore, err := collectPage(rows, p.Limit, scan)
+	if err != nil {
+		return nil, false, fmt.Errorf("list %s: %w", l.name, err)
+	}
+	return page, hasMore, nil
+}

@@ -69,53 +69,17 @@ func (db *DB) PaymentMethodByID(ctx context.Context, id string) (billing.Payment
 // PaymentMethods lists the account's cards newest first, one keyset page at a time. The
 // cursor must be a card of the same account.
 func (db *DB) PaymentMethods(ctx context.Context, accountID string, p billing.ListParams) ([]billing.PaymentMethod, bool, error) {
-	where := []string{"pm.account_id = $1"}
-	args := []any{accountID}
-	if p.StartingAfter != "" {
-		cursorAt, err := db.cursorCreatedAt(ctx, "payment method of this account",
-			`SELECT created_at FROM payment_methods WHERE id = $1 AND account_id = $2`, p.StartingAfter, accountID)
-		if err != nil {
-			return nil, false, err
-		}
-		args = append(args, cursorAt, p.StartingAfter)
-		where = append(where, fmt.Sprintf("(pm.created_at, pm.id) < ($%d, $%d)", len(args)-1, len(args)))
-	}
-	args = append(args, p.Limit+1)
-	q := `SELECT ` + paymentMethodColumns + ` FROM payment_methods pm WHERE ` + strings.Join(where, " AND ") +
-		fmt.Sprintf(` ORDER BY pm.created_at DESC, pm.id DESC LIMIT $%d`, len(args))
-	return db.paymentMethodPage(ctx, q, args, p.Limit)
+	return listPage(ctx, db, keysetList{name: "payment methods", from: "payment_methods pm", col: "pm.",
+		columns: paymentMethodColumns, scope: "pm.account_id = $1", scopeArgs: []any{accountID},
+		cursorNames: "payment method of this account"}, p, scanPaymentMethod)
 }
 
 // PendingPaymentMethods lists the cards awaiting a rep's decision, oldest first (the order a
 // rep works through them), one keyset page at a time. The cursor must be a pending card.
 func (db *DB) PendingPaymentMethods(ctx context.Context, p billing.ListParams) ([]billing.PaymentMethod, bool, error) {
-	where := []string{"pm.status = 'pending_validation'"}
-	var args []any
-	if p.StartingAfter != "" {
-		cursorAt, err := db.cursorCreatedAt(ctx, "card awaiting a decision",
-			`SELECT created_at FROM payment_methods WHERE id = $1 AND status = 'pending_validation'`, p.StartingAfter)
-		if err != nil {
-			return nil, false, err
-		}
-		args = append(args, cursorAt, p.StartingAfter)
-		where = append(where, "(pm.created_at, pm.id) > ($1, $2)")
-	}
-	args = append(args, p.Limit+1)
-	q := `SELECT ` + paymentMethodColumns + ` FROM payment_methods pm WHERE ` + strings.Join(where, " AND ") +
-		fmt.Sprintf(` ORDER BY pm.created_at, pm.id LIMIT $%d`, len(args))
-	return db.paymentMethodPage(ctx, q, args, p.Limit)
-}
-
-func (db *DB) paymentMethodPage(ctx context.Context, q string, args []any, limit int) ([]billing.PaymentMethod, bool, error) {
-	rows, err := db.Pool.Query(ctx, q, args...)
-	if err != nil {
-		return nil, false, fmt.Errorf("list payment methods: %w", err)
-	}
-	pms, hasMore, err := collectPage(rows, limit, scanPaymentMethod)
-	if err != nil {
-		return nil, false, fmt.Errorf("list payment methods: %w", err)
-	}
-	return pms, hasMore, nil
+	return listPage(ctx, db, keysetList{name: "pending payment methods", from: "payment_methods pm", col: "pm.",
+		columns: paymentMethodColumns, scope: "pm.status = 'pending_validation'", oldestFirst: true,
+		cursorNames: "card awaiting a decision"}, p, scanPaymentMethod)
 }
 
 // CardDecision is the final status a pending card is given, and why.

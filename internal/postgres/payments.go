@@ -223,28 +223,8 @@ func (db *DB) PaymentByPayPalOrder(ctx context.Context, orderID string) (billing
 
 // Payments lists the account's payments newest first, one keyset page at a time.
 func (db *DB) Payments(ctx context.Context, accountID string, page billing.ListParams) ([]billing.Payment, bool, error) {
-	args := []any{accountID}
-	where := "account_id = $1"
-	if page.StartingAfter != "" {
-		cursorAt, err := db.cursorCreatedAt(ctx, "payment of this account",
-			`SELECT created_at FROM payments WHERE id = $1 AND account_id = $2`, page.StartingAfter, accountID)
-		if err != nil {
-			return nil, false, err
-		}
-		args = append(args, cursorAt, page.StartingAfter)
-		where += " AND (created_at, id) < ($2, $3)"
-	}
-	args = append(args, page.Limit+1)
-	rows, err := db.Pool.Query(ctx, `SELECT `+paymentColumns+` FROM payments WHERE `+where+
-		fmt.Sprintf(` ORDER BY created_at DESC, id DESC LIMIT $%d`, len(args)), args...)
-	if err != nil {
-		return nil, false, fmt.Errorf("list payments: %w", err)
-	}
-	payments, hasMore, err := collectPage(rows, page.Limit, scanPayment)
-	if err != nil {
-		return nil, false, fmt.Errorf("list payments: %w", err)
-	}
-	return payments, hasMore, nil
+	return listPage(ctx, db, keysetList{name: "payments", from: "payments", columns: paymentColumns,
+		scope: "account_id = $1", scopeArgs: []any{accountID}, cursorNames: "payment of this account"}, page, scanPayment)
 }
 
 // MarkPaymentRequiresAction records the PayPal order the buyer must approve. It only moves a
