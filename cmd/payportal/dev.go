@@ -53,6 +53,7 @@ func runDev(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	printBanner(cfg)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return worker.Run(gctx, a.Temporal, a.WorkerConfig()) })
+	g.Go(func() error { return a.SweepStrandedPayments(gctx) })
 	g.Go(func() error { return serveHTTP(gctx, cfg.HTTPAddr, a.APIServer().Handler(), log) })
 	return g.Wait()
 }

@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/payportal/payportal/internal/app"
 	"github.com/payportal/payportal/internal/billing"
 	"github.com/payportal/payportal/internal/config"
@@ -140,7 +142,10 @@ func runWorker(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return err
 	}
 	log.Info("worker polling", "task_queue", cfg.TaskQueue, "temporal", cfg.TemporalAddress)
-	return worker.Run(ctx, a.Temporal, a.WorkerConfig())
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return worker.Run(gctx, a.Temporal, a.WorkerConfig()) })
+	g.Go(func() error { return a.SweepStrandedPayments(gctx) })
+	return g.Wait()
 }
 
 // serveHTTP serves until ctx ends, then drains in-flight requests.

@@ -346,3 +346,22 @@ func (s *Payments) log() *slog.Logger {
 	}
 	return s.Logger
 }
+
+// ResumeStranded makes sure every one-time payment still processing grace after its creation
+// has its saga. A payment stored while Temporal was unreachable answered 503; a client that
+// never retried with its Idempotency-Key would otherwise leave it counting against the
+// balance for good. Starting is idempotent (the saga of a running payment is joined, a closed
+// one is not run again), so payments whose saga runs are left as they are. It reports how many
+// payments it looked at.
+func (s *Payments) ResumeStranded(ctx context.Context, grace time.Duration) (int, error) {
+	stranded, err := s.DB.StrandedPayments(ctx, s.Clock.Now().Add(-grace), 100)
+	if err != nil {
+		return 0, err
+	}
+	for _, p := range stranded {
+		if err := s.start(ctx, p); err != nil {
+			return 0, fmt.Errorf("resume payment %s: %w", p.ID, err)
+		}
+	}
+	return len(stranded), nil
+}

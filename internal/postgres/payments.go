@@ -375,3 +375,21 @@ func allocateToInvoices(ctx context.Context, tx pgx.Tx, accountID, currency stri
 	}
 	return nil
 }
+
+// StrandedPayments lists up to limit one-time payments still processing that were created
+// before before, oldest first: those whose saga may never have started, because Temporal was
+// unreachable between storing the payment and starting its workflow. Recurring charges
+// (invoice_id set) are their billing workflow's children and are left to it.
+func (db *DB) StrandedPayments(ctx context.Context, before time.Time, limit int) ([]billing.Payment, error) {
+	rows, err := db.Pool.Query(ctx, `SELECT `+paymentColumns+` FROM payments
+		WHERE status = 'processing' AND invoice_id IS NULL AND created_at < $1
+		ORDER BY created_at, id LIMIT $2`, before, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list stranded payments: %w", err)
+	}
+	payments, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (billing.Payment, error) { return scanPayment(r) })
+	if err != nil {
+		return nil, fmt.Errorf("list stranded payments: %w", err)
+	}
+	return payments, nil
+}

@@ -48,6 +48,7 @@ const (
 // what happened underneath.
 type portal struct {
 	t         *testing.T
+	app       *app.App
 	db        *postgres.DB
 	dbURL     string
 	base      string
@@ -99,6 +100,7 @@ func startPortal(t *testing.T, opts portalOptions) *portal {
 		t.Fatalf("build app: %v", err)
 	}
 	a.Mail = p.outbox
+	p.app = a
 	handler = a.APIServer().Handler()
 
 	if !opts.noWorker {
