@@ -4,7 +4,10 @@
 package activities
 
 import (
+	"context"
 	"log/slog"
+
+	"go.temporal.io/sdk/client"
 
 	"go.temporal.io/sdk/worker"
 
@@ -25,13 +28,19 @@ type Dependencies struct {
 	PayPal gateway.PayPal        // the sandbox by default, PayPal Orders v2 when configured
 	// PublicURL is where browsers reach the API; PayPal sends buyers back under it.
 	PublicURL string
+	// Temporal and StartPaymentSaga let the reconciler see sagas and start a missing one.
+	Temporal         client.Client
+	StartPaymentSaga func(ctx context.Context, p billing.Payment) error
 }
 
 // RegisterAll registers every activity struct.
 func RegisterAll(r worker.ActivityRegistry, deps Dependencies) {
 	r.RegisterActivity(&CardValidation{DB: deps.DB, Mail: deps.Mail, Clock: deps.Clock})
-	r.RegisterActivity(&Payments{DB: deps.DB, Cards: deps.Cards, PayPal: deps.PayPal, Mail: deps.Mail,
-		Clock: deps.Clock, PublicURL: deps.PublicURL, Logger: deps.Logger})
+	payments := &Payments{DB: deps.DB, Cards: deps.Cards, PayPal: deps.PayPal, Mail: deps.Mail,
+		Clock: deps.Clock, PublicURL: deps.PublicURL, Logger: deps.Logger}
+	r.RegisterActivity(payments)
+	r.RegisterActivity(&Reconciler{DB: deps.DB, Temporal: deps.Temporal, Payments: payments,
+		StartSaga: deps.StartPaymentSaga, Clock: deps.Clock, Logger: deps.Logger})
 	r.RegisterActivity(&Invoices{DB: deps.DB, PDFs: &pdfstore.Store{DB: deps.DB, Clock: deps.Clock}, Mail: deps.Mail, Clock: deps.Clock})
 	r.RegisterActivity(&RecurringBilling{DB: deps.DB, Mail: deps.Mail, Clock: deps.Clock})
 }

@@ -28,10 +28,10 @@ type Invoices struct {
 	Clock billing.Clock
 }
 
-// RecurringInvoiceRequest asks for the recurring invoice of the period billed on BillingDate.
+// RecurringInvoiceRequest asks for the recurring invoice of the month of BillingDate.
 type RecurringInvoiceRequest struct {
 	AccountID   string
-	BillingDate time.Time // the billing day, midnight UTC
+	BillingDate time.Time // the day the billing was started for, midnight UTC; its month is billed
 }
 
 // IssuedInvoice is an invoice as issued, with what the workflow needs to render, announce and
@@ -50,11 +50,13 @@ type IssuedInvoice struct {
 	Language     string
 }
 
-// IssueRecurringInvoice issues the account's recurring invoice for the period billed on the
-// billing date, from its active recurring charges, through billing.RecurringInvoiceDraft: the
-// same function the billing summary's estimate comes from. It is idempotent: the database
-// holds one recurring invoice per account and period, and a retry or a re-run gets the one
-// already issued back (Created false), never a second one.
+// IssueRecurringInvoice issues the account's recurring invoice for the month of the billing
+// date, from its active recurring charges, through billing.RecurringInvoiceDraft: the same
+// function the billing summary's estimate comes from. The period billed is the one ending the
+// day before the account's billing day in that month. It is idempotent: the database holds
+// one recurring invoice per account and billing month, and a retry, a re-run or a start on
+// another day of the month gets the one already issued back (Created false), never a second
+// one.
 func (a *Invoices) IssueRecurringInvoice(ctx context.Context, req RecurringInvoiceRequest) (IssuedInvoice, error) {
 	acct, err := a.DB.Account(ctx, req.AccountID)
 	if billing.KindOf(err) == billing.KindNotFound {
@@ -69,7 +71,11 @@ func (a *Invoices) IssueRecurringInvoice(ctx context.Context, req RecurringInvoi
 		return IssuedInvoice{}, err
 	}
 	out := IssuedInvoice{CompanyName: acct.CompanyName, ContactEmail: acct.ContactEmail, Language: acct.Language}
-	start, end := billing.BillingPeriod(req.BillingDate)
+	// The period comes from the account's billing day in the month of the billing date, not
+	// from the day the billing was started: a start on any day of the month bills the same
+	// period, and the database's one recurring invoice per account and billing month returns
+	// the invoice already issued.
+	start, end := billing.BillingPeriod(billing.RecurringBillingDate(acct.BillingDay, req.BillingDate))
 	draft := billing.RecurringInvoiceDraft(acct, charges, start, end)
 	if len(draft.Items) == 0 {
 		// An empty invoice would only be noise in the customer's list and inbox.

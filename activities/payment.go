@@ -62,6 +62,9 @@ func (p *Payments) AuthorizeCardPayment(ctx context.Context, in ChargeInput) (au
 	if err != nil {
 		return "", processorError("authorize payment "+in.PaymentID, err)
 	}
+	if err := p.DB.RecordPaymentAuthorization(ctx, in.PaymentID, id); err != nil {
+		return "", err
+	}
 	return id, nil
 }
 
@@ -96,7 +99,7 @@ func (p *Payments) VoidCardAuthorization(ctx context.Context, in VoidInput) erro
 	if err := p.Cards.Void(ctx, in.AuthorizationID, in.PaymentID+"/void"); err != nil {
 		return processorError("void authorization of payment "+in.PaymentID, err)
 	}
-	return nil
+	return p.DB.RecordCompensation(ctx, in.PaymentID, billing.CompensationHoldReleased, p.Clock.Now())
 }
 
 // OrderInput asks for a PayPal order.
@@ -167,7 +170,7 @@ func (p *Payments) VoidPayPalOrder(ctx context.Context, in PayPalOrderRef) error
 	if err := p.PayPal.VoidOrder(ctx, in.OrderID); err != nil {
 		return processorError("void paypal order of payment "+in.PaymentID, err)
 	}
-	return nil
+	return p.DB.RecordCompensation(ctx, in.PaymentID, billing.CompensationHoldReleased, p.Clock.Now())
 }
 
 // ApplyResult is the account after a payment was applied.
@@ -228,9 +231,17 @@ func (p *Payments) RefundPayment(ctx context.Context, in RefundInput) (RefundRes
 		refundID, err = p.Cards.Refund(ctx, in.CaptureID, in.Amount, key)
 	}
 	if err != nil {
-		return RefundResult{}, processorError("refund payment "+in.PaymentID, err)
+		err = processorError("refund payment "+in.PaymentID, err)
+		if isFinal(err) {
+			// The money stays taken: say so on the payment, where the reconciler and the
+			// failure mail find it.
+			if rerr := p.DB.RecordCompensation(ctx, in.PaymentID, billing.CompensationRefundRefused, p.Clock.Now()); rerr != nil {
+				return RefundResult{}, rerr
+			}
+		}
+		return RefundResult{}, err
 	}
-	if err := p.DB.RecordPaymentRefund(ctx, in.PaymentID, refundID); err != nil {
+	if err := p.DB.RecordPaymentRefund(ctx, in.PaymentID, refundID, p.Clock.Now()); err != nil {
 		return RefundResult{}, err
 	}
 	p.logger().InfoContext(ctx, "payment refunded", "payment_id", in.PaymentID, "refund_id", refundID)
@@ -282,6 +293,7 @@ func (p *Payments) SendPaymentFailedMail(ctx context.Context, paymentID string) 
 	if pay.Failure != nil {
 		d.FailureCode, d.FailureMessage = pay.Failure.Code, pay.Failure.Message
 	}
+	d.Money, d.RefundID = p.moneyOutcome(ctx, pay), pay.RefundID
 	return p.send(ctx, mail.PaymentFailedMail(acct.Language, d))
 }
 

@@ -2,7 +2,6 @@ package activities
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -32,14 +31,40 @@ type RecurringChargeRequest struct {
 	WorkflowID string // the payment saga's workflow ID, recorded on the payment
 }
 
-// RecurringChargeOutcome says what to do for one attempt. With NothingDue the invoice needs
-// no charge (paid meanwhile, or covered by the account's credit); with NoCard the account has
-// no validated card. Otherwise Payment is the stored payment: still processing when the saga
-// has to run, already final when an earlier run got that far.
+// RecurringChargeReason says what one look at a recurring invoice found, and so what the
+// month's workflow does next. Only a paid invoice ends collection.
+type RecurringChargeReason string
+
+const (
+	// ChargeInvoicePaid: the invoice is paid (or void): collection ends.
+	ChargeInvoicePaid RecurringChargeReason = "invoice_paid"
+	// ChargePaidByCredit: the account's credit paid what was left on the invoice, which is
+	// now marked paid: collection ends.
+	ChargePaidByCredit RecurringChargeReason = "paid_by_credit"
+	// ChargeInFlight: what is due is covered by the account's payments in flight (a PayPal
+	// checkout the customer opened, a charge still processing). Nothing is charged, since
+	// that could take more than is owed: wait for them to end and look again.
+	ChargeInFlight RecurringChargeReason = "in_flight"
+	// ChargeNoCard: something is due and the account has no validated card: dunning.
+	ChargeNoCard RecurringChargeReason = "no_card"
+	// ChargeCard: Payment is the charge of the card on file: still processing when its saga
+	// has to run, already final when an earlier run got that far. It may be for less than
+	// AmountDue (capped at the balance owed minus payments in flight); once it succeeds the
+	// invoice is looked at again and the rest collected.
+	ChargeCard RecurringChargeReason = "charge"
+)
+
+// RecurringChargeOutcome says what to do for one attempt: Reason, and the facts the workflow
+// and the dunning mail need.
 type RecurringChargeOutcome struct {
+	Reason RecurringChargeReason
+	// NothingDue and NoCard are what workflows started before Reason existed read: NothingDue
+	// is set only when the invoice is paid (ChargeInvoicePaid, ChargePaidByCredit), NoCard
+	// with ChargeNoCard.
 	NothingDue bool
 	NoCard     bool
 	AmountDue  billing.Money // what the invoice still asks for, for the dunning mail
+	InFlight   billing.Money // the account's payments in flight, with ChargeInFlight
 	Payment    RecurringPayment
 }
 
@@ -55,14 +80,15 @@ type RecurringPayment struct {
 	Failure   *billing.Failure
 }
 
-// PrepareRecurringCharge stores the payment of one charge attempt on the account's validated
-// monthly card, for what is still due on the invoice (never more than the balance owed). It
-// is idempotent on PaymentID.
+// PrepareRecurringCharge looks at what is still due on the invoice and, when the card on file
+// can be charged for it, stores the payment of that charge (never for more than the balance
+// owed minus the payments in flight). Credit on the account that covers the invoice is
+// applied to it. It is idempotent on PaymentID: a payment stored by an earlier run of the
+// attempt is the answer, whatever it became.
 func (a *RecurringBilling) PrepareRecurringCharge(ctx context.Context, req RecurringChargeRequest) (RecurringChargeOutcome, error) {
 	inv, err := a.DB.Invoice(ctx, req.AccountID, req.InvoiceID)
 	if billing.KindOf(err) == billing.KindNotFound {
-		return RecurringChargeOutcome{}, temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("invoice %s of %s does not exist", req.InvoiceID, req.AccountID), ErrTypeInvoiceNotFound, err)
+		return RecurringChargeOutcome{}, invoiceNotFound(req, err)
 	}
 	if err != nil {
 		return RecurringChargeOutcome{}, err
@@ -71,48 +97,70 @@ func (a *RecurringBilling) PrepareRecurringCharge(ctx context.Context, req Recur
 
 	// A payment made by an earlier run of this attempt is the answer, whatever it became.
 	if p, err := a.DB.Payment(ctx, req.AccountID, req.PaymentID); err == nil {
-		out.Payment = recurringPayment(p)
+		out.Reason, out.Payment = ChargeCard, recurringPayment(p)
 		return out, nil
 	} else if billing.KindOf(err) != billing.KindNotFound {
 		return RecurringChargeOutcome{}, err
-	}
-	if out.AmountDue.Amount <= 0 {
-		out.NothingDue = true
-		return out, nil
 	}
 	pm, err := a.DB.MonthlyPaymentMethod(ctx, req.AccountID)
 	if err != nil {
 		return RecurringChargeOutcome{}, err
 	}
-	if pm == nil || pm.Status != billing.PMValidated {
-		out.NoCard = true
-		return out, nil
+	var charge *billing.Payment
+	if pm != nil && pm.Status == billing.PMValidated {
+		address := pm.BillingAddress
+		charge = &billing.Payment{
+			ID:             req.PaymentID,
+			AccountID:      req.AccountID,
+			Status:         billing.PaymentProcessing,
+			Method:         billing.MethodCard,
+			CardToken:      pm.ProcessorToken,
+			CardBrand:      pm.Brand,
+			CardLast4:      pm.Last4,
+			BillingAddress: &address,
+			EUSupported:    pm.EUSupported,
+			CreatedAt:      a.Clock.Now(),
+			WorkflowID:     req.WorkflowID,
+		}
 	}
-	address := pm.BillingAddress
-	p, created, err := a.DB.CreateInvoicePayment(ctx, billing.Payment{
-		ID:             req.PaymentID,
-		AccountID:      req.AccountID,
-		Status:         billing.PaymentProcessing,
-		Method:         billing.MethodCard,
-		CardToken:      pm.ProcessorToken,
-		CardBrand:      pm.Brand,
-		CardLast4:      pm.Last4,
-		BillingAddress: &address,
-		EUSupported:    pm.EUSupported,
-		CreatedAt:      a.Clock.Now(),
-		WorkflowID:     req.WorkflowID,
-	}, req.InvoiceID)
-	if errors.Is(err, postgres.ErrNothingDue) {
-		out.NothingDue = true
-		return out, nil
+	c, err := a.DB.PrepareInvoiceCharge(ctx, req.AccountID, req.InvoiceID, charge)
+	if billing.KindOf(err) == billing.KindNotFound {
+		return RecurringChargeOutcome{}, invoiceNotFound(req, err)
 	}
 	if err != nil {
 		return RecurringChargeOutcome{}, err
 	}
-	activity.GetLogger(ctx).Info("recurring charge prepared", "account_id", req.AccountID, "invoice_id", req.InvoiceID,
-		"payment_id", p.ID, "amount", p.Amount.Amount, "card_last4", p.CardLast4, "created", created)
-	out.Payment = recurringPayment(p)
+	out.AmountDue, out.InFlight = c.AmountDue, c.InFlight
+	log := activity.GetLogger(ctx)
+	if c.Credit > 0 {
+		log.Info("account credit applied to recurring invoice", "account_id", req.AccountID, "invoice_id", req.InvoiceID,
+			"credit", c.Credit, "amount_due", c.AmountDue.Amount)
+	}
+	switch {
+	case c.Outcome == postgres.InvoiceSettled:
+		out.Reason, out.NothingDue = ChargeInvoicePaid, true
+	case c.Outcome == postgres.InvoicePaidByCredit:
+		out.Reason, out.NothingDue = ChargePaidByCredit, true
+	case c.Outcome == postgres.InvoiceCoveredInFlight:
+		out.Reason = ChargeInFlight
+		log.Info("recurring charge waits for payments in flight", "account_id", req.AccountID, "invoice_id", req.InvoiceID,
+			"amount_due", c.AmountDue.Amount, "in_flight", c.InFlight.Amount)
+	case c.Outcome == postgres.InvoiceChargeable && charge == nil:
+		out.Reason, out.NoCard = ChargeNoCard, true
+	case c.Outcome == postgres.InvoiceChargeable:
+		out.Reason, out.Payment = ChargeCard, recurringPayment(c.Payment)
+		log.Info("recurring charge prepared", "account_id", req.AccountID, "invoice_id", req.InvoiceID,
+			"payment_id", c.Payment.ID, "amount", c.Payment.Amount.Amount, "amount_due", c.AmountDue.Amount,
+			"card_last4", c.Payment.CardLast4, "created", c.Created)
+	default:
+		return RecurringChargeOutcome{}, fmt.Errorf("prepare the charge of %s: unknown outcome %q", req.InvoiceID, c.Outcome)
+	}
 	return out, nil
+}
+
+func invoiceNotFound(req RecurringChargeRequest, err error) error {
+	return temporal.NewNonRetryableApplicationError(
+		fmt.Sprintf("invoice %s of %s does not exist", req.InvoiceID, req.AccountID), ErrTypeInvoiceNotFound, err)
 }
 
 // RecurringPaymentStatus reads where a payment stands, for a run that finds the payment saga

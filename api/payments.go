@@ -24,7 +24,9 @@ type PaymentService interface {
 	List(ctx context.Context, accountID string, page billing.ListParams) ([]billing.Payment, bool, error)
 	Get(ctx context.Context, accountID, paymentID string) (billing.Payment, error)
 	Cancel(ctx context.Context, accountID, paymentID string) (billing.Payment, error)
-	PayPalReturn(ctx context.Context, orderID string, approved bool) (billing.Payment, error)
+	// PayPalReturn passes the buyer's return on; waited reports whether the payment was still
+	// waiting for the buyer, the only time the buyer is sent on to its return_url.
+	PayPalReturn(ctx context.Context, orderID string, approved bool) (p billing.Payment, waited bool, err error)
 }
 
 // PayPalCheckout is the PayPal sandbox's buyer page: what approval_url opens when PayPal is the
@@ -135,11 +137,58 @@ func (s *Server) newPayment(b createPaymentBody) (portal.NewPayment, error) {
 	default:
 		return in, billing.Invalid(billing.CodeInvalidValue, "method", "method must be card or paypal")
 	}
-	if in.ReturnURL != "" && !redirectableURL(in.ReturnURL) {
-		return in, billing.Invalid(billing.CodeInvalidValue, "return_url",
-			"return_url must be an absolute http(s) URL of at most %d characters, without user info or blanks", maxReturnURLLen)
+	if in.ReturnURL != "" {
+		if err := s.checkReturnURL(in.ReturnURL); err != nil {
+			return in, err
+		}
 	}
 	return in, nil
+}
+
+// checkReturnURL is the one check of return_url: a plain absolute URL (redirectableURL) on a
+// host the operator allows.
+func (s *Server) checkReturnURL(raw string) error {
+	if !redirectableURL(raw) {
+		return billing.Invalid(billing.CodeInvalidValue, "return_url",
+			"return_url must be an absolute http(s) URL of at most %d characters, without user info or blanks", maxReturnURLLen)
+	}
+	u, _ := url.Parse(raw) // redirectableURL parsed it
+	if len(s.ReturnURLHosts.Allowed) == 0 && !s.ReturnURLHosts.AnyWhenEmpty {
+		return billing.Invalid(billing.CodeInvalidValue, "return_url",
+			"this server takes no return_url: its operator lists the hosts buyers may be sent back to in PAYPORTAL_RETURN_URL_HOSTS")
+	}
+	if !s.ReturnURLHosts.allows(u.Hostname()) {
+		return billing.Invalid(billing.CodeInvalidValue, "return_url",
+			"return_url's host %s is not one this server sends buyers to (PAYPORTAL_RETURN_URL_HOSTS)", u.Hostname())
+	}
+	return nil
+}
+
+// ReturnURLHosts is the allow-list of return_url hosts (PAYPORTAL_RETURN_URL_HOSTS): each entry
+// is a host name matched exactly, or "*.example.com", which matches every subdomain of
+// example.com but not example.com itself. An empty list refuses every return_url, unless
+// AnyWhenEmpty (development), where any host goes.
+type ReturnURLHosts struct {
+	Allowed      []string
+	AnyWhenEmpty bool
+}
+
+func (h ReturnURLHosts) allows(host string) bool {
+	if len(h.Allowed) == 0 {
+		return h.AnyWhenEmpty
+	}
+	host = strings.ToLower(host)
+	for _, a := range h.Allowed {
+		a = strings.ToLower(a)
+		if domain, ok := strings.CutPrefix(a, "*."); ok {
+			if strings.HasSuffix(host, "."+domain) {
+				return true
+			}
+		} else if host == a {
+			return true
+		}
+	}
+	return false
 }
 
 // redirectableURL is the rule for return_url, where /v1/paypal/return sends the buyer: an
@@ -203,8 +252,10 @@ func (s *Server) paypalReturnRoutes(r *gin.RouterGroup) {
 	}
 }
 
-// paypalReturn passes the buyer's return on to the payment, then sends the buyer to the
-// payment's return_url, or answers the payment when it has none.
+// paypalReturn passes the buyer's return on to the payment. While the payment waited for the
+// buyer, the buyer is then sent to its return_url; otherwise (no return_url, or the payment had
+// already moved on: a second visit, a payment that ended) the answer is the payment itself, so
+// the link is no redirect anyone can reuse once the checkout is over.
 func (s *Server) paypalReturn(approved bool) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		token, err := paypalToken(c)
@@ -212,12 +263,12 @@ func (s *Server) paypalReturn(approved bool) gin.HandlerFunc {
 			s.writeError(c, err)
 			return
 		}
-		p, err := s.Payments.PayPalReturn(c.Request.Context(), token, approved)
+		p, waited, err := s.Payments.PayPalReturn(c.Request.Context(), token, approved)
 		if err != nil {
 			s.writeError(c, err)
 			return
 		}
-		if p.ReturnURL != "" {
+		if waited && p.ReturnURL != "" {
 			c.Redirect(http.StatusFound, p.ReturnURL)
 			return
 		}

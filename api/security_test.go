@@ -139,16 +139,21 @@ func (f *strictPayments) Cancel(_ context.Context, accountID, id string) (billin
 	return f.Get(context.Background(), accountID, id)
 }
 
-// PayPalReturn knows one order, ORDER1, whose payment goes back to returnURL.
-func (f *strictPayments) PayPalReturn(_ context.Context, orderID string, _ bool) (billing.Payment, error) {
+// PayPalReturn knows two orders whose payments go back to returnURL: ORDER1, whose payment
+// was waiting for the buyer, and ORDER2, whose payment had ended before the visit.
+func (f *strictPayments) PayPalReturn(_ context.Context, orderID string, _ bool) (billing.Payment, bool, error) {
 	if err := pgText(orderID); err != nil {
-		return billing.Payment{}, err
+		return billing.Payment{}, false, err
 	}
-	if orderID != "ORDER1" {
-		return billing.Payment{}, billing.NotFound("payment")
+	switch orderID {
+	case "ORDER1":
+		return billing.Payment{ID: "pay_pp", Status: billing.PaymentProcessing, Method: billing.MethodPayPal,
+			ReturnURL: "https://shop.example/back", CreatedAt: cardNow}, true, nil
+	case "ORDER2":
+		return billing.Payment{ID: "pay_pp2", Status: billing.PaymentSucceeded, Method: billing.MethodPayPal,
+			ReturnURL: "https://shop.example/back", CreatedAt: cardNow}, false, nil
 	}
-	return billing.Payment{ID: "pay_pp", Status: billing.PaymentSucceeded, Method: billing.MethodPayPal,
-		ReturnURL: "https://shop.example/back", CreatedAt: cardNow}, nil
+	return billing.Payment{}, false, billing.NotFound("payment")
 }
 
 // strictCheckout is the sandbox's order store with one open order, ORDER1.
@@ -183,7 +188,7 @@ type securityServer struct {
 	registry *prometheus.Registry
 }
 
-func startSecurityServer(t *testing.T, limits api.RateLimits) *securityServer {
+func startSecurityServer(t *testing.T, limits api.RateLimits, edits ...func(*api.Server)) *securityServer {
 	t.Helper()
 	s := &securityServer{cards: &strictCards{}, payments: &strictPayments{}, checkout: &strictCheckout{description: "PayPortal payment pay_pp"},
 		registry: prometheus.NewRegistry()}
@@ -201,6 +206,11 @@ func startSecurityServer(t *testing.T, limits api.RateLimits) *securityServer {
 		Registry: s.registry,
 		Clock:    &billing.FixedClock{T: cardNow},
 		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
+		// As in development without PAYPORTAL_RETURN_URL_HOSTS: any host.
+		ReturnURLHosts: api.ReturnURLHosts{AnyWhenEmpty: true},
+	}
+	for _, edit := range edits {
+		edit(srv)
 	}
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(ts.Close)

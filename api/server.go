@@ -38,6 +38,11 @@ type Server struct {
 	Registry *prometheus.Registry // nil: a fresh one
 	Logger   *slog.Logger
 	Clock    billing.Clock // validation's "now" (card expiry); nil: the system clock
+	// ReturnURLHosts is where a payment's return_url may send the buyer.
+	ReturnURLHosts ReturnURLHosts
+	// TrustedProxies are the CIDRs of reverse proxies whose X-Forwarded-For names the client
+	// (PAYPORTAL_TRUSTED_PROXIES); empty: every client is the connection's peer.
+	TrustedProxies []string
 
 	log     *slog.Logger
 	limiter *keyLimiter
@@ -72,10 +77,14 @@ func (s *Server) Handler() http.Handler {
 
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
-	// Client addresses (the per-address rate limit) come from the connection: gin would
-	// otherwise believe any X-Forwarded-For, and every request could claim a new address.
-	if err := r.SetTrustedProxies(nil); err != nil {
-		panic("trust no proxy: " + err.Error()) // nil parses; cannot happen
+	// Client addresses (the per-address rate limit and authentication-failure budget) come
+	// from the connection: gin would otherwise believe any X-Forwarded-For, and every request
+	// could claim a new address. Only a peer among TrustedProxies is believed, and only in
+	// X-Forwarded-For: gin reads it from the right and stops at the first address that is not
+	// a trusted proxy, so what a client wrote into the header itself never counts.
+	r.RemoteIPHeaders = []string{"X-Forwarded-For"}
+	if err := r.SetTrustedProxies(s.TrustedProxies); err != nil {
+		panic("trusted proxies: " + err.Error()) // config.Load checked every CIDR
 	}
 	r.Use(s.recoverPanics, s.observe, secureHeaders, s.limitBody)
 	r.NoRoute(func(c *gin.Context) {

@@ -89,6 +89,8 @@ echo "== database $db_name (migrate --demo)"
 psql_admin -c "DROP DATABASE IF EXISTS $db_name WITH (FORCE)"
 db_created=1
 db_url="$pg_server/$db_name?sslmode=disable"
+# PAYPORTAL_ENV=development: the demo keys and sandbox processors are refused otherwise.
+export PAYPORTAL_ENV=development
 DATABASE_URL="$db_url" "$work/payportal" migrate --demo
 # pool_max_conns is read by the API's pgx pool only (migrate connects without a pool).
 db_url+="${LOAD_POOL_MAX_CONNS:+&pool_max_conns=$LOAD_POOL_MAX_CONNS}"

@@ -62,27 +62,393 @@ const (
 // paymentSteps names the payment activities; only its methods are used, never its fields.
 var paymentSteps *activities.Payments
 
+// versionResolveOutcomes: the saga asks the processor for the truth when a step's outcome is
+// unknown, books a capture it finds, settles the money when cancelled, and bounds the PayPal
+// wait. Payments started before it run the version-0 code at the end of this file.
+const versionResolveOutcomes = "resolve-outcomes"
+
+// maxUnapprovedReturns bounds how often a buyer's return without PayPal's approval makes the
+// saga try a capture; the API already checks with PayPal before passing a return on, so this
+// only guards the history against a flood that races it.
+const maxUnapprovedReturns = 10
+
 // Payment is the one-time payment saga: take the money (card: authorize then capture; PayPal:
 // order, buyer approval, capture), then apply it to the balance. Money taken but not
 // applicable is refunded; an authorization or order that will not be captured is released.
+// When a step's outcome is unknown, or the saga is cancelled, the processor is asked where
+// the money stands, and the saga books or releases it accordingly.
 func Payment(ctx workflow.Context, in PaymentInput) (PaymentState, error) {
 	s := &paymentSaga{in: in, state: PaymentState{Status: billing.PaymentProcessing}}
 	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (PaymentState, error) { return s.state, nil }); err != nil {
 		return s.state, err
 	}
+	s.resolves = workflow.GetVersion(ctx, versionResolveOutcomes, workflow.DefaultVersion, 1) >= 1
 	s.setStatus(ctx, billing.PaymentProcessing)
-	switch in.Method {
-	case billing.MethodCard:
+	switch {
+	case !s.resolves && in.Method == billing.MethodCard:
+		s.payByCardV0(ctx)
+	case !s.resolves && in.Method == billing.MethodPayPal:
+		s.payByPayPalV0(ctx)
+	case in.Method == billing.MethodCard:
 		s.payByCard(ctx)
-	case billing.MethodPayPal:
+	case in.Method == billing.MethodPayPal:
 		s.payByPayPal(ctx)
 	default:
 		s.fail(ctx, billing.Failure{Code: billing.CodeInvalidValue, Message: "unknown payment method " + string(in.Method)})
+	}
+	if s.cancelled && s.state.Status == billing.PaymentCanceled {
+		return s.state, temporal.NewCanceledError()
 	}
 	return s.state, nil
 }
 
 func (s *paymentSaga) payByCard(ctx workflow.Context) {
+	var authorizationID string
+	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, authorizeOptions), paymentSteps.AuthorizeCardPayment,
+		activities.ChargeInput{PaymentID: s.in.PaymentID, CardToken: s.in.CardToken, Amount: s.in.Amount}).
+		Get(ctx, &authorizationID)
+	if isDecline(err) {
+		s.fail(ctx, failureOf(err)) // the processor said no: nothing is held
+		return
+	}
+	if err != nil {
+		s.settleCard(ctx, failureOf(err)) // a hold may exist that we never heard of
+		return
+	}
+	var captureID string
+	err = workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, captureOptions), paymentSteps.CaptureCardPayment,
+		activities.CardCaptureInput{PaymentID: s.in.PaymentID, AuthorizationID: authorizationID, Amount: s.in.Amount}).
+		Get(ctx, &captureID)
+	if err != nil {
+		s.settleCard(ctx, failureOf(err)) // the capture may have happened though its answer was lost
+		return
+	}
+	s.applyOrRefund(ctx, captureID)
+}
+
+func (s *paymentSaga) payByPayPal(ctx workflow.Context) {
+	var order gateway.Order
+	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, authorizeOptions), paymentSteps.CreatePayPalOrder,
+		activities.OrderInput{PaymentID: s.in.PaymentID, Amount: s.in.Amount}).Get(ctx, &order)
+	if err != nil {
+		// An order nobody was sent to approve holds no money; one whose answer was lost is
+		// closed all the same.
+		s.settlePayPal(ctx, "", failureOf(err))
+		return
+	}
+	s.state.ApprovalURL = order.ApprovalURL
+	s.setStatus(ctx, billing.PaymentRequiresAction)
+	ref := activities.PayPalOrderRef{PaymentID: s.in.PaymentID, OrderID: order.ID}
+
+	captureID, f := s.awaitApprovalAndCapture(ctx, ref)
+	if f != nil {
+		s.settlePayPal(ctx, ref.OrderID, *f)
+		return
+	}
+	s.setStatus(ctx, billing.PaymentProcessing)
+	s.applyOrRefund(ctx, captureID)
+}
+
+// awaitApprovalAndCapture waits for the buyer: approval (then the order is captured), a cancel
+// from PayPal's cancel link or the API, the approval timeout, or the saga's cancellation. It
+// answers the capture, or why there is none (the status the payment ends in is the failure's
+// code: canceled, expired, or a failure). A return that PayPal does not confirm as approved
+// (order_not_approved) keeps the payment waiting: the return link is public, so it is a hint
+// to try, not proof. The timeout runs from the order's creation.
+func (s *paymentSaga) awaitApprovalAndCapture(ctx workflow.Context, ref activities.PayPalOrderRef) (string, *billing.Failure) {
+	timerCtx, cancelTimer := workflow.WithCancel(ctx)
+	defer cancelTimer()
+	timeout := s.in.PayPalApprovalTimeout
+	if timeout <= 0 {
+		timeout = DefaultPayPalApprovalTimeout
+	}
+	deadline := workflow.NewTimer(timerCtx, timeout)
+	returns := workflow.GetSignalChannel(ctx, SignalPayPalReturn)
+	cancels := workflow.GetSignalChannel(ctx, SignalCancel)
+	unapproved := 0
+	for {
+		var outcome billing.PaymentStatus
+		sel := workflow.NewSelector(ctx)
+		sel.AddReceive(returns, func(c workflow.ReceiveChannel, _ bool) {
+			var r PayPalReturnSignal
+			c.Receive(ctx, &r)
+			outcome = billing.PaymentCanceled
+			if r.Approved {
+				outcome = billing.PaymentProcessing
+			}
+		})
+		sel.AddReceive(cancels, func(c workflow.ReceiveChannel, _ bool) {
+			var r CancelPaymentSignal
+			c.Receive(ctx, &r)
+			outcome = billing.PaymentCanceled
+		})
+		sel.AddReceive(ctx.Done(), func(workflow.ReceiveChannel, bool) { outcome = billing.PaymentCanceled })
+		sel.AddFuture(deadline, func(workflow.Future) { outcome = billing.PaymentExpired })
+		sel.Select(ctx)
+		switch {
+		case outcome != billing.PaymentProcessing:
+			return "", &billing.Failure{Code: string(outcome)}
+		case unapproved >= maxUnapprovedReturns:
+			workflow.GetLogger(ctx).Warn("PayPal return ignored: too many without approval", "payment_id", s.in.PaymentID)
+			continue
+		}
+
+		var captureID string
+		err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, captureOptions), paymentSteps.CapturePayPalOrder, ref).
+			Get(ctx, &captureID)
+		if err == nil {
+			return captureID, nil
+		}
+		if f := failureOf(err); f.Code != gateway.CodeOrderNotApproved || ctx.Err() != nil {
+			return "", &f
+		}
+		unapproved++
+		workflow.GetLogger(ctx).Info("PayPal return without approval; waiting for the buyer again", "payment_id", s.in.PaymentID)
+	}
+}
+
+// settleCard resolves a card payment whose money is in doubt (a step failed without a decline,
+// or the saga was cancelled): a capture found is booked, a hold found is released, and the
+// payment ends with why.
+func (s *paymentSaga) settleCard(ctx workflow.Context, why billing.Failure) {
+	ctx = s.live(ctx)
+	var r activities.Resolution
+	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, compensationOptions), paymentSteps.ResolveCardCharge,
+		activities.ResolveInput{PaymentID: s.in.PaymentID}).Get(ctx, &r)
+	s.settled(ctx, r, err, why)
+}
+
+// settlePayPal is settleCard for a PayPal order; orderID "" means the payment's recorded one.
+// why's code canceled or expired ends the payment so; anything else fails it.
+func (s *paymentSaga) settlePayPal(ctx workflow.Context, orderID string, why billing.Failure) {
+	ctx = s.live(ctx)
+	var r activities.Resolution
+	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, compensationOptions), paymentSteps.ResolvePayPalOrder,
+		activities.ResolveInput{PaymentID: s.in.PaymentID, OrderID: orderID}).Get(ctx, &r)
+	s.settled(ctx, r, err, why)
+}
+
+func (s *paymentSaga) settled(ctx workflow.Context, r activities.Resolution, err error, why billing.Failure) {
+	switch {
+	case err != nil:
+		// The processor refused to answer for good: the reconciler keeps asking and says so.
+		workflow.GetLogger(ctx).Error("payment outcome unresolved; left to the reconciler", "payment_id", s.in.PaymentID, "err", err)
+		s.fail(ctx, billing.Failure{Code: billing.CodeProcessingError,
+			Message: "The payment could not be confirmed with the payment processor. Our billing team has been alerted."})
+	case r.Captured && !r.Refunded:
+		s.setStatus(ctx, billing.PaymentProcessing)
+		s.applyOrRefund(ctx, r.CaptureID)
+	case s.cancelled:
+		// Stopped by ops, not by the customer: tell them it did not go through.
+		s.end(ctx, billing.PaymentCanceled, nil)
+		if !s.in.NoFailureMail {
+			s.notify(ctx, paymentSteps.SendPaymentFailedMail)
+		}
+	case why.Code == string(billing.PaymentCanceled):
+		s.end(ctx, billing.PaymentCanceled, nil)
+	case why.Code == string(billing.PaymentExpired):
+		s.end(ctx, billing.PaymentExpired, nil)
+	default:
+		s.fail(ctx, why)
+	}
+}
+
+// applyOrRefund books the captured money. The ledger step retries until Postgres answers; if
+// booking is refused for good (the payment ended another way meanwhile) the capture is
+// refunded and the payment fails, unless the refund step finds the payment booked after all
+// (a lost answer), in which case it stands. A cancellation does not stop the booking: the
+// money is taken.
+func (s *paymentSaga) applyOrRefund(ctx workflow.Context, captureID string) {
+	s.state.CaptureID = captureID
+	var applied activities.ApplyResult
+	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, ledgerOptions), paymentSteps.ApplyPayment, s.in.PaymentID).
+		Get(ctx, &applied)
+	if err != nil && s.resolves && temporal.IsCanceledError(err) {
+		ctx = s.live(ctx)
+		err = workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, ledgerOptions), paymentSteps.ApplyPayment, s.in.PaymentID).
+			Get(ctx, &applied)
+	}
+	if err == nil {
+		s.succeed(ctx)
+		return
+	}
+	ctx = s.live(ctx)
+	workflow.GetLogger(ctx).Error("payment captured but not applied; refunding it", "payment_id", s.in.PaymentID, "err", err)
+	var refund activities.RefundResult
+	err = workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, compensationOptions), paymentSteps.RefundPayment,
+		activities.RefundInput{PaymentID: s.in.PaymentID, Method: s.in.Method, CaptureID: captureID, Amount: s.in.Amount}).
+		Get(ctx, &refund)
+	switch {
+	case err != nil:
+		// Only a refusal from the processor ends up here; the money is still taken, which
+		// the failure says so support can act on it.
+		workflow.GetLogger(ctx).Error("refund failed; the payment needs a person", "payment_id", s.in.PaymentID, "err", err)
+		s.fail(ctx, billing.Failure{Code: billing.CodeProcessingError,
+			Message: "The payment was taken but could not be recorded, and the automatic refund failed. Our billing team has been alerted."})
+	case refund.AlreadyApplied:
+		s.succeed(ctx)
+	default:
+		s.state.RefundID = refund.RefundID
+		s.fail(ctx, billing.Failure{Code: FailureRefunded,
+			Message: "The payment could not be recorded, so it was refunded in full."})
+	}
+}
+
+// paymentSaga is one run's state; the status query reads it.
+type paymentSaga struct {
+	in    PaymentInput
+	state PaymentState
+	// resolves: this run started under versionResolveOutcomes.
+	resolves bool
+	// cancelled: the workflow was cancelled; cleanup is the disconnected context its
+	// remaining steps run on, so the money is still settled and recorded.
+	cancelled bool
+	cleanup   workflow.Context
+}
+
+// live is the context the saga's next step runs on: ctx, or once the workflow is cancelled, a
+// context the cancellation does not reach.
+func (s *paymentSaga) live(ctx workflow.Context) workflow.Context {
+	if !s.resolves || ctx.Err() == nil {
+		return ctx
+	}
+	if s.cleanup == nil {
+		s.cancelled = true
+		s.cleanup, _ = workflow.NewDisconnectedContext(ctx)
+	}
+	return s.cleanup
+}
+
+func (s *paymentSaga) succeed(ctx workflow.Context) {
+	ctx = s.live(ctx)
+	s.state.Failure = nil
+	s.setStatus(ctx, billing.PaymentSucceeded)
+	s.notify(ctx, paymentSteps.SendPaymentReceipt)
+}
+
+func (s *paymentSaga) fail(ctx workflow.Context, f billing.Failure) {
+	ctx = s.live(ctx)
+	s.end(ctx, billing.PaymentFailed, &f)
+	if !s.in.NoFailureMail {
+		s.notify(ctx, paymentSteps.SendPaymentFailedMail)
+	}
+}
+
+// end records a payment that did not succeed. Recording is retried until it works: the
+// customer must never see a finished payment as still in progress.
+func (s *paymentSaga) end(ctx workflow.Context, status billing.PaymentStatus, f *billing.Failure) {
+	ctx = s.live(ctx)
+	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, compensationOptions), paymentSteps.FinishPayment,
+		activities.PaymentOutcome{PaymentID: s.in.PaymentID, Status: status, Failure: f}).Get(ctx, nil)
+	if err != nil {
+		workflow.GetLogger(ctx).Error("could not record the payment's end", "payment_id", s.in.PaymentID, "status", status, "err", err)
+	}
+	s.state.Failure = f
+	s.setStatus(ctx, status)
+}
+
+// setStatus is the one place the saga's status changes: the status query and the
+// PaymentStatus search attribute, for ops' queries, move together.
+func (s *paymentSaga) setStatus(ctx workflow.Context, status billing.PaymentStatus) {
+	s.state.Status = status
+	if err := workflow.UpsertTypedSearchAttributes(ctx, PaymentStatusKey.ValueSet(string(status))); err != nil {
+		workflow.GetLogger(ctx).Warn("could not update the PaymentStatus search attribute", "err", err)
+	}
+}
+
+// record runs a bookkeeping activity whose failure does not change the payment's course.
+func (s *paymentSaga) record(ctx workflow.Context, activity, input any) {
+	if err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, bookkeepingOptions), activity, input).Get(ctx, nil); err != nil {
+		workflow.GetLogger(ctx).Warn("bookkeeping step failed", "payment_id", s.in.PaymentID, "err", err)
+	}
+}
+
+// compensate runs an undo step, retried until it succeeds or the processor refuses it.
+func (s *paymentSaga) compensate(ctx workflow.Context, what string, activity, input any) {
+	if err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, compensationOptions), activity, input).Get(ctx, nil); err != nil {
+		workflow.GetLogger(ctx).Error("compensation failed", "payment_id", s.in.PaymentID, "step", what, "err", err)
+	}
+}
+
+// notify mails the account's contact; a mail that cannot be sent does not change the payment.
+func (s *paymentSaga) notify(ctx workflow.Context, activity any) {
+	ctx = s.live(ctx)
+	if err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, notificationOptions), activity, s.in.PaymentID).Get(ctx, nil); err != nil {
+		workflow.GetLogger(ctx).Warn("payment mail not sent", "payment_id", s.in.PaymentID, "err", err)
+	}
+}
+
+// failureOf says why a step failed, as the customer sees it. A final error from an activity
+// carries the processor's decline code as its type; anything else means the processor could
+// not be reached or kept failing, and retries ran out.
+func failureOf(err error) billing.Failure {
+	if temporal.IsCanceledError(err) {
+		return billing.Failure{Code: string(billing.PaymentCanceled)}
+	}
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) && appErr.NonRetryable() && appErr.Type() != activities.ErrTypeProcessorRefused &&
+		appErr.Type() != activities.ErrTypeNotApplicable && appErr.Type() != "" {
+		return billing.Failure{Code: appErr.Type(), Message: appErr.Message()}
+	}
+	return billing.Failure{Code: billing.CodeProcessingError,
+		Message: "The payment processor could not process the payment. Please try again later."}
+}
+
+// isDecline reports whether err is the processor's final no, which leaves nothing held.
+func isDecline(err error) bool {
+	var appErr *temporal.ApplicationError
+	return errors.As(err, &appErr) && appErr.NonRetryable() && failureOf(err).Code != billing.CodeProcessingError
+}
+
+// Retry policies. Declines are final (non-retryable errors); everything else is retried with
+// exponential backoff, more patiently the more is at stake.
+var (
+	// authorizeOptions: asking for money. Giving up is cheap, nothing was taken.
+	authorizeOptions = workflow.ActivityOptions{
+		StartToCloseTimeout: 30 * time.Second,
+		RetryPolicy: &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2,
+			MaximumInterval: 30 * time.Second, MaximumAttempts: 8},
+	}
+	// captureOptions: the money is held; keep trying for several minutes before letting go.
+	captureOptions = workflow.ActivityOptions{
+		StartToCloseTimeout: 30 * time.Second,
+		RetryPolicy: &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2,
+			MaximumInterval: time.Minute, MaximumAttempts: 15},
+	}
+	// bookkeepingOptions: our own database.
+	bookkeepingOptions = workflow.ActivityOptions{
+		StartToCloseTimeout: 15 * time.Second,
+		RetryPolicy: &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2,
+			MaximumInterval: time.Minute, MaximumAttempts: 10},
+	}
+	// ledgerOptions: booking captured money; retried until Postgres answers, however long it
+	// is down, since the money is taken. Only a refusal (the payment ended another way) stops
+	// it.
+	ledgerOptions = workflow.ActivityOptions{
+		StartToCloseTimeout: 15 * time.Second,
+		RetryPolicy: &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2,
+			MaximumInterval: time.Minute, NonRetryableErrorTypes: []string{activities.ErrTypeNotApplicable}},
+	}
+	// compensationOptions: undo steps and recording the outcome must happen; retried until
+	// they do.
+	compensationOptions = workflow.ActivityOptions{
+		StartToCloseTimeout: 30 * time.Second,
+		RetryPolicy: &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2,
+			MaximumInterval: 5 * time.Minute},
+	}
+	// notificationOptions: mail.
+	notificationOptions = workflow.ActivityOptions{
+		StartToCloseTimeout: 30 * time.Second,
+		RetryPolicy: &temporal.RetryPolicy{InitialInterval: 5 * time.Second, BackoffCoefficient: 2,
+			MaximumInterval: 5 * time.Minute, MaximumAttempts: 5},
+	}
+)
+
+// Version 0, before versionResolveOutcomes: kept unchanged for payments that started before it
+// (their histories replay it), except that booking retries as long as ledgerOptions say. Delete
+// once no payment workflow older than the change is open.
+
+func (s *paymentSaga) payByCardV0(ctx workflow.Context) {
 	var authorizationID string
 	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, authorizeOptions), paymentSteps.AuthorizeCardPayment,
 		activities.ChargeInput{PaymentID: s.in.PaymentID, CardToken: s.in.CardToken, Amount: s.in.Amount}).
@@ -101,10 +467,10 @@ func (s *paymentSaga) payByCard(ctx workflow.Context) {
 		s.fail(ctx, failureOf(err))
 		return
 	}
-	s.applyOrRefund(ctx, captureID)
+	s.applyOrRefundV0(ctx, captureID)
 }
 
-func (s *paymentSaga) payByPayPal(ctx workflow.Context) {
+func (s *paymentSaga) payByPayPalV0(ctx workflow.Context) {
 	var order gateway.Order
 	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, authorizeOptions), paymentSteps.CreatePayPalOrder,
 		activities.OrderInput{PaymentID: s.in.PaymentID, Amount: s.in.Amount}).Get(ctx, &order)
@@ -116,7 +482,7 @@ func (s *paymentSaga) payByPayPal(ctx workflow.Context) {
 	s.setStatus(ctx, billing.PaymentRequiresAction)
 	ref := activities.PayPalOrderRef{PaymentID: s.in.PaymentID, OrderID: order.ID}
 
-	captureID, outcome := s.captureOnceApproved(ctx, ref)
+	captureID, outcome := s.captureOnceApprovedV0(ctx, ref)
 	switch outcome {
 	case billing.PaymentCanceled, billing.PaymentExpired:
 		s.compensate(ctx, "void the PayPal order", paymentSteps.VoidPayPalOrder, ref)
@@ -124,7 +490,7 @@ func (s *paymentSaga) payByPayPal(ctx workflow.Context) {
 	case billing.PaymentFailed:
 		// failed was recorded by captureOnceApproved
 	default:
-		s.applyOrRefund(ctx, captureID)
+		s.applyOrRefundV0(ctx, captureID)
 	}
 }
 
@@ -133,7 +499,7 @@ func (s *paymentSaga) payByPayPal(ctx workflow.Context) {
 // confirm as approved (order_not_approved) puts the payment back to waiting: the return link
 // is public, so it is a hint to try, not proof. The timeout runs from the order's creation
 // and is not reset by such returns.
-func (s *paymentSaga) captureOnceApproved(ctx workflow.Context, ref activities.PayPalOrderRef) (captureID string, outcome billing.PaymentStatus) {
+func (s *paymentSaga) captureOnceApprovedV0(ctx workflow.Context, ref activities.PayPalOrderRef) (captureID string, outcome billing.PaymentStatus) {
 	timerCtx, cancelTimer := workflow.WithCancel(ctx)
 	defer cancelTimer()
 	timeout := s.in.PayPalApprovalTimeout
@@ -186,10 +552,10 @@ func (s *paymentSaga) captureOnceApproved(ctx workflow.Context, ref activities.P
 // applyOrRefund books the captured money. If booking fails for good the capture is refunded
 // and the payment fails, unless the refund step finds the payment booked after all (a lost
 // answer), in which case it stands.
-func (s *paymentSaga) applyOrRefund(ctx workflow.Context, captureID string) {
+func (s *paymentSaga) applyOrRefundV0(ctx workflow.Context, captureID string) {
 	s.state.CaptureID = captureID
 	var applied activities.ApplyResult
-	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, bookkeepingOptions), paymentSteps.ApplyPayment, s.in.PaymentID).
+	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, ledgerOptions), paymentSteps.ApplyPayment, s.in.PaymentID).
 		Get(ctx, &applied)
 	if err == nil {
 		s.succeed(ctx)
@@ -215,113 +581,3 @@ func (s *paymentSaga) applyOrRefund(ctx workflow.Context, captureID string) {
 			Message: "The payment could not be recorded, so it was refunded in full."})
 	}
 }
-
-// paymentSaga is one run's state; the status query reads it.
-type paymentSaga struct {
-	in    PaymentInput
-	state PaymentState
-}
-
-func (s *paymentSaga) succeed(ctx workflow.Context) {
-	s.state.Failure = nil
-	s.setStatus(ctx, billing.PaymentSucceeded)
-	s.notify(ctx, paymentSteps.SendPaymentReceipt)
-}
-
-func (s *paymentSaga) fail(ctx workflow.Context, f billing.Failure) {
-	s.end(ctx, billing.PaymentFailed, &f)
-	if !s.in.NoFailureMail {
-		s.notify(ctx, paymentSteps.SendPaymentFailedMail)
-	}
-}
-
-// end records a payment that did not succeed. Recording is retried until it works: the
-// customer must never see a finished payment as still in progress.
-func (s *paymentSaga) end(ctx workflow.Context, status billing.PaymentStatus, f *billing.Failure) {
-	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, compensationOptions), paymentSteps.FinishPayment,
-		activities.PaymentOutcome{PaymentID: s.in.PaymentID, Status: status, Failure: f}).Get(ctx, nil)
-	if err != nil {
-		workflow.GetLogger(ctx).Error("could not record the payment's end", "payment_id", s.in.PaymentID, "status", status, "err", err)
-	}
-	s.state.Failure = f
-	s.setStatus(ctx, status)
-}
-
-// setStatus is the one place the saga's status changes: the status query and the
-// PaymentStatus search attribute, for ops' queries, move together.
-func (s *paymentSaga) setStatus(ctx workflow.Context, status billing.PaymentStatus) {
-	s.state.Status = status
-	if err := workflow.UpsertTypedSearchAttributes(ctx, PaymentStatusKey.ValueSet(string(status))); err != nil {
-		workflow.GetLogger(ctx).Warn("could not update the PaymentStatus search attribute", "err", err)
-	}
-}
-
-// record runs a bookkeeping activity whose failure does not change the payment's course.
-func (s *paymentSaga) record(ctx workflow.Context, activity, input any) {
-	if err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, bookkeepingOptions), activity, input).Get(ctx, nil); err != nil {
-		workflow.GetLogger(ctx).Warn("bookkeeping step failed", "payment_id", s.in.PaymentID, "err", err)
-	}
-}
-
-// compensate runs an undo step, retried until it succeeds or the processor refuses it.
-func (s *paymentSaga) compensate(ctx workflow.Context, what string, activity, input any) {
-	if err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, compensationOptions), activity, input).Get(ctx, nil); err != nil {
-		workflow.GetLogger(ctx).Error("compensation failed", "payment_id", s.in.PaymentID, "step", what, "err", err)
-	}
-}
-
-// notify mails the account's contact; a mail that cannot be sent does not change the payment.
-func (s *paymentSaga) notify(ctx workflow.Context, activity any) {
-	if err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, notificationOptions), activity, s.in.PaymentID).Get(ctx, nil); err != nil {
-		workflow.GetLogger(ctx).Warn("payment mail not sent", "payment_id", s.in.PaymentID, "err", err)
-	}
-}
-
-// failureOf says why a step failed, as the customer sees it. A final error from an activity
-// carries the processor's decline code as its type; anything else means the processor could
-// not be reached or kept failing, and retries ran out.
-func failureOf(err error) billing.Failure {
-	var appErr *temporal.ApplicationError
-	if errors.As(err, &appErr) && appErr.NonRetryable() && appErr.Type() != activities.ErrTypeProcessorRefused &&
-		appErr.Type() != activities.ErrTypeNotApplicable && appErr.Type() != "" {
-		return billing.Failure{Code: appErr.Type(), Message: appErr.Message()}
-	}
-	return billing.Failure{Code: billing.CodeProcessingError,
-		Message: "The payment processor could not process the payment. Please try again later."}
-}
-
-// Retry policies. Declines are final (non-retryable errors); everything else is retried with
-// exponential backoff, more patiently the more is at stake.
-var (
-	// authorizeOptions: asking for money. Giving up is cheap, nothing was taken.
-	authorizeOptions = workflow.ActivityOptions{
-		StartToCloseTimeout: 30 * time.Second,
-		RetryPolicy: &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2,
-			MaximumInterval: 30 * time.Second, MaximumAttempts: 8},
-	}
-	// captureOptions: the money is held; keep trying for several minutes before letting go.
-	captureOptions = workflow.ActivityOptions{
-		StartToCloseTimeout: 30 * time.Second,
-		RetryPolicy: &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2,
-			MaximumInterval: time.Minute, MaximumAttempts: 15},
-	}
-	// bookkeepingOptions: our own database.
-	bookkeepingOptions = workflow.ActivityOptions{
-		StartToCloseTimeout: 15 * time.Second,
-		RetryPolicy: &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2,
-			MaximumInterval: time.Minute, MaximumAttempts: 10},
-	}
-	// compensationOptions: undo steps and recording the outcome must happen; retried until
-	// they do.
-	compensationOptions = workflow.ActivityOptions{
-		StartToCloseTimeout: 30 * time.Second,
-		RetryPolicy: &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2,
-			MaximumInterval: 5 * time.Minute},
-	}
-	// notificationOptions: mail.
-	notificationOptions = workflow.ActivityOptions{
-		StartToCloseTimeout: 30 * time.Second,
-		RetryPolicy: &temporal.RetryPolicy{InitialInterval: 5 * time.Second, BackoffCoefficient: 2,
-			MaximumInterval: 5 * time.Minute, MaximumAttempts: 5},
-	}
-)

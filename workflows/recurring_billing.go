@@ -38,6 +38,34 @@ func RecurringPaymentID(invoiceID string, attempt int) string {
 // after 1, 3 and 7 days. When the last retry fails too the account is marked past due.
 var DunningPlan = []time.Duration{24 * time.Hour, 3 * 24 * time.Hour, 7 * 24 * time.Hour}
 
+// While what is due is covered by payments in flight (a PayPal checkout the customer opened,
+// a charge still processing), the month looks again after InFlightFirstCheck, then twice as
+// long each time up to InFlightMaxCheck: one activity and one timer per look, so a wait of
+// days stays a few hundred events. It waits until the next dunning date, or InFlightWaitLimit
+// when there is none; then the attempt counts as failed and dunning goes on.
+var (
+	InFlightFirstCheck = 5 * time.Minute
+	InFlightMaxCheck   = time.Hour
+	InFlightWaitLimit  = 24 * time.Hour
+)
+
+// Workflow versions (workflow.GetVersion change IDs) of RecurringBillingWorkflow.
+const (
+	// collectUntilPaidChange: collection ends only when the invoice is paid. Money in flight
+	// is waited for, a charge that leaves something due is followed by one for the rest, and
+	// attempts are counted apart from payment IDs. Runs from before it keep the old loop
+	// (collect) until their next dunning retry, where collectUntilPaidResumeChange takes them
+	// over to the new one.
+	collectUntilPaidChange = "recurring-billing-collect-until-paid"
+)
+
+// collectUntilPaidResumeChange is checked after the wait for the retry that follows failed
+// attempt n of the old loop: one change ID per wait, so a run that waited before the change
+// (DefaultVersion there, in its history) still switches at its next one.
+func collectUntilPaidResumeChange(attempt int) string {
+	return collectUntilPaidChange + "-after-retry-" + strconv.Itoa(attempt)
+}
+
 // BillingDayInput is what the schedule passes. BillingDate is empty from the schedule, where
 // the scheduled time decides; an operator may set it to bill a given day by hand.
 type BillingDayInput struct {
@@ -109,8 +137,9 @@ func dayOf(t time.Time) time.Time {
 	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
 }
 
-// RecurringBillingInput is one account's billing day. The period billed is
-// billing.BillingPeriod(BillingDate).
+// RecurringBillingInput is one account's billing of one month: the month of BillingDate.
+// The period billed ends the day before the account's billing day in that month
+// (billing.RecurringBillingDate), whichever day of the month BillingDate is.
 type RecurringBillingInput struct {
 	AccountID   string
 	BillingDate time.Time
@@ -122,7 +151,8 @@ type RecurringBillingStage string
 const (
 	StageIssuing       RecurringBillingStage = "issuing"
 	StageCharging      RecurringBillingStage = "charging"
-	StageDunning       RecurringBillingStage = "dunning" // waiting for the next retry
+	StageAwaitingMoney RecurringBillingStage = "awaiting_payment" // what is due is covered by payments in flight
+	StageDunning       RecurringBillingStage = "dunning"          // waiting for the next retry
 	StagePaid          RecurringBillingStage = "paid"
 	StagePastDue       RecurringBillingStage = "past_due"
 	StageNothingToBill RecurringBillingStage = "nothing_to_bill"
@@ -139,14 +169,18 @@ type RecurringBillingState struct {
 	PaymentID     string        `json:",omitempty"` // the latest attempt's
 	PaymentStatus billing.PaymentStatus
 	Failure       *billing.Failure `json:",omitempty"` // why the latest attempt failed
-	NextAttemptAt *time.Time       `json:",omitempty"`
+	NextAttemptAt *time.Time       `json:",omitempty"` // the next retry, or the next look at payments in flight
+	AmountDue     billing.Money    `json:",omitzero"`  // still owed on the invoice, as last seen
+	InFlight      billing.Money    `json:",omitzero"`  // the payments in flight awaited
 }
 
 // RecurringBillingWorkflow bills one account for one month: issue the recurring invoice from
-// the account's active recurring charges, render its PDF, announce it, then charge the
-// validated card on file through the payment saga. When there is no card or the charge fails,
-// the invoice stays open, the contact is told, and the charge is retried on the DunningPlan;
-// after the last retry the account is marked past due.
+// the account's active recurring charges, render its PDF, announce it, then collect it: charge
+// the validated card on file through the payment saga until the invoice is paid. Money in
+// flight is waited for; a charge that leaves something due (capped at the balance owed) is
+// followed by one for the rest. When there is no card or the charge fails, the invoice stays
+// open, the contact is told, and the charge is retried on the DunningPlan; after the last
+// retry the account is marked past due.
 func RecurringBillingWorkflow(ctx workflow.Context, in RecurringBillingInput) (RecurringBillingState, error) {
 	b := &monthlyBilling{in: in, state: RecurringBillingState{Stage: StageIssuing}}
 	b.in.BillingDate = dayOf(in.BillingDate)
@@ -183,7 +217,11 @@ func RecurringBillingWorkflow(ctx workflow.Context, in RecurringBillingInput) (R
 			}))
 	}
 
-	err = b.collect(ctx)
+	if false {
+		err = b.collect(ctx)
+	} else {
+		err = b.collectUntilPaid(ctx, collection{})
+	}
 	for _, m := range b.mails {
 		if merr := m.Get(ctx, nil); merr != nil {
 			workflow.GetLogger(ctx).Error("billing mail not delivered", "invoice_id", issued.InvoiceID, "err", merr)
@@ -217,7 +255,191 @@ func (b *monthlyBilling) renderPDF(ctx workflow.Context) {
 	b.state.PDFHash = pdf.ContentHash
 }
 
-// collect charges the invoice until it is paid or the dunning plan runs out.
+// collection is where collecting the invoice stands.
+type collection struct {
+	charges      int // payments stored so far: the next is RecurringPaymentID(invoice, charges+1)
+	attempts     int // attempts that charged the card or failed
+	failures     int // failed attempts, counted against the DunningPlan
+	firstFailure time.Time
+}
+
+// collectUntilPaid collects the invoice until it is paid, or the dunning plan runs out. Each
+// look at the invoice (PrepareRecurringCharge) says why: paid, or paid by the account's
+// credit, ends it; money in flight is waited for (bounded by the next dunning date) and looked
+// at again; a charge that succeeds is followed by another look, since a charge capped at the
+// balance owed may leave part of the invoice due; no card, a failed charge or money still in
+// flight at the end of the wait is a failed attempt: dunning mail, then the next retry.
+func (b *monthlyBilling) collectUntilPaid(ctx workflow.Context, c collection) error {
+	maxAttempts := len(DunningPlan) + 1
+	waitUntil := inFlightWaitEnd(workflow.Now(ctx), c)
+	check := InFlightFirstCheck
+	for {
+		b.state.Stage, b.state.NextAttemptAt = StageCharging, nil
+		req := b.chargeRequest(c.charges + 1)
+		var prep activities.RecurringChargeOutcome
+		err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, billingDBOptions), b.recurring.PrepareRecurringCharge, req).
+			Get(ctx, &prep)
+		if err != nil {
+			return fmt.Errorf("prepare charge %d of %s: %w", c.charges+1, b.issued.InvoiceID, err)
+		}
+		b.state.AmountDue, b.state.InFlight = prep.AmountDue, billing.Money{}
+
+		var failure *billing.Failure
+		var brand, last4 string
+		switch prep.Reason {
+		case activities.ChargeInvoicePaid, activities.ChargePaidByCredit:
+			b.state.Stage = StagePaid
+			return nil
+		case activities.ChargeInFlight:
+			now := workflow.Now(ctx)
+			if now.Before(waitUntil) {
+				next := now.Add(check)
+				if next.After(waitUntil) {
+					next = waitUntil
+				}
+				b.state.Stage, b.state.NextAttemptAt, b.state.InFlight = StageAwaitingMoney, &next, prep.InFlight
+				if err := workflow.Sleep(ctx, next.Sub(now)); err != nil {
+					return err
+				}
+				check = min(2*check, InFlightMaxCheck)
+				continue
+			}
+			b.state.PaymentID, b.state.PaymentStatus = "", ""
+			failure = inFlightFailure()
+			c.attempts++
+		case activities.ChargeNoCard:
+			b.state.PaymentID, b.state.PaymentStatus = "", ""
+			failure = noCardFailure()
+			c.attempts++
+		case activities.ChargeCard:
+			c.charges++
+			c.attempts++
+			b.state.Attempts = c.attempts
+			var status billing.PaymentStatus
+			status, failure = b.chargeCard(ctx, req, prep.Payment)
+			if status == billing.PaymentSucceeded {
+				// Paid, or a part of it: look again.
+				check = InFlightFirstCheck
+				continue
+			}
+			brand, last4 = prep.Payment.Brand, prep.Payment.Last4
+		default:
+			return fmt.Errorf("prepare charge %d of %s: unknown outcome %q", c.charges+1, b.issued.InvoiceID, prep.Reason)
+		}
+
+		// The attempt failed.
+		b.state.Attempts, b.state.Failure = c.attempts, failure
+		c.failures++
+		if c.failures == 1 {
+			c.firstFailure = workflow.Now(ctx)
+		}
+		notice := activities.DunningNotice{
+			AccountID: b.in.AccountID, InvoiceID: b.issued.InvoiceID, InvoiceNumber: b.issued.Number,
+			AmountDue: prep.AmountDue, Attempt: c.failures, MaxAttempts: maxAttempts,
+			NoPaymentMethod: prep.Reason == activities.ChargeNoCard, Brand: brand, Last4: last4, Failure: failure,
+		}
+		if notice.NoPaymentMethod {
+			notice.Failure = nil // the mail says so itself
+		}
+		if c.failures >= maxAttempts {
+			err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, billingDBOptions), b.recurring.MarkAccountPastDue,
+				b.in.AccountID).Get(ctx, nil)
+			if err != nil {
+				return fmt.Errorf("mark %s past due: %w", b.in.AccountID, err)
+			}
+			b.state.Stage = StagePastDue
+			notice.PastDue = true
+			b.mails = append(b.mails, workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, mailActivityOptions),
+				b.recurring.SendDunningMail, notice))
+			return nil
+		}
+		next := c.firstFailure.Add(DunningPlan[c.failures-1])
+		notice.NextAttempt = &next
+		b.state.Stage, b.state.NextAttemptAt = StageDunning, &next
+		b.mails = append(b.mails, workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, mailActivityOptions),
+			b.recurring.SendDunningMail, notice))
+		if err := workflow.Sleep(ctx, max(next.Sub(workflow.Now(ctx)), 0)); err != nil {
+			return err
+		}
+		waitUntil, check = inFlightWaitEnd(workflow.Now(ctx), c), InFlightFirstCheck
+	}
+}
+
+// inFlightWaitEnd is how long an attempt starting at now waits for payments in flight: until
+// the next dunning date, as if it had failed, or InFlightWaitLimit when the plan has none
+// (the first attempt, whose failure starts the plan, and the last one).
+func inFlightWaitEnd(now time.Time, c collection) time.Time {
+	if c.failures >= 1 && c.failures < len(DunningPlan) {
+		return c.firstFailure.Add(DunningPlan[c.failures])
+	}
+	return now.Add(InFlightWaitLimit)
+}
+
+// chargeRequest names the charge-th payment of the invoice.
+func (b *monthlyBilling) chargeRequest(charge int) activities.RecurringChargeRequest {
+	paymentID := RecurringPaymentID(b.issued.InvoiceID, charge)
+	return activities.RecurringChargeRequest{AccountID: b.in.AccountID, InvoiceID: b.issued.InvoiceID,
+		PaymentID: paymentID, WorkflowID: PaymentWorkflowID(paymentID)}
+}
+
+// chargeCard runs the payment saga of a prepared charge, unless the payment already ended,
+// and says how it ended.
+func (b *monthlyBilling) chargeCard(ctx workflow.Context, req activities.RecurringChargeRequest, p activities.RecurringPayment) (billing.PaymentStatus, *billing.Failure) {
+	b.state.PaymentID, b.state.PaymentStatus, b.state.Failure = p.ID, p.Status, nil
+	if !p.Status.Final() {
+		p.Status, p.Failure = b.runPaymentSaga(ctx, req, p, b.awaitPaymentWithBackoff)
+	}
+	b.state.PaymentStatus = p.Status
+	b.upsertSearchAttributes(ctx, PaymentStatusKey.ValueSet(string(p.Status)))
+	if p.Status == billing.PaymentSucceeded {
+		return p.Status, nil
+	}
+	if p.Failure == nil {
+		p.Failure = &billing.Failure{Code: billing.CodeProcessingError, Message: "the payment did not go through"}
+	}
+	return p.Status, p.Failure
+}
+
+// awaitPaymentWithBackoff polls the payment until it is final: after a minute, then twice as
+// long each time up to an hour, so a saga that takes long adds a few events, not one pair a
+// minute. A saga that never finishes it (killed by hand) counts as a failed attempt after a
+// day; its payment, still in flight, is then waited for by the next attempt, never charged
+// twice.
+func (b *monthlyBilling) awaitPaymentWithBackoff(ctx workflow.Context, req activities.RecurringChargeRequest) (billing.PaymentStatus, *billing.Failure) {
+	const giveUp = 24 * time.Hour
+	deadline := workflow.Now(ctx).Add(giveUp)
+	poll := time.Minute
+	for {
+		var p activities.RecurringPayment
+		err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, billingDBOptions), b.recurring.RecurringPaymentStatus, req).
+			Get(ctx, &p)
+		if err == nil && p.Status.Final() {
+			return p.Status, p.Failure
+		}
+		now := workflow.Now(ctx)
+		if !now.Before(deadline) {
+			return billing.PaymentFailed, &billing.Failure{Code: billing.CodeProcessingError,
+				Message: "the payment did not complete in time"}
+		}
+		if err := workflow.Sleep(ctx, min(poll, deadline.Sub(now))); err != nil {
+			return billing.PaymentFailed, &billing.Failure{Code: billing.CodeProcessingError, Message: err.Error()}
+		}
+		poll = min(2*poll, time.Hour)
+	}
+}
+
+func noCardFailure() *billing.Failure {
+	return &billing.Failure{Code: "no_payment_method", Message: "the account has no validated card"}
+}
+
+func inFlightFailure() *billing.Failure {
+	return &billing.Failure{Code: "payment_in_progress",
+		Message: "a payment started for this invoice has not completed, so the card was not charged"}
+}
+
+// collect is collection as runs started before collectUntilPaidChange do it, kept so their
+// histories replay: it charges the invoice until a charge succeeds, the invoice needs nothing
+// or the dunning plan runs out.
 func (b *monthlyBilling) collect(ctx workflow.Context) error {
 	maxAttempts := len(DunningPlan) + 1
 	var firstFailure time.Time
@@ -259,6 +481,10 @@ func (b *monthlyBilling) collect(ctx workflow.Context) error {
 		if err := workflow.Sleep(ctx, max(next.Sub(workflow.Now(ctx)), 0)); err != nil {
 			return err
 		}
+		if workflow.GetVersion(ctx, collectUntilPaidResumeChange(attempt), workflow.DefaultVersion, 1) != workflow.DefaultVersion {
+			// Payment IDs 1..attempt may exist: the new loop goes on from attempt+1.
+			return b.collectUntilPaid(ctx, collection{charges: attempt, attempts: attempt, failures: attempt, firstFailure: firstFailure})
+		}
 	}
 }
 
@@ -292,14 +518,21 @@ func (b *monthlyBilling) charge(ctx workflow.Context, attempt int) (chargeResult
 	case prep.NoCard:
 		res.noCard = true
 		b.state.PaymentID, b.state.PaymentStatus = "", ""
-		b.state.Failure = &billing.Failure{Code: "no_payment_method", Message: "the account has no validated card"}
+		b.state.Failure = noCardFailure()
+		return res, nil
+	case prep.Reason == activities.ChargeInFlight:
+		// Only the activity's newer code answers this (histories from before it never hold
+		// it): money in flight is not a payment, so the attempt fails and dunning goes on.
+		b.state.PaymentID, b.state.PaymentStatus = "", ""
+		res.failure = inFlightFailure()
+		b.state.Failure = res.failure
 		return res, nil
 	}
 
 	p := prep.Payment
 	b.state.PaymentID, b.state.PaymentStatus, b.state.Failure = p.ID, p.Status, nil
 	if !p.Status.Final() {
-		p.Status, p.Failure = b.runPaymentSaga(ctx, req, p)
+		p.Status, p.Failure = b.runPaymentSaga(ctx, req, p, b.awaitPayment)
 	}
 	b.state.PaymentStatus = p.Status
 	b.upsertSearchAttributes(ctx, PaymentStatusKey.ValueSet(string(p.Status)))
@@ -320,7 +553,8 @@ func (b *monthlyBilling) charge(ctx workflow.Context, attempt int) (chargeResult
 // this attempt already started waits for its outcome instead of charging again. The saga is
 // abandoned, not cancelled, if this workflow ends first, so a charge in flight always
 // finishes its bookkeeping.
-func (b *monthlyBilling) runPaymentSaga(ctx workflow.Context, req activities.RecurringChargeRequest, p activities.RecurringPayment) (billing.PaymentStatus, *billing.Failure) {
+func (b *monthlyBilling) runPaymentSaga(ctx workflow.Context, req activities.RecurringChargeRequest, p activities.RecurringPayment,
+	await func(workflow.Context, activities.RecurringChargeRequest) (billing.PaymentStatus, *billing.Failure)) (billing.PaymentStatus, *billing.Failure) {
 	childCtx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
 		WorkflowID:            req.WorkflowID,
 		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
@@ -345,11 +579,12 @@ func (b *monthlyBilling) runPaymentSaga(ctx workflow.Context, req activities.Rec
 	}
 	// Either an earlier run started the saga, or it died without an answer: the payment row
 	// is the record of what happened to the money.
-	return b.awaitPayment(ctx, req)
+	return await(ctx, req)
 }
 
-// awaitPayment polls the payment until it is final. A saga that never finishes it (killed by
-// hand) counts as a failed attempt after a day, so dunning goes on.
+// awaitPayment polls the payment every minute until it is final, as runs from before
+// collectUntilPaidChange do. A saga that never finishes it (killed by hand) counts as a
+// failed attempt after a day, so dunning goes on.
 func (b *monthlyBilling) awaitPayment(ctx workflow.Context, req activities.RecurringChargeRequest) (billing.PaymentStatus, *billing.Failure) {
 	const poll, giveUp = time.Minute, 24 * time.Hour
 	deadline := workflow.Now(ctx).Add(giveUp)

@@ -17,14 +17,18 @@ import (
 )
 
 // fakeBooks stands in for the database behind the billing activities, so one test can run
-// the workflow twice against the same books, as a re-run would.
+// the workflow twice against the same books, as a re-run would. Its prepare decides as
+// postgres.PrepareInvoiceCharge does: only what the balance owes minus the payments in flight
+// is charged, and only a paid invoice ends collection.
 type fakeBooks struct {
 	mu            sync.Mutex
 	balance       int64
 	invoices      map[string]*billing.Invoice // by period start
 	payments      map[string]*billing.Payment
 	card          *billing.PaymentMethod // the validated monthly card, nil for none
-	declines      map[int]string         // attempt → decline code the card gives
+	declines      map[int]string         // charge (1, 2, ...) → decline code the card gives
+	declineAll    string                 // decline code of every charge, when set
+	outside       []*outsidePayment      // payments the customer makes meanwhile (PayPal checkouts)
 	charges       int                    // payment sagas run
 	chargeInputs  []workflows.PaymentInput
 	invoiceMails  int
@@ -32,7 +36,17 @@ type fakeBooks struct {
 	pdfs          []activities.InvoicePDFRequest
 	pastDue       int
 	prepareTimes  []time.Time
-	chargeAttempt map[string]int // payment id → attempt
+	prepares      []activities.RecurringChargeOutcome
+	chargeAttempt map[string]int // payment id → charge number
+}
+
+// outsidePayment is a one-time payment of the customer's, in flight from start until end,
+// when it succeeds (paying the oldest open invoice) or expires. end zero: never ends.
+type outsidePayment struct {
+	amount     int64
+	start, end time.Time
+	succeeds   bool
+	settled    bool
 }
 
 const monthTotal = 18540
@@ -73,27 +87,85 @@ func (b *fakeBooks) invoiceByID(id string) *billing.Invoice {
 	return nil
 }
 
+// applyLocked books a payment: off the balance, onto the invoice (the first open one when
+// none is named), marking it paid once nothing is due.
+func (b *fakeBooks) applyLocked(amount int64, inv *billing.Invoice) {
+	b.balance -= amount
+	if inv == nil {
+		for _, i := range b.invoices {
+			if i.AmountDue() > 0 {
+				inv = i
+			}
+		}
+	}
+	if inv == nil {
+		return
+	}
+	inv.AmountPaid += min(amount, inv.AmountDue())
+	if inv.AmountPaid >= inv.Total {
+		inv.Status = billing.InvoicePaid
+	}
+}
+
+// inFlightLocked settles the outside payments that ended by now and sums those in flight.
+func (b *fakeBooks) inFlightLocked(now time.Time) int64 {
+	var sum int64
+	for _, o := range b.outside {
+		switch {
+		case now.Before(o.start) || o.settled:
+		case !o.end.IsZero() && !now.Before(o.end):
+			o.settled = true
+			if o.succeeds {
+				b.applyLocked(o.amount, nil)
+			}
+		default:
+			sum += o.amount
+		}
+	}
+	return sum
+}
+
 func (b *fakeBooks) prepare(env *testsuite.TestWorkflowEnvironment) func(context.Context, activities.RecurringChargeRequest) (activities.RecurringChargeOutcome, error) {
-	return func(_ context.Context, req activities.RecurringChargeRequest) (activities.RecurringChargeOutcome, error) {
+	return func(_ context.Context, req activities.RecurringChargeRequest) (out activities.RecurringChargeOutcome, _ error) {
 		b.mu.Lock()
 		defer b.mu.Unlock()
+		defer func() { b.prepares = append(b.prepares, out) }()
 		b.prepareTimes = append(b.prepareTimes, env.Now())
+		inFlight := b.inFlightLocked(env.Now())
 		inv := b.invoiceByID(req.InvoiceID)
-		out := activities.RecurringChargeOutcome{AmountDue: billing.Money{Amount: inv.AmountDue(), Currency: inv.Currency}}
+		out.AmountDue = billing.Money{Amount: inv.AmountDue(), Currency: inv.Currency}
 		if p, ok := b.payments[req.PaymentID]; ok {
+			out.Reason = activities.ChargeCard
 			out.Payment = activities.RecurringPayment{ID: p.ID, Status: p.Status, Amount: p.Amount, Failure: p.Failure}
 			return out, nil
 		}
+		due := inv.AmountDue()
+		if credit := due - max(b.balance, 0); due > 0 && credit > 0 {
+			inv.AmountPaid += credit
+			due -= credit
+			if due == 0 {
+				inv.Status = billing.InvoicePaid
+			}
+			out.AmountDue.Amount = due
+			if due == 0 {
+				out.Reason, out.NothingDue = activities.ChargePaidByCredit, true
+				return out, nil
+			}
+		}
+		amount := min(due, b.balance-inFlight)
 		switch {
-		case inv.AmountDue() == 0:
-			out.NothingDue = true
+		case due == 0:
+			out.Reason, out.NothingDue = activities.ChargeInvoicePaid, true
+		case amount <= 0:
+			out.Reason, out.InFlight = activities.ChargeInFlight, billing.Money{Amount: inFlight, Currency: inv.Currency}
 		case b.card == nil:
-			out.NoCard = true
+			out.Reason, out.NoCard = activities.ChargeNoCard, true
 		default:
 			p := &billing.Payment{ID: req.PaymentID, AccountID: req.AccountID, Status: billing.PaymentProcessing,
-				Method: billing.MethodCard, Amount: out.AmountDue, CardToken: b.card.ProcessorToken}
+				Method: billing.MethodCard, Amount: billing.Money{Amount: amount, Currency: inv.Currency}, CardToken: b.card.ProcessorToken}
 			b.payments[p.ID] = p
 			b.chargeAttempt[p.ID] = len(b.chargeAttempt) + 1
+			out.Reason = activities.ChargeCard
 			out.Payment = activities.RecurringPayment{ID: p.ID, Status: p.Status, Amount: p.Amount,
 				CardToken: p.CardToken, Brand: b.card.Brand, Last4: b.card.Last4}
 		}
@@ -102,24 +174,27 @@ func (b *fakeBooks) prepare(env *testsuite.TestWorkflowEnvironment) func(context
 }
 
 // pay is the payment saga as the billing workflow sees it: it charges the card and applies the
-// payment, or fails with the card's decline.
+// payment to its invoice, or fails with the card's decline.
 func (b *fakeBooks) pay(_ workflow.Context, in workflows.PaymentInput) (workflows.PaymentState, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.charges++
 	b.chargeInputs = append(b.chargeInputs, in)
 	p := b.payments[in.PaymentID]
-	if code, ok := b.declines[b.chargeAttempt[in.PaymentID]]; ok {
+	code, ok := b.declines[b.chargeAttempt[in.PaymentID]]
+	if b.declineAll != "" {
+		code, ok = b.declineAll, true
+	}
+	if ok {
 		p.Status, p.Failure = billing.PaymentFailed, &billing.Failure{Code: code, Message: "declined"}
 		return workflows.PaymentState{Status: p.Status, Failure: p.Failure}, nil
 	}
 	p.Status = billing.PaymentSucceeded
-	b.balance -= in.Amount.Amount
-	for _, inv := range b.invoices {
-		if inv.Status == billing.InvoiceOpen {
-			inv.AmountPaid, inv.Status = inv.Total, billing.InvoicePaid
-		}
+	var inv *billing.Invoice
+	for _, i := range b.invoices {
+		inv = i // the month's invoice: the books hold one
 	}
+	b.applyLocked(in.Amount.Amount, inv)
 	return workflows.PaymentState{Status: billing.PaymentSucceeded}, nil
 }
 

@@ -8,4 +8,5 @@ func RegisterAll(r worker.WorkflowRegistry) {
 	r.RegisterWorkflow(Payment)
 	r.RegisterWorkflow(BillingDayWorkflow)
 	r.RegisterWorkflow(RecurringBillingWorkflow)
+	r.RegisterWorkflow(Reconcile)
 }

@@ -46,14 +46,13 @@ func runDev(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if len(seeded) > 0 {
 		log.Info("seeded demo data", "accounts", strings.Join(seeded, ","))
 	}
-	if err := a.EnsureRecurringBillingSchedules(ctx); err != nil {
+	if err := a.EnsureSchedules(ctx); err != nil {
 		return err
 	}
 
 	printBanner(cfg)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return worker.Run(gctx, a.Temporal, a.WorkerConfig()) })
-	g.Go(func() error { return a.SweepStrandedPayments(gctx) })
 	g.Go(func() error { return serveHTTP(gctx, cfg.HTTPAddr, a.APIServer().Handler(), log) })
 	return g.Wait()
 }

@@ -14,8 +14,6 @@ import (
 	"syscall"
 	"time"
 
-	"golang.org/x/sync/errgroup"
-
 	"github.com/payportal/payportal/internal/app"
 	"github.com/payportal/payportal/internal/billing"
 	"github.com/payportal/payportal/internal/config"
@@ -30,8 +28,10 @@ commands:
   dev      run everything locally: Temporal dev server, migrations, demo data, worker and API
   api      serve the HTTP API
   worker   run the Temporal worker
+  reconcile  run one reconciliation pass: settle stranded payments, refund money the books do
+           not show, check the ledger; exits 1 when a disagreement remains (see README)
   migrate  create the database if needed and apply migrations
-           (--demo also seeds the development accounts and keys: trials only, never production)
+           (--demo also seeds the development accounts and keys: PAYPORTAL_ENV=development only)
 
 Settings come from the environment; see README.md.`
 
@@ -51,11 +51,15 @@ func main() {
 
 	switch os.Args[1] {
 	case "dev":
+		// dev runs the sandboxes and seeds the demo keys: it is development by definition.
+		cfg.Env = config.EnvDevelopment
 		err = runDev(ctx, cfg, log)
 	case "api":
 		err = runAPI(ctx, cfg, log)
 	case "worker":
 		err = runWorker(ctx, cfg, log)
+	case "reconcile":
+		err = runReconcile(ctx, cfg, log)
 	case "migrate":
 		err = runMigrateCommand(ctx, cfg, os.Args[2:])
 	case "-h", "--help", "help":
@@ -84,6 +88,10 @@ func runMigrateCommand(ctx context.Context, cfg config.Config, args []string) er
 	demo := fs.Bool("demo", false, "also seed the development accounts and keys (trials only)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *demo && !cfg.Development() {
+		return errors.New("migrate --demo seeds the demo accounts and the API keys printed in the README, which are for development; " +
+			"drop --demo (or set PAYPORTAL_ENV=development for a trial)")
 	}
 	if err := runMigrate(ctx, cfg); err != nil {
 		return err
@@ -127,6 +135,9 @@ func runAPI(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return err
 	}
 	defer a.Close()
+	if err := a.CheckProductionSafe(ctx); err != nil {
+		return err
+	}
 	return serveHTTP(ctx, cfg.HTTPAddr, a.APIServer().Handler(), log)
 }
 
@@ -136,17 +147,48 @@ func runWorker(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return err
 	}
 	defer a.Close()
-	// Every worker makes sure each account's schedule exists and follows its billing day; it
-	// is idempotent, so several workers starting together do no harm.
-	if err := a.EnsureRecurringBillingSchedules(ctx); err != nil {
+	if err := a.CheckProductionSafe(ctx); err != nil {
+		return err
+	}
+	// Every worker makes sure each account's billing schedule exists and follows its billing
+	// day, and that the reconciler's exists; it is idempotent, so several workers starting
+	// together do no harm.
+	if err := a.EnsureSchedules(ctx); err != nil {
 		return err
 	}
 	log.Info("worker polling", "task_queue", cfg.TaskQueue, "temporal", cfg.TemporalAddress)
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return worker.Run(gctx, a.Temporal, a.WorkerConfig()) })
-	g.Go(func() error { return a.SweepStrandedPayments(gctx) })
-	return g.Wait()
+	return worker.Run(ctx, a.Temporal, a.WorkerConfig())
 }
+
+// runReconcile runs one reconciliation pass in this process and prints every finding. It
+// exits non-zero when a disagreement between the books and the processors remains.
+func runReconcile(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+	a, err := app.Open(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	report, err := a.Reconcile(ctx)
+	for _, f := range report.Findings {
+		state := "UNRESOLVED"
+		if f.Resolved {
+			state = "resolved"
+		}
+		fmt.Printf("%-10s %-18s account=%s payment=%s action=%s: %s\n", state, f.Kind, f.AccountID, f.PaymentID, f.Action, f.Detail)
+	}
+	if err != nil {
+		return fmt.Errorf("reconcile: %w", err)
+	}
+	fmt.Printf("reconciled: %d checked, %d findings, %d unresolved\n", report.Checked, len(report.Findings), report.Unresolved)
+	if report.Unresolved > 0 {
+		return errBooksDisagree
+	}
+	return nil
+}
+
+// errBooksDisagree makes `payportal reconcile` exit 1 without a stack of log lines: the
+// findings above say what disagrees.
+var errBooksDisagree = errors.New("the books and the processors disagree; see the findings above")
 
 // serveHTTP serves until ctx ends, then drains in-flight requests.
 func serveHTTP(ctx context.Context, addr string, h http.Handler, log *slog.Logger) error {

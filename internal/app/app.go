@@ -5,8 +5,10 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 
 	"go.temporal.io/sdk/client"
 
@@ -14,6 +16,7 @@ import (
 	"github.com/payportal/payportal/api"
 	"github.com/payportal/payportal/internal/billing"
 	"github.com/payportal/payportal/internal/config"
+	"github.com/payportal/payportal/internal/devdata"
 	"github.com/payportal/payportal/internal/gateway"
 	"github.com/payportal/payportal/internal/mail"
 	"github.com/payportal/payportal/internal/pdfstore"
@@ -73,6 +76,46 @@ func New(cfg config.Config, log *slog.Logger, db *postgres.DB, tc client.Client)
 	return a, nil
 }
 
+// CheckProductionSafe refuses what is for development only unless PAYPORTAL_ENV=development:
+// the settings config.CheckProduction refuses (sandbox processors, default secret) and the
+// demo API keys of internal/devdata in the database, which anyone can read in the README.
+// `payportal api` and `payportal worker` call it before serving; every problem found is
+// reported at once, each naming what to change.
+func (a *App) CheckProductionSafe(ctx context.Context) error {
+	if a.Config.Development() {
+		a.Log.Warn("PAYPORTAL_ENV=development: sandbox processors, demo keys and the default idempotency secret are allowed; never serve real customers so")
+		return nil
+	}
+	errs := []error{a.Config.CheckProduction()}
+	demo, err := a.activeDemoKeys(ctx)
+	switch {
+	case err != nil:
+		errs = append(errs, fmt.Errorf("check the database for demo API keys: %w", err))
+	case len(demo) > 0:
+		errs = append(errs, fmt.Errorf("the database holds the demo API keys of `payportal migrate --demo` (ids %s), "+
+			"which anyone can read in the README; revoke them (UPDATE api_keys SET revoked_at = now() WHERE id IN ('%s')) "+
+			"or set PAYPORTAL_ENV=development for a trial", strings.Join(demo, ", "), strings.Join(demo, "', '")))
+	}
+	return errors.Join(errs...)
+}
+
+// activeDemoKeys answers the ids of the demo keys the database still accepts, looked up by
+// their digests as any caller's key is.
+func (a *App) activeDemoKeys(ctx context.Context) ([]string, error) {
+	var ids []string
+	for _, key := range []string{devdata.DemoCustomerKey, devdata.OtherCustomerKey, devdata.DemoRepKey} {
+		caller, err := a.DB.CallerByAPIKey(ctx, key)
+		switch {
+		case billing.KindOf(err) == billing.KindUnauthenticated:
+			continue // unknown or revoked
+		case err != nil:
+			return nil, err
+		}
+		ids = append(ids, caller.KeyID)
+	}
+	return ids, nil
+}
+
 // Close releases the connections.
 func (a *App) Close() {
 	a.Temporal.Close()
@@ -99,8 +142,10 @@ func (a *App) APIServer() *api.Server {
 				return nil
 			}},
 		},
-		Limits: api.RateLimits{PerSecond: a.Config.RateLimitPerSecond, Burst: a.Config.RateLimitBurst},
-		Logger: a.Log,
+		Limits:         api.RateLimits{PerSecond: a.Config.RateLimitPerSecond, Burst: a.Config.RateLimitBurst},
+		ReturnURLHosts: api.ReturnURLHosts{Allowed: a.Config.ReturnURLHosts, AnyWhenEmpty: a.Config.Development()},
+		TrustedProxies: a.Config.TrustedProxies,
+		Logger:         a.Log,
 	}
 }
 
@@ -116,6 +161,9 @@ func (a *App) WorkerConfig() worker.Config {
 			Cards:     a.Cards,
 			PayPal:    a.PayPal,
 			PublicURL: a.Config.PublicURL,
+			Temporal:  a.Temporal,
+			// The API's own start, so a resumed saga is the one the API would have started.
+			StartPaymentSaga: a.paymentService().StartSaga,
 		},
 	}
 }

@@ -1,9 +1,7 @@
 package app
 
 import (
-	"context"
 	"fmt"
-	"time"
 
 	"github.com/payportal/payportal/api"
 	"github.com/payportal/payportal/internal/config"
@@ -38,6 +36,7 @@ func (a *App) paymentService() *portal.Payments {
 		DB:                    a.DB,
 		Temporal:              a.Temporal,
 		Processor:             a.Cards,
+		PayPal:                a.PayPal,
 		Clock:                 a.Clock,
 		TaskQueue:             a.Config.TaskQueue,
 		PayPalApprovalTimeout: a.Config.PayPalApprovalTimeout,
@@ -46,44 +45,16 @@ func (a *App) paymentService() *portal.Payments {
 	}
 }
 
-// checkout is the sandbox's buyer page, mounted only when PayPal is the sandbox; nil (no
-// routes) with the live PayPal.
+// checkout is the sandbox's buyer page, mounted only in development with the PayPal
+// sandbox; nil (no routes) otherwise. Anyone holding an order's token may press Approve
+// there, so it must never be served to real customers: production refuses the sandbox at
+// start (CheckProductionSafe), and this keeps the page off even if that check were skipped.
 func (a *App) checkout() api.PayPalCheckout {
+	if !a.Config.Development() {
+		return nil
+	}
 	if sb, ok := a.PayPal.(*sandbox.PayPal); ok {
 		return sb
 	}
 	return nil
-}
-
-// Sweeping for payments whose saga never started: often enough that a stranded payment does
-// not hold the customer's balance for long, with a grace period that leaves the API's own
-// start (and the client's retry) time to happen first.
-const (
-	strandedSweepEvery = time.Minute
-	strandedGrace      = 2 * time.Minute
-)
-
-// SweepStrandedPayments starts the saga of any one-time payment that has none, every minute
-// until ctx ends. Workers run it; several at once are harmless since starting is idempotent.
-func (a *App) SweepStrandedPayments(ctx context.Context) error {
-	tick := time.NewTicker(strandedSweepEvery)
-	defer tick.Stop()
-	for {
-		if n, err := a.ResumeStrandedPayments(ctx); err != nil {
-			a.Log.WarnContext(ctx, "stranded payment sweep failed; next sweep retries", "err", err)
-		} else if n > 0 {
-			a.Log.InfoContext(ctx, "stranded payment sweep", "payments_checked", n)
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-tick.C:
-		}
-	}
-}
-
-// ResumeStrandedPayments is one sweep: it starts the saga of every one-time payment still
-// processing after the grace period that has none, and reports how many it looked at.
-func (a *App) ResumeStrandedPayments(ctx context.Context) (int, error) {
-	return a.paymentService().ResumeStranded(ctx, strandedGrace)
 }

@@ -70,3 +70,37 @@ func TestBillingPeriodIsTheMonthBeforeTheBillingDate(t *testing.T) {
 		}
 	}
 }
+
+func TestRecurringBillingDateIsTheBillingDayOfTheMonth(t *testing.T) {
+	cases := []struct {
+		name       string
+		billingDay int
+		startedOn  time.Time
+		want       time.Time
+	}{
+		{"on the billing day", 15, day(2026, 12, 15), day(2026, 12, 15)},
+		{"a manual trigger later in the month", 15, time.Date(2026, 12, 28, 17, 30, 0, 0, time.UTC), day(2026, 12, 15)},
+		{"an operator's start earlier in the month", 15, day(2026, 12, 2), day(2026, 12, 15)},
+		{"the last day of the month", 1, day(2027, 1, 31), day(2027, 1, 1)},
+		{"a day past February's end is clamped", 31, day(2027, 2, 10), day(2027, 2, 28)},
+		{"leap February", 30, day(2028, 2, 3), day(2028, 2, 29)},
+		{"the UTC month decides", 1, time.Date(2026, 11, 30, 22, 0, 0, 0, time.FixedZone("EST", -5*3600)), day(2026, 12, 1)},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got := billing.RecurringBillingDate(tc.billingDay, tc.startedOn)
+			if !got.Equal(tc.want) || got.Location() != time.UTC {
+				t.Errorf("RecurringBillingDate(%d, %s) = %s, want %s", tc.billingDay, tc.startedOn, got, tc.want)
+			}
+			if month := billing.BillingMonth(tc.startedOn); !month.Equal(billing.BillingMonth(got)) || month.Day() != 1 {
+				t.Errorf("BillingMonth(%s) = %s, want the first of %s's month", tc.startedOn, month, got)
+			}
+		})
+	}
+	// Two days of one month bill one period.
+	s1, e1 := billing.BillingPeriod(billing.RecurringBillingDate(15, day(2026, 12, 3)))
+	s2, e2 := billing.BillingPeriod(billing.RecurringBillingDate(15, day(2026, 12, 27)))
+	if !s1.Equal(s2) || !e1.Equal(e2) || !s1.Equal(day(2026, 11, 15)) || !e1.Equal(day(2026, 12, 14)) {
+		t.Errorf("periods %s..%s and %s..%s, want 2026-11-15..2026-12-14 twice", s1, e1, s2, e2)
+	}
+}

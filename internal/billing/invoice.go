@@ -157,3 +157,21 @@ func RecurringInvoiceDraft(acct Account, charges []RecurringCharge, start, end t
 func BillingPeriod(billingDate time.Time) (start, end time.Time) {
 	return billingDate.AddDate(0, -1, 0), billingDate.AddDate(0, 0, -1)
 }
+
+// BillingMonth is the month a recurring invoice belongs to, as its first day (UTC): the
+// month of its billing date. An account has one recurring invoice per billing month, however
+// many times, and on whichever day of the month, its billing is started.
+func BillingMonth(billingDate time.Time) time.Time {
+	y, m, _ := billingDate.UTC().Date()
+	return time.Date(y, m, 1, 0, 0, 0, 0, time.UTC)
+}
+
+// RecurringBillingDate is the day the account's recurring invoice of the month of
+// billingDate is billed on: its billing day in that month, clamped to the month's length. A
+// schedule triggered by hand, an operator's start with another date or a late catch-up all
+// bill the same period as the billing day itself: BillingPeriod(RecurringBillingDate(...)).
+func RecurringBillingDate(billingDay int, billingDate time.Time) time.Time {
+	month := BillingMonth(billingDate)
+	last := month.AddDate(0, 1, -1).Day()
+	return month.AddDate(0, 0, min(max(billingDay, 1), last)-1)
+}

@@ -24,6 +24,21 @@ func (s PaymentStatus) Final() bool {
 	return false
 }
 
+// Compensation is what undoing a payment that did not go through did with the money.
+type Compensation string
+
+const (
+	CompensationNone Compensation = ""
+	// CompensationHoldReleased: the card hold was voided or the PayPal order closed; no money
+	// was taken.
+	CompensationHoldReleased Compensation = "hold_released"
+	// CompensationRefunded: money was taken and given back in full (RefundID).
+	CompensationRefunded Compensation = "refunded"
+	// CompensationRefundRefused: money was taken and the processor refused to give it back;
+	// a person must act, and the reconciler reports it until then.
+	CompensationRefundRefused Compensation = "refund_refused"
+)
+
 // PaymentMethodKind is how a one-time payment is made.
 type PaymentMethodKind string
 
@@ -55,8 +70,12 @@ type Payment struct {
 	ReturnURL      string
 	CaptureID      string
 	RefundID       string
-	Failure        *Failure
-	CreatedAt      time.Time
-	CompletedAt    *time.Time
-	WorkflowID     string
+	// AuthorizationID is the card hold the saga took; Compensation what undoing it did.
+	AuthorizationID string
+	Compensation    Compensation
+	CompensatedAt   *time.Time
+	Failure         *Failure
+	CreatedAt       time.Time
+	CompletedAt     *time.Time
+	WorkflowID      string
 }

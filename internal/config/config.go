@@ -3,14 +3,37 @@
 package config
 
 import (
+	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 )
 
+// The two environments (PAYPORTAL_ENV). Production is the default, so a deployment that
+// forgets the setting gets the safety checks, not the sandboxes.
+const (
+	EnvDevelopment = "development"
+	EnvProduction  = "production"
+)
+
+// DefaultIdempotencySecret is the built-in key of the request fingerprints: public, so fine
+// for development only.
+const DefaultIdempotencySecret = "payportal-dev-idempotency-secret"
+
+// minIdempotencySecretLen is the shortest secret production accepts: 32 bytes, as long as
+// the HMAC-SHA-256 it keys.
+const minIdempotencySecretLen = 32
+
 // Config is every setting, read once at start.
 type Config struct {
+	// Env is development or production (PAYPORTAL_ENV). Outside development, `payportal api`
+	// and `payportal worker` refuse the sandboxes, demo keys and default secrets
+	// (CheckProduction), and the PayPal sandbox's buyer page is not served.
+	Env string
+
 	DatabaseURL       string
 	TemporalAddress   string
 	TemporalNamespace string
@@ -37,6 +60,14 @@ type Config struct {
 	// IdempotencySecret keys the fingerprint of payment requests; set it in production.
 	IdempotencySecret string
 
+	// ReturnURLHosts are the hosts a payment's return_url may name
+	// (PAYPORTAL_RETURN_URL_HOSTS): exact names, or "*.example.com" for its subdomains. Empty
+	// allows any host in development and refuses every return_url in production.
+	ReturnURLHosts []string
+	// TrustedProxies are the CIDRs of the reverse proxies whose X-Forwarded-For is believed
+	// (PAYPORTAL_TRUSTED_PROXIES); empty: the connection's address is the client's.
+	TrustedProxies []string
+
 	RateLimitPerSecond float64 // per API key
 	RateLimitBurst     int
 	LogLevel           string
@@ -48,6 +79,7 @@ type Config struct {
 // Load reads the environment.
 func Load() (Config, error) {
 	c := Config{
+		Env:                env("PAYPORTAL_ENV", EnvProduction),
 		DatabaseURL:        env("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/payportal?sslmode=disable"),
 		TemporalAddress:    env("TEMPORAL_ADDRESS", "127.0.0.1:7233"),
 		TemporalNamespace:  env("TEMPORAL_NAMESPACE", "default"),
@@ -66,12 +98,18 @@ func Load() (Config, error) {
 		PayPalClientSecret: env("PAYPAL_CLIENT_SECRET", ""),
 		PayPalAPIBase:      env("PAYPAL_API_BASE", "https://api-m.sandbox.paypal.com"),
 		LogLevel:           env("PAYPORTAL_LOG_LEVEL", "info"),
-		IdempotencySecret:  env("PAYPORTAL_IDEMPOTENCY_SECRET", "payportal-dev-idempotency-secret"),
+		IdempotencySecret:  env("PAYPORTAL_IDEMPOTENCY_SECRET", DefaultIdempotencySecret),
 		DevStateDir:        env("PAYPORTAL_DEV_STATE_DIR", ".payportal"),
 		TemporalCLI:        env("PAYPORTAL_TEMPORAL_CLI", ""),
 	}
 	c.PublicURL = env("PAYPORTAL_PUBLIC_URL", "http://"+c.HTTPAddr)
 	var err error
+	if c.ReturnURLHosts, err = hostListEnv("PAYPORTAL_RETURN_URL_HOSTS"); err != nil {
+		return Config{}, err
+	}
+	if c.TrustedProxies, err = cidrListEnv("PAYPORTAL_TRUSTED_PROXIES"); err != nil {
+		return Config{}, err
+	}
 	if c.CardValidationTimeout, err = durationEnv("PAYPORTAL_CARD_VALIDATION_TIMEOUT", 24*time.Hour); err != nil {
 		return Config{}, err
 	}
@@ -91,6 +129,11 @@ func Load() (Config, error) {
 		return Config{}, err
 	}
 	c.TemporalUIPort = int(ui)
+	switch c.Env {
+	case EnvDevelopment, EnvProduction:
+	default:
+		return Config{}, fmt.Errorf("PAYPORTAL_ENV=%q: want development or production", c.Env)
+	}
 	switch c.SMTPTLS {
 	case "opportunistic", "mandatory", "none":
 	default:
@@ -107,6 +150,39 @@ func Load() (Config, error) {
 		return Config{}, fmt.Errorf("PAYPORTAL_PAYPAL=%q: want sandbox or live", c.PayPalMode)
 	}
 	return c, nil
+}
+
+// Development reports whether PAYPORTAL_ENV=development: sandboxes, demo data and default
+// secrets are allowed. Anything else (also a Config built without Env) is production.
+func (c Config) Development() bool { return c.Env == EnvDevelopment }
+
+// CheckProduction refuses the settings that are for development only, unless Env is
+// development: a sandbox card processor or PayPal (customers could approve their own
+// payments), and a missing, built-in or short idempotency secret (anyone could compute the
+// fingerprints). Each refusal names the setting to change; all of them are reported at once.
+// The demo API keys live in the database: app.CheckProductionSafe checks those too.
+func (c Config) CheckProduction() error {
+	if c.Development() {
+		return nil
+	}
+	var errs []error
+	if c.CardProcessor == "" || c.CardProcessor == "sandbox" {
+		errs = append(errs, errors.New("PAYPORTAL_CARD_PROCESSOR=sandbox is for development; "+
+			"set PAYPORTAL_CARD_PROCESSOR=stripe (or PAYPORTAL_ENV=development for a trial)"))
+	}
+	if c.PayPalMode == "" || c.PayPalMode == "sandbox" {
+		errs = append(errs, errors.New("PAYPORTAL_PAYPAL=sandbox is for development (its checkout page lets buyers approve their own payments); "+
+			"set PAYPORTAL_PAYPAL=live with PAYPAL_CLIENT_ID and PAYPAL_CLIENT_SECRET (or PAYPORTAL_ENV=development for a trial)"))
+	}
+	switch {
+	case c.IdempotencySecret == "" || c.IdempotencySecret == DefaultIdempotencySecret:
+		errs = append(errs, fmt.Errorf("PAYPORTAL_IDEMPOTENCY_SECRET is the built-in development secret; "+
+			"set it to a random secret of at least %d bytes (or PAYPORTAL_ENV=development for a trial)", minIdempotencySecretLen))
+	case len(c.IdempotencySecret) < minIdempotencySecretLen:
+		errs = append(errs, fmt.Errorf("PAYPORTAL_IDEMPOTENCY_SECRET is %d bytes; "+
+			"set it to a random secret of at least %d bytes (or PAYPORTAL_ENV=development for a trial)", len(c.IdempotencySecret), minIdempotencySecretLen))
+	}
+	return errors.Join(errs...)
 }
 
 func env(name, def string) string {
@@ -138,4 +214,68 @@ func floatEnv(name string, def float64) (float64, error) {
 		return 0, fmt.Errorf("%s=%q: want a positive number", name, v)
 	}
 	return f, nil
+}
+
+// list splits a comma-separated setting, dropping blanks.
+func list(name string) []string {
+	var out []string
+	for _, v := range strings.Split(os.Getenv(name), ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// hostListEnv reads host names, each exact ("shop.example.com") or a subdomain wildcard
+// ("*.example.com"), lower-cased.
+func hostListEnv(name string) ([]string, error) {
+	hosts := list(name)
+	for i, h := range hosts {
+		h = strings.ToLower(h)
+		if !validHostName(strings.TrimPrefix(h, "*.")) {
+			return nil, fmt.Errorf("%s: %q is not a host name; want names such as shop.example.com or *.example.com, comma-separated", name, hosts[i])
+		}
+		hosts[i] = h
+	}
+	return hosts, nil
+}
+
+// validHostName accepts DNS names and IP literals: letters, digits, dashes and dots, or an
+// IPv6 address; no scheme, port, path or wildcard in the middle.
+func validHostName(h string) bool {
+	if h == "" || len(h) > 253 {
+		return false
+	}
+	if _, err := netip.ParseAddr(h); err == nil {
+		return true
+	}
+	for _, label := range strings.Split(h, ".") {
+		if label == "" || len(label) > 63 || strings.HasPrefix(label, "-") || strings.HasSuffix(label, "-") {
+			return false
+		}
+		for _, r := range label {
+			if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// cidrListEnv reads CIDRs; a bare address is taken as its own /32 (or /128).
+func cidrListEnv(name string) ([]string, error) {
+	items := list(name)
+	for i, v := range items {
+		if p, err := netip.ParsePrefix(v); err == nil {
+			items[i] = p.Masked().String()
+			continue
+		}
+		a, err := netip.ParseAddr(v)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %q is not a CIDR; want networks such as 10.0.0.0/8 or 192.168.1.10/32, comma-separated", name, v)
+		}
+		items[i] = netip.PrefixFrom(a, a.BitLen()).String()
+	}
+	return items, nil
 }

@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/payportal/payportal/internal/billing"
 )
@@ -118,6 +119,29 @@ type CardProcessor interface {
 	Void(ctx context.Context, authorizationID, idempotencyKey string) error
 	// Refund gives back part or all of a capture.
 	Refund(ctx context.Context, captureID string, amount billing.Money, idempotencyKey string) (refundID string, err error)
+	// LookupCharge tells where the charge that Authorize made under authorizeKey stands, from
+	// the processor's own records: what a saga asks when a step's answer was lost. A key
+	// that made no authorization answers Status ChargeNone, not an error.
+	LookupCharge(ctx context.Context, authorizeKey string) (Charge, error)
+}
+
+// ChargeStatus is where a card charge stands at the processor.
+type ChargeStatus string
+
+const (
+	ChargeNone       ChargeStatus = "none"       // no authorization was made: no money held
+	ChargeAuthorized ChargeStatus = "authorized" // money held, not taken
+	ChargeCaptured   ChargeStatus = "captured"   // money taken (Refunded says how much went back)
+	ChargeVoided     ChargeStatus = "voided"     // the hold was released
+)
+
+// Charge is the processor's truth about one card charge.
+type Charge struct {
+	Status          ChargeStatus  `json:"status"`
+	AuthorizationID string        `json:"authorization_id,omitempty"`
+	Amount          billing.Money `json:"amount"`
+	CaptureID       string        `json:"capture_id,omitempty"`
+	Refunded        int64         `json:"refunded,omitempty"` // minor units refunded so far
 }
 
 // OrderRequest asks PayPal for an order the buyer approves on PayPal's side. RequestID is the
@@ -147,6 +171,44 @@ type PayPal interface {
 	RefundCapture(ctx context.Context, captureID string, amount billing.Money, requestID string) (refundID string, err error)
 	// VoidOrder abandons an order that will not be captured; voiding twice is fine.
 	VoidOrder(ctx context.Context, orderID string) error
+	// LookupOrder tells where an order stands at PayPal: what a saga asks when a capture's
+	// answer was lost. An unknown order is ErrNotFound.
+	LookupOrder(ctx context.Context, orderID string) (OrderState, error)
+}
+
+// OrderStatus is where a PayPal order stands.
+type OrderStatus string
+
+const (
+	OrderCreated  OrderStatus = "created"  // waiting for the buyer: no money taken
+	OrderApproved OrderStatus = "approved" // the buyer approved; not captured yet
+	OrderCaptured OrderStatus = "captured" // money taken (Refunded says how much went back)
+	OrderClosed   OrderStatus = "closed"   // voided, cancelled or expired: no money taken
+)
+
+// OrderState is PayPal's truth about one order.
+type OrderState struct {
+	ID        string        `json:"id"`
+	Status    OrderStatus   `json:"status"`
+	Amount    billing.Money `json:"amount"`
+	CaptureID string        `json:"capture_id,omitempty"`
+	Refunded  int64         `json:"refunded,omitempty"` // minor units refunded so far
+}
+
+// Capture is one capture as the processor lists it, for the reconciler's cross-check of the
+// processor's books against PayPortal's.
+type Capture struct {
+	CaptureID string        `json:"capture_id"`
+	PaymentID string        `json:"payment_id"` // from the idempotency key or metadata PayPortal sent
+	Amount    billing.Money `json:"amount"`
+	Refunded  int64         `json:"refunded"`
+	CreatedAt time.Time     `json:"created_at"`
+}
+
+// CaptureLister is implemented by processors that can list their captures; the reconciler
+// uses it to find money taken that PayPortal's books do not know of.
+type CaptureLister interface {
+	CapturesSince(ctx context.Context, since time.Time) ([]Capture, error)
 }
 
 // Decline codes beyond the card codes billing already names.

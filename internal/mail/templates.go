@@ -98,7 +98,8 @@ func PaymentReceipt(lang string, d PaymentReceiptData) Message {
 
 // PaymentFailed is a one-time payment that failed. FailureCode is a processor decline code
 // (card_declined, insufficient_funds, ...); known codes are explained in the reader's
-// language, others fall back to FailureMessage.
+// language, others fall back to FailureMessage. Money says what became of the customer's
+// money, as resolved from the processor; the mail claims no more than it says.
 type PaymentFailed struct {
 	To             string
 	CompanyName    string
@@ -109,19 +110,43 @@ type PaymentFailed struct {
 	Last4          string
 	FailureCode    string
 	FailureMessage string
+	Money          MoneyOutcome
+	RefundID       string // the processor's refund reference, shown with MoneyRefunded
 }
 
-// PaymentFailedMail says a payment did not go through, and why.
+// MoneyOutcome is what became of the money of a failed payment. The zero value means
+// unknown: the mail then makes no claim either way.
+type MoneyOutcome string
+
+const (
+	// MoneyNotTaken: the processor took nothing (a decline, a hold released).
+	MoneyNotTaken MoneyOutcome = "not_taken"
+	// MoneyRefunded: the amount was taken and has been refunded in full.
+	MoneyRefunded MoneyOutcome = "refunded"
+	// MoneyTaken: the amount was taken and the billing team is booking or returning it;
+	// the customer must not pay again.
+	MoneyTaken MoneyOutcome = "taken"
+)
+
+// PaymentFailedMail says a payment did not go through, why, and what became of the money.
 func PaymentFailedMail(lang string, d PaymentFailed) Message {
+	money := d.Money
+	switch money {
+	case MoneyNotTaken, MoneyRefunded, MoneyTaken:
+	default:
+		money = "" // an outcome this package does not know is no claim at all
+	}
 	return render("payment_failed", lang, d.To, struct {
 		common
-		PaymentID, Amount, Method, Failure string
+		PaymentID, Amount, Method, Failure, Money, RefundID string
 	}{
 		common:    newCommon(lang, d.CompanyName),
 		PaymentID: safeText(d.PaymentID),
 		Amount:    i18n.FormatMoney(lang, d.Amount),
 		Method:    methodName(lang, d.Method, d.Brand, d.Last4),
 		Failure:   failureText(lang, d.FailureCode, d.FailureMessage),
+		Money:     string(money),
+		RefundID:  safeText(d.RefundID),
 	})
 }
 

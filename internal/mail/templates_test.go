@@ -1,6 +1,7 @@
 package mail_test
 
 import (
+	htmltemplate "html/template"
 	"regexp"
 	"strings"
 	"testing"
@@ -57,6 +58,7 @@ func allMails(lang string) []mailCase {
 		{"payment failed", mail.PaymentFailedMail(lang, mail.PaymentFailed{
 			To: "ap@demo.example", CompanyName: "Demo Corp", PaymentID: "pay_def", Amount: usd,
 			Method: billing.MethodCard, Last4: "0002", FailureCode: billing.CodeCardDeclined, FailureMessage: "Your card was declined.",
+			Money: mail.MoneyNotTaken,
 		}), []string{amount, "pay_def", "0002", pick("the card was declined", "la carte a été refusée")}},
 		{"payment failed, unknown code", mail.PaymentFailedMail(lang, mail.PaymentFailed{
 			To: "ap@demo.example", PaymentID: "pay_ghi", Amount: usd, Method: billing.MethodPayPal,
@@ -200,4 +202,123 @@ func TestFreeTextStaysOnOneLine(t *testing.T) {
 	if !strings.Contains(m.Text, "line one line two") {
 		t.Errorf("reason should be joined into one line:\n%s", m.Text)
 	}
+}
+
+// TestPaymentFailedTellsWhatBecameOfTheMoney: each outcome has its own wording in each
+// language, and no mail says what another outcome says.
+func TestPaymentFailedTellsWhatBecameOfTheMoney(t *testing.T) {
+	const (
+		enNotTaken = "No money was taken."
+		frNotTaken = "Aucun montant n'a été débité."
+		enRefunded = "was taken and has been refunded to you in full"
+		frRefunded = "a été débité, puis intégralement remboursé"
+		enTaken    = "Our billing team is resolving this"
+		frTaken    = "Notre service facturation s'en occupe"
+		enUnknown  = "it will be released"
+		frUnknown  = "il sera libéré"
+	)
+	tests := []struct {
+		lang     string
+		money    mail.MoneyOutcome
+		refundID string
+		subject  string
+		want     []string
+		wantNot  []string
+	}{
+		{"en", mail.MoneyNotTaken, "", "Your payment of $1,234.56 failed",
+			[]string{"did not go through: the card was declined.", enNotTaken, "try again"},
+			[]string{enRefunded, enTaken, enUnknown}},
+		{"fr", mail.MoneyNotTaken, "", "Votre paiement de 1 234,56 $US a échoué",
+			[]string{"n'a pas abouti : la carte a été refusée.", frNotTaken, "réessayer"},
+			[]string{frRefunded, frTaken, frUnknown}},
+		{"en", mail.MoneyRefunded, "re_3PabcRefund", "Your payment of $1,234.56 failed and was refunded",
+			[]string{"The amount of $1,234.56 " + enRefunded, "(refund reference: re_3PabcRefund)", "5 to 10 business days"},
+			[]string{enNotTaken, enTaken, enUnknown}},
+		{"fr", mail.MoneyRefunded, "re_3PabcRefund", "Votre paiement de 1 234,56 $US a échoué et a été remboursé",
+			[]string{"Le montant de 1 234,56 $US " + frRefunded, "(référence du remboursement : re_3PabcRefund)", "5 à 10 jours ouvrés"},
+			[]string{frNotTaken, frTaken, frUnknown}},
+		{"en", mail.MoneyRefunded, "", "Your payment of $1,234.56 failed and was refunded",
+			[]string{enRefunded + ". Refunds usually"},
+			[]string{"refund reference", enNotTaken}},
+		{"fr", mail.MoneyRefunded, "", "Votre paiement de 1 234,56 $US a échoué et a été remboursé",
+			[]string{frRefunded + ". Un remboursement"},
+			[]string{"référence du remboursement", frNotTaken}},
+		{"en", mail.MoneyTaken, "", "Your payment of $1,234.56 could not be completed",
+			[]string{"The amount of $1,234.56 was taken.", enTaken, "apply it to your balance or refund it", "Please do not pay again."},
+			[]string{enNotTaken, enRefunded, enUnknown, "try again"}},
+		{"fr", mail.MoneyTaken, "", "Votre paiement de 1 234,56 $US n'a pas pu être finalisé",
+			[]string{"Le montant de 1 234,56 $US a bien été débité.", frTaken, "l'imputera sur votre solde ou vous le remboursera",
+				"Merci de ne pas payer une seconde fois."},
+			[]string{frNotTaken, frRefunded, frUnknown, "réessayer"}},
+		{"en", "", "", "Your payment of $1,234.56 failed",
+			[]string{"did not complete", "If an amount was held on your card or PayPal account for this payment, " + enUnknown},
+			[]string{enNotTaken, enRefunded, enTaken}},
+		{"fr", "", "", "Votre paiement de 1 234,56 $US a échoué",
+			[]string{"n'a pas abouti", "Si un montant a été bloqué sur votre carte ou votre compte PayPal pour ce paiement, " + frUnknown},
+			[]string{frNotTaken, frRefunded, frTaken}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.lang+"/"+string(tt.money)+"/"+tt.refundID, func(t *testing.T) {
+			m := mail.PaymentFailedMail(tt.lang, mail.PaymentFailed{
+				To: "ap@demo.example", CompanyName: "Demo Corp", PaymentID: "pay_def", Amount: usd,
+				Method: billing.MethodCard, Brand: "visa", Last4: "0002", FailureCode: billing.CodeCardDeclined,
+				Money: tt.money, RefundID: tt.refundID,
+			})
+			if m.Subject != tt.subject {
+				t.Errorf("Subject = %q, want %q", m.Subject, tt.subject)
+			}
+			for _, part := range []string{m.Text, m.HTML} {
+				for _, w := range tt.want {
+					if !strings.Contains(part, htmlOrText(part, w)) {
+						t.Errorf("missing %q in\n%s", w, part)
+					}
+				}
+				for _, w := range tt.wantNot {
+					if strings.Contains(part, htmlOrText(part, w)) {
+						t.Errorf("unexpected %q in\n%s", w, part)
+					}
+				}
+			}
+			if !strings.Contains(m.Text, "pay_def") || !strings.Contains(m.Text, "0002") {
+				t.Errorf("reference or card missing in\n%s", m.Text)
+			}
+		})
+	}
+}
+
+// TestPaymentFailedUnknownOutcomeClaimsNothing: a mail whose outcome was not resolved (the
+// zero value, or a value this package does not know) never says no money was taken, nor
+// that any was.
+func TestPaymentFailedUnknownOutcomeClaimsNothing(t *testing.T) {
+	claims := []string{
+		"No money was taken", "no money", "was taken", "refunded", "do not pay again",
+		"Aucun montant", "débité", "remboursé", "ne pas payer",
+	}
+	for _, lang := range []string{"en", "fr"} {
+		for _, money := range []mail.MoneyOutcome{"", "maybe"} {
+			for _, method := range []billing.PaymentMethodKind{billing.MethodCard, billing.MethodPayPal} {
+				m := mail.PaymentFailedMail(lang, mail.PaymentFailed{
+					To: "ap@demo.example", PaymentID: "pay_x", Amount: usd, Method: method,
+					FailureCode: billing.CodeProcessingError, Money: money, RefundID: "re_ignored",
+				})
+				all := m.Subject + "\n" + m.Text
+				for _, c := range claims {
+					if strings.Contains(strings.ToLower(all), strings.ToLower(c)) {
+						t.Errorf("%s, outcome %q, %s: claims %q in\n%s", lang, money, method, c, all)
+					}
+				}
+				if strings.Contains(all, "re_ignored") {
+					t.Errorf("%s, outcome %q: shows a refund reference without a refund:\n%s", lang, money, all)
+				}
+			}
+		}
+	}
+}
+
+// htmlOrText escapes want the way html/template does when part is the HTML part.
+func htmlOrText(part, want string) string {
+	if strings.HasPrefix(part, "<!DOCTYPE") {
+		return htmltemplate.HTMLEscapeString(want)
+	}
+	return want
 }

@@ -30,13 +30,21 @@ type Payments struct {
 	DB                    *postgres.DB
 	Temporal              client.Client
 	Processor             gateway.CardProcessor
+	PayPal                gateway.PayPal // asked whether an order is approved before the saga is told
 	Clock                 billing.Clock
 	TaskQueue             string
 	PayPalApprovalTimeout time.Duration // PAYPORTAL_PAYPAL_APPROVAL_TIMEOUT
 	Logger                *slog.Logger
 	// RequestHashKey keys the HMAC that fingerprints a request for its Idempotency-Key
-	// (PAYPORTAL_IDEMPOTENCY_SECRET). Keyed, because the fingerprint covers the card number:
-	// a plain hash of a 16-digit number with a known prefix and last4 is quickly brute-forced.
+	// (PAYPORTAL_IDEMPOTENCY_SECRET). The fingerprint never covers the card number or CVC
+	// (PCI DSS forbids keeping the CVC in any form), only what is safe to keep of the card:
+	// brand, last4, expiry and holder. It is still keyed, because what it covers (a name, an
+	// address, an amount) is easily guessed, and a plain hash of guessable facts tells them.
+	//
+	// An empty stored fingerprint is "unknown": migration 00006 cleared those of the card
+	// payments made before, which covered the number and CVC. A request with such a key
+	// answers the key's payment whatever the request, as a replay would: the key was the
+	// client's promise that it is the same payment, and nothing is charged twice.
 	RequestHashKey []byte
 	// OutcomeWait bounds how long Cancel and PayPalReturn wait for the saga to act on their
 	// signal before answering the payment as it stands; 5 s when zero.
@@ -44,7 +52,8 @@ type Payments struct {
 }
 
 // NewPayment is a one-time payment request as the API validated it. Card holds the raw number
-// and CVC: it goes to the processor and into the request hash, nowhere else.
+// and CVC: they go to the processor, nowhere else (the request hash takes only the card's
+// brand, last4, expiry and holder).
 type NewPayment struct {
 	IdempotencyKey string
 	Amount         billing.Money
@@ -154,7 +163,8 @@ func leftProcessing(p billing.Payment) bool     { return p.Status != billing.Pay
 func leftRequiresAction(p billing.Payment) bool { return p.Status != billing.PaymentRequiresAction }
 
 func (s *Payments) replay(ctx context.Context, existing billing.Payment, prevHash, hash []byte) (billing.Payment, bool, error) {
-	if !bytes.Equal(prevHash, hash) {
+	// An empty fingerprint is unknown (see RequestHashKey): the key's payment is the answer.
+	if len(prevHash) > 0 && !bytes.Equal(prevHash, hash) {
 		return billing.Payment{}, false, billing.Conflict(billing.CodeIdempotencyKeyReused,
 			"this Idempotency-Key was already used with a different request; use a new key for a new payment")
 	}
@@ -165,15 +175,17 @@ func (s *Payments) replay(ctx context.Context, existing billing.Payment, prevHas
 }
 
 // requestHash tells a replay from a reuse of an Idempotency-Key. It is the HMAC-SHA-256 under
-// key of the request in a canonical form (card number without spaces, fields in a fixed order), so the
-// same payment sent twice hashes the same whatever the JSON's formatting. The body itself is
-// never stored, and the card number and CVC only ever enter the hash function.
+// key of the request in a canonical form (fields in a fixed order), so the same payment sent
+// twice hashes the same whatever the JSON's formatting. The card is reduced to what may be
+// kept at rest, brand, last4, expiry and holder, so the stored fingerprint depends on neither
+// the full number nor the CVC: two cards alike in those facts sent with one key are taken as
+// the same payment (a replay), never charged twice.
 func (in NewPayment) requestHash(key []byte) []byte {
 	type canonicalCard struct {
-		Number     string `json:"number"`
+		Brand      string `json:"brand"`
+		Last4      string `json:"last4"`
 		ExpMonth   int    `json:"exp_month"`
 		ExpYear    int    `json:"exp_year"`
-		CVC        string `json:"cvc"`
 		HolderName string `json:"holder_name"`
 	}
 	canonical := struct {
@@ -191,11 +203,10 @@ func (in NewPayment) requestHash(key []byte) []byte {
 		ReturnURL: in.ReturnURL,
 	}
 	if c := in.Card; c != nil {
-		canonical.Card = &canonicalCard{Number: gateway.NormalizeCardNumber(c.Number), ExpMonth: c.ExpMonth,
-			ExpYear: c.ExpYear, CVC: c.CVC, HolderName: strings.TrimSpace(c.HolderName)}
+		canonical.Card = &canonicalCard{Brand: c.Brand(), Last4: c.Last4(), ExpMonth: c.ExpMonth,
+			ExpYear: c.ExpYear, HolderName: strings.TrimSpace(c.HolderName)}
 	}
 	h := hmac.New(sha256.New, key)
-	// Encoding straight into the hash: no buffer holding the card ever exists.
 	if err := json.NewEncoder(h).Encode(canonical); err != nil {
 		panic("encode canonical payment request: " + err.Error()) // plain strings and numbers cannot fail
 	}
@@ -291,21 +302,43 @@ func notCancelable(p billing.Payment) error {
 }
 
 // PayPalReturn passes the buyer's return from PayPal (approved, or cancelled on PayPal's side)
-// to the payment waiting on the order, then answers the payment. The order id is the
-// capability: whoever holds it may only nudge the saga, which asks PayPal whether the order
-// really is approved before capturing it.
-func (s *Payments) PayPalReturn(ctx context.Context, orderID string, approved bool) (billing.Payment, error) {
+// to the payment waiting on the order, then answers the payment; waited reports whether the
+// payment was waiting for the buyer when the link was visited (only then may the API send the
+// buyer on to return_url). The order id is the capability: whoever holds it may only nudge
+// the saga. An approval is passed on only when PayPal confirms the order approved, so a link
+// hit again and again before the buyer approves adds nothing to the saga's history; the saga
+// asks PayPal again when it captures.
+func (s *Payments) PayPalReturn(ctx context.Context, orderID string, approved bool) (_ billing.Payment, waited bool, err error) {
 	p, err := s.DB.PaymentByPayPalOrder(ctx, orderID)
 	if err != nil {
-		return billing.Payment{}, err
+		return billing.Payment{}, false, err
 	}
 	if p.Status != billing.PaymentRequiresAction {
-		return p, nil // a second visit of the link, or the payment already ended
+		return p, false, nil // a second visit of the link, or the payment already ended
+	}
+	if approved && !s.orderApproved(ctx, p, orderID) {
+		return p, true, nil
 	}
 	if err := s.signal(ctx, p, workflows.SignalPayPalReturn, workflows.PayPalReturnSignal{Approved: approved}); err != nil {
-		return billing.Payment{}, err
+		return billing.Payment{}, false, err
 	}
-	return s.awaitPayment(ctx, p, leftRequiresAction)
+	cur, err := s.awaitPayment(ctx, p, leftRequiresAction)
+	return cur, err == nil, err
+}
+
+// orderApproved asks PayPal whether the buyer approved the order (or it was captured
+// already). When PayPal cannot be asked the return is passed on as before: the saga checks
+// the order again when it captures, so an unconfirmed approval costs history, never money.
+func (s *Payments) orderApproved(ctx context.Context, p billing.Payment, orderID string) bool {
+	if s.PayPal == nil {
+		return true
+	}
+	o, err := s.PayPal.LookupOrder(ctx, orderID)
+	if err != nil {
+		s.log().WarnContext(ctx, "could not ask PayPal about a returned order; passing the return on", "payment_id", p.ID, "err", err)
+		return true
+	}
+	return o.Status == gateway.OrderApproved || o.Status == gateway.OrderCaptured
 }
 
 // signal sends a signal to the payment's saga. A saga that has ended already ignores it:
@@ -347,21 +380,7 @@ func (s *Payments) log() *slog.Logger {
 	return s.Logger
 }
 
-// ResumeStranded makes sure every one-time payment still processing grace after its creation
-// has its saga. A payment stored while Temporal was unreachable answered 503; a client that
-// never retried with its Idempotency-Key would otherwise leave it counting against the
-// balance for good. Starting is idempotent (the saga of a running payment is joined, a closed
-// one is not run again), so payments whose saga runs are left as they are. It reports how many
-// payments it looked at.
-func (s *Payments) ResumeStranded(ctx context.Context, grace time.Duration) (int, error) {
-	stranded, err := s.DB.StrandedPayments(ctx, s.Clock.Now().Add(-grace), 100)
-	if err != nil {
-		return 0, err
-	}
-	for _, p := range stranded {
-		if err := s.start(ctx, p); err != nil {
-			return 0, fmt.Errorf("resume payment %s: %w", p.ID, err)
-		}
-	}
-	return len(stranded), nil
-}
+// StartSaga starts the saga of a payment stored without one (Temporal was unreachable when
+// the API took it, and the client never retried): the reconciler calls it. Starting is
+// idempotent, so a running saga is joined and a closed one is not run again.
+func (s *Payments) StartSaga(ctx context.Context, p billing.Payment) error { return s.start(ctx, p) }

@@ -122,8 +122,9 @@ func (db *DB) InvoiceItem(ctx context.Context, accountID, invoiceID, itemID stri
 
 // CreateInvoice writes an invoice with its items and details and books its total on the
 // ledger, in one transaction. IDs and the number are assigned here when empty. A second
-// recurring invoice for the same account and period is refused by the database; the caller
-// gets the existing one back with created=false.
+// recurring invoice for the same account and billing month (the month of the day after its
+// period), whatever its period, is refused by the database; the caller gets the existing one
+// back with created=false.
 func (db *DB) CreateInvoice(ctx context.Context, inv billing.Invoice) (_ billing.Invoice, created bool, err error) {
 	if inv.ID == "" {
 		inv.ID = billing.NewID(billing.PrefixInvoice)
@@ -174,7 +175,7 @@ func (db *DB) CreateInvoice(ctx context.Context, inv billing.Invoice) (_ billing
 		return appendLedger(ctx, tx, inv.AccountID, "adjustment", "paid-at-issue:"+inv.ID, -inv.AmountPaid, inv.Currency, inv.CreatedAt)
 	})
 	if isUniqueViolation(err) && inv.Type == billing.InvoiceRecurring {
-		existing, lerr := db.recurringInvoice(ctx, inv.AccountID, *inv.PeriodStart)
+		existing, lerr := db.recurringInvoiceOfMonth(ctx, inv.AccountID, *inv.PeriodStart, inv.PeriodEnd)
 		if lerr != nil {
 			return billing.Invoice{}, false, lerr
 		}
@@ -186,12 +187,16 @@ func (db *DB) CreateInvoice(ctx context.Context, inv billing.Invoice) (_ billing
 	return inv, true, nil
 }
 
-func (db *DB) recurringInvoice(ctx context.Context, accountID string, periodStart time.Time) (billing.Invoice, error) {
+// recurringInvoiceOfMonth is the account's recurring invoice of the billing month a period
+// belongs to: the invoice that makes a second one for the month a unique violation. The month
+// is computed as the billing_month column is (migration 00005).
+func (db *DB) recurringInvoiceOfMonth(ctx context.Context, accountID string, periodStart time.Time, periodEnd *time.Time) (billing.Invoice, error) {
 	var id string
-	err := db.Pool.QueryRow(ctx, `SELECT id FROM invoices WHERE account_id = $1 AND type = 'recurring' AND period_start = $2`,
-		accountID, periodStart).Scan(&id)
+	err := db.Pool.QueryRow(ctx, `SELECT id FROM invoices WHERE account_id = $1 AND type = 'recurring' AND duplicate_of IS NULL
+		AND billing_month = date_trunc('month', coalesce($3::date + 1, ($2::date + interval '1 month')::date)::timestamp)::date`,
+		accountID, periodStart, periodEnd).Scan(&id)
 	if err != nil {
-		return billing.Invoice{}, fmt.Errorf("load recurring invoice of %s for %s: %w", accountID, periodStart.Format(time.DateOnly), err)
+		return billing.Invoice{}, fmt.Errorf("load recurring invoice of %s for the period from %s: %w", accountID, periodStart.Format(time.DateOnly), err)
 	}
 	return db.InvoiceWithDetails(ctx, accountID, id)
 }

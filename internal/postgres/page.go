@@ -50,7 +50,7 @@ type keysetList struct {
 	columns     string
 	scope       string // condition every row and the cursor meet, placeholders from $1
 	scopeArgs   []any
-	filter      string // optional condition on the listed rows only, numbered after scope's
+	filter      string // optional condition on the listed rows only (not the cursor), numbered after scope's
 	filterArgs  []any
 	oldestFirst bool
 	cursorNames string // what starting_after must name, for its 422

@@ -75,11 +75,13 @@ func (db *DB) PaymentMethods(ctx context.Context, accountID string, p billing.Li
 }
 
 // PendingPaymentMethods lists the cards awaiting a rep's decision, oldest first (the order a
-// rep works through them), one keyset page at a time. The cursor must be a pending card.
+// rep works through them), one keyset page at a time. The cursor may be any card, decided or
+// not: reps decide cards while they page, and the page goes on from the cursor's place
+// (created_at, id) whatever became of it.
 func (db *DB) PendingPaymentMethods(ctx context.Context, p billing.ListParams) ([]billing.PaymentMethod, bool, error) {
 	return listPage(ctx, db, keysetList{name: "pending payment methods", from: "payment_methods pm", col: "pm.",
-		columns: paymentMethodColumns, scope: "pm.status = 'pending_validation'", oldestFirst: true,
-		cursorNames: "card awaiting a decision"}, p, scanPaymentMethod)
+		columns: paymentMethodColumns, scope: "TRUE", filter: "pm.status = 'pending_validation'", oldestFirst: true,
+		cursorNames: "card"}, p, scanPaymentMethod)
 }
 
 // CardDecision is the final status a pending card is given, and why.

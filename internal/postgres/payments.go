@@ -15,7 +15,7 @@ import (
 
 const paymentColumns = `id, account_id, status, method, amount, currency, card_token, card_brand, card_last4,
 	billing_address, eu_supported, coalesce(paypal_order_id, ''), approval_url, return_url, capture_id, refund_id,
-	failure_code, failure_message, created_at, completed_at, workflow_id`
+	failure_code, failure_message, created_at, completed_at, workflow_id, authorization_id, compensation, compensated_at`
 
 func scanPayment(row pgx.Row) (billing.Payment, error) {
 	var (
@@ -26,7 +26,8 @@ func scanPayment(row pgx.Row) (billing.Payment, error) {
 	)
 	err := row.Scan(&p.ID, &p.AccountID, &p.Status, &p.Method, &p.Amount.Amount, &p.Amount.Currency, &p.CardToken,
 		&p.CardBrand, &p.CardLast4, &address, &p.EUSupported, &p.PayPalOrderID, &p.ApprovalURL, &p.ReturnURL,
-		&p.CaptureID, &p.RefundID, &code, &message, &p.CreatedAt, &p.CompletedAt, &p.WorkflowID)
+		&p.CaptureID, &p.RefundID, &code, &message, &p.CreatedAt, &p.CompletedAt, &p.WorkflowID,
+		&p.AuthorizationID, &p.Compensation, &p.CompensatedAt)
 	if err != nil {
 		return p, err
 	}
@@ -257,12 +258,33 @@ func (db *DB) RecordPaymentCapture(ctx context.Context, paymentID, captureID str
 	return nil
 }
 
+// RecordPaymentAuthorization keeps the card hold's id: what a void or a lookup needs.
+func (db *DB) RecordPaymentAuthorization(ctx context.Context, paymentID, authorizationID string) error {
+	_, err := db.Pool.Exec(ctx, `UPDATE payments SET authorization_id = $2 WHERE id = $1`, paymentID, authorizationID)
+	if err != nil {
+		return fmt.Errorf("record authorization of payment %s: %w", paymentID, err)
+	}
+	return nil
+}
+
 // RecordPaymentRefund keeps the processor's refund id, so the refund is visible on the
-// payment.
-func (db *DB) RecordPaymentRefund(ctx context.Context, paymentID, refundID string) error {
-	_, err := db.Pool.Exec(ctx, `UPDATE payments SET refund_id = $2 WHERE id = $1`, paymentID, refundID)
+// payment, and records the refund as the payment's compensation.
+func (db *DB) RecordPaymentRefund(ctx context.Context, paymentID, refundID string, at time.Time) error {
+	_, err := db.Pool.Exec(ctx, `UPDATE payments SET refund_id = $2, compensation = 'refunded',
+		compensated_at = coalesce(compensated_at, $3) WHERE id = $1`, paymentID, refundID, at)
 	if err != nil {
 		return fmt.Errorf("record refund of payment %s: %w", paymentID, err)
+	}
+	return nil
+}
+
+// RecordCompensation records what undoing the payment did. A refund, once recorded, is never
+// overwritten: it is the strongest statement about the money.
+func (db *DB) RecordCompensation(ctx context.Context, paymentID string, c billing.Compensation, at time.Time) error {
+	_, err := db.Pool.Exec(ctx, `UPDATE payments SET compensation = $2, compensated_at = $3
+		WHERE id = $1 AND compensation <> 'refunded'`, paymentID, string(c), at)
+	if err != nil {
+		return fmt.Errorf("record compensation %s of payment %s: %w", c, paymentID, err)
 	}
 	return nil
 }
@@ -376,20 +398,19 @@ func allocateToInvoices(ctx context.Context, tx pgx.Tx, accountID, currency stri
 	return nil
 }
 
-// StrandedPayments lists up to limit one-time payments still processing that were created
-// before before, oldest first: those whose saga may never have started, because Temporal was
-// unreachable between storing the payment and starting its workflow. Recurring charges
-// (invoice_id set) are their billing workflow's children and are left to it.
-func (db *DB) StrandedPayments(ctx context.Context, before time.Time, limit int) ([]billing.Payment, error) {
+// UnfinishedPayments lists up to limit payments that are not final and were created before
+// before, oldest first, after the (createdAt, id) cursor (zero: from the start). The
+// reconciler pages through all of them, so a hundred stuck rows cannot starve the rest.
+func (db *DB) UnfinishedPayments(ctx context.Context, before time.Time, afterCreated time.Time, afterID string, limit int) ([]billing.Payment, error) {
 	rows, err := db.Pool.Query(ctx, `SELECT `+paymentColumns+` FROM payments
-		WHERE status = 'processing' AND invoice_id IS NULL AND created_at < $1
-		ORDER BY created_at, id LIMIT $2`, before, limit)
+		WHERE status IN `+inFlightStatuses+` AND created_at < $1 AND (created_at, id) > ($2, $3)
+		ORDER BY created_at, id LIMIT $4`, before, afterCreated, afterID, limit)
 	if err != nil {
-		return nil, fmt.Errorf("list stranded payments: %w", err)
+		return nil, fmt.Errorf("list unfinished payments: %w", err)
 	}
 	payments, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (billing.Payment, error) { return scanPayment(r) })
 	if err != nil {
-		return nil, fmt.Errorf("list stranded payments: %w", err)
+		return nil, fmt.Errorf("list unfinished payments: %w", err)
 	}
 	return payments, nil
 }

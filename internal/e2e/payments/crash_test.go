@@ -137,6 +137,7 @@ func startWorkerProcess(t *testing.T, bin string, p *portal, temporalAddr, logPa
 		"PAYPORTAL_SMTP_ADDR=",
 		"PAYPORTAL_CARD_PROCESSOR=sandbox",
 		"PAYPORTAL_PAYPAL=sandbox",
+		"PAYPORTAL_ENV=development", // sandboxes, demo keys and the default secret: a worker refuses them otherwise
 	)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {

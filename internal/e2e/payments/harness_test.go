@@ -85,6 +85,7 @@ func startPortal(t *testing.T, opts portalOptions) *portal {
 		opts.approvalTimeout = time.Hour
 	}
 	cfg := config.Config{
+		Env:                   config.EnvDevelopment, // the sandbox checkout page and any return_url host
 		DatabaseURL:           dbURL,
 		TaskQueue:             p.taskQueue,
 		PublicURL:             srv.URL,

@@ -55,3 +55,39 @@ func toAmount(m billing.Money) (amount, error) {
 	}
 	return amount{CurrencyCode: m.Currency, Value: s[:len(s)-digits] + "." + s[len(s)-digits:]}, nil
 }
+
+// fromAmount reads PayPal's money back into minor units, with integer arithmetic only:
+// "123.45" USD is 12345, "500" JPY is 500, "1500" HUF is 150000. A value with more decimals
+// than the currency has is refused rather than rounded.
+func fromAmount(a amount) (billing.Money, error) {
+	if !billing.ValidCurrency(a.CurrencyCode) {
+		return billing.Money{}, fmt.Errorf("currency %q is not an ISO 4217 code", a.CurrencyCode)
+	}
+	digits, ok := minorDigits[a.CurrencyCode]
+	if !ok {
+		digits = 2
+	}
+	whole, frac, _ := strings.Cut(a.Value, ".")
+	if whole == "" || strings.TrimLeft(whole, "0123456789") != "" || strings.TrimLeft(frac, "0123456789") != "" {
+		return billing.Money{}, fmt.Errorf("amount %q %s is not a decimal number", a.Value, a.CurrencyCode)
+	}
+	if wholeUnitsOnly[a.CurrencyCode] {
+		// PayPal writes these in whole units; PayPortal counts them in cents.
+		if strings.Trim(frac, "0") != "" {
+			return billing.Money{}, fmt.Errorf("amount %q %s has fractional units", a.Value, a.CurrencyCode)
+		}
+		frac = ""
+	}
+	if len(strings.TrimRight(frac, "0")) > digits {
+		return billing.Money{}, fmt.Errorf("amount %q %s has more than %d decimals", a.Value, a.CurrencyCode, digits)
+	}
+	frac = (frac + strings.Repeat("0", digits))[:digits]
+	if wholeUnitsOnly[a.CurrencyCode] {
+		frac = "00"
+	}
+	n, err := strconv.ParseInt(whole+frac, 10, 64)
+	if err != nil {
+		return billing.Money{}, fmt.Errorf("amount %q %s: %w", a.Value, a.CurrencyCode, err)
+	}
+	return billing.Money{Amount: n, Currency: a.CurrencyCode}, nil
+}

@@ -22,8 +22,15 @@ type link struct {
 }
 
 type capture struct {
-	ID     string `json:"id"`
-	Status string `json:"status"` // COMPLETED, PENDING, DECLINED, FAILED, ...
+	ID     string  `json:"id"`
+	Status string  `json:"status"` // COMPLETED, PENDING, DECLINED, FAILED, REFUNDED, PARTIALLY_REFUNDED
+	Amount *amount `json:"amount"`
+}
+
+type refund struct {
+	ID     string  `json:"id"`
+	Status string  `json:"status"` // COMPLETED, PENDING, FAILED, CANCELLED
+	Amount *amount `json:"amount"`
 }
 
 // order is the part of PayPal's order resource PayPortal reads.
@@ -32,8 +39,10 @@ type order struct {
 	Status        string `json:"status"`
 	Links         []link `json:"links"`
 	PurchaseUnits []struct {
+		Amount   *amount `json:"amount"`
 		Payments struct {
 			Captures []capture `json:"captures"`
+			Refunds  []refund  `json:"refunds"`
 		} `json:"payments"`
 	} `json:"purchase_units"`
 }

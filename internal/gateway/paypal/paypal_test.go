@@ -28,6 +28,7 @@ type fakePayPal struct {
 	replies       map[string]string // PayPal-Request-Id → first answer
 	orders        map[string]string // order id → status
 	captures      map[string]string // order id → capture id
+	answers       map[string]string // order id → the JSON a GET of the order answers, as PayPal would
 	requests      []*http.Request
 	bodies        []string
 	failNext      int // answer the next calls 503
@@ -35,7 +36,7 @@ type fakePayPal struct {
 
 func newFake(t *testing.T) (*fakePayPal, *Client) {
 	f := &fakePayPal{t: t, tokenLifetime: 32400, revoked: map[string]bool{}, replies: map[string]string{},
-		orders: map[string]string{}, captures: map[string]string{}}
+		orders: map[string]string{}, captures: map[string]string{}, answers: map[string]string{}}
 	srv := httptest.NewServer(f)
 	t.Cleanup(srv.Close)
 	c, err := New(Config{BaseURL: srv.URL + "/", ClientID: "client-id", ClientSecret: "s3cret", HTTPClient: srv.Client()})
@@ -126,7 +127,14 @@ func (f *fakePayPal) route(r *http.Request, body []byte) (int, string) {
 		f.orders[id], f.captures[id] = "COMPLETED", capID
 		return http.StatusCreated, f.orderJSON(id)
 	case len(parts) == 4 && r.Method == http.MethodGet:
-		return http.StatusOK, f.orderJSON(parts[3])
+		id := parts[3]
+		if answer, ok := f.answers[id]; ok {
+			return http.StatusOK, answer
+		}
+		if f.orders[id] == "" {
+			return http.StatusNotFound, `{"name":"RESOURCE_NOT_FOUND","details":[{"field":"order_id","value":"` + id + `","location":"path","issue":"INVALID_RESOURCE_ID","description":"Specified resource ID does not exist. Please check the resource ID and try again."}],"message":"The specified resource does not exist.","debug_id":"g1"}`
+		}
+		return http.StatusOK, f.orderJSON(id)
 	case len(parts) == 5 && parts[4] == "refund":
 		var in struct {
 			Amount amount `json:"amount"`
@@ -142,12 +150,17 @@ func (f *fakePayPal) route(r *http.Request, body []byte) (int, string) {
 	return http.StatusNotFound, `{"name":"RESOURCE_NOT_FOUND","message":"no route"}`
 }
 
+// orderJSON is the order as PayPal shows it: with its capture once it has one.
 func (f *fakePayPal) orderJSON(id string) string {
-	return fmt.Sprintf(`{"id":"%s","status":"COMPLETED","payment_source":{"paypal":{"email_address":"buyer@example.com"}},
-		"purchase_units":[{"reference_id":"default","payments":{"captures":[{"id":"%s","status":"COMPLETED",
-		"amount":{"currency_code":"USD","value":"100.00"},"final_capture":true}]}}],
+	payments := ""
+	if capID := f.captures[id]; capID != "" {
+		payments = fmt.Sprintf(`,"payments":{"captures":[{"id":"%s","status":"COMPLETED",
+		"amount":{"currency_code":"USD","value":"100.00"},"final_capture":true}]}`, capID)
+	}
+	return fmt.Sprintf(`{"id":"%s","intent":"CAPTURE","status":"%s","payment_source":{"paypal":{"email_address":"buyer@example.com"}},
+		"purchase_units":[{"reference_id":"default","amount":{"currency_code":"USD","value":"100.00"}%s}],
 		"payer":{"payer_id":"QYR5Z8XDVJNXQ"},"links":[{"href":"https://api-m.paypal.com/v2/checkout/orders/%[1]s","rel":"self","method":"GET"}]}`,
-		id, f.captures[id])
+		id, f.orders[id], payments)
 }
 
 func (f *fakePayPal) set(orderID, status string) {
@@ -370,6 +383,181 @@ func TestToAmount(t *testing.T) {
 		}
 		if err != nil || got.Value != tt.want || got.CurrencyCode != tt.currency {
 			t.Errorf("toAmount(%d %s) = %+v, %v; want %s", tt.amount, tt.currency, got, err, tt.want)
+		}
+	}
+}
+
+func TestLookupOrderFollowsTheOrder(t *testing.T) {
+	ctx := context.Background()
+	f, c := newFake(t)
+	o, err := c.CreateOrder(ctx, gateway.OrderRequest{Amount: billing.Money{Amount: 10000, Currency: "USD"}, RequestID: "pay_8/order"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	usd100 := billing.Money{Amount: 10000, Currency: "USD"}
+
+	got, err := c.LookupOrder(ctx, o.ID)
+	if want := (gateway.OrderState{ID: o.ID, Status: gateway.OrderCreated, Amount: usd100}); err != nil || got != want {
+		t.Errorf("new order = %+v, %v; want %+v", got, err, want)
+	}
+	r, body := f.last()
+	if r.Method != http.MethodGet || r.URL.Path != "/v2/checkout/orders/"+o.ID || r.Header.Get("PayPal-Request-Id") != "" || body != "" {
+		t.Errorf("lookup request %s %s %v %q", r.Method, r.URL.Path, r.Header, body)
+	}
+
+	f.set(o.ID, "APPROVED")
+	if got, err := c.LookupOrder(ctx, o.ID); err != nil || got.Status != gateway.OrderApproved || got.CaptureID != "" {
+		t.Errorf("approved order = %+v, %v", got, err)
+	}
+
+	capID, err := c.CaptureOrder(ctx, o.ID, "pay_8/capture")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err = c.LookupOrder(ctx, o.ID)
+	if want := (gateway.OrderState{ID: o.ID, Status: gateway.OrderCaptured, Amount: usd100, CaptureID: capID}); err != nil || got != want {
+		t.Errorf("captured order = %+v, %v; want %+v", got, err, want)
+	}
+
+	_, err = c.LookupOrder(ctx, "UNKNOWNORDER00001")
+	var apiErr *APIError
+	if !errors.Is(err, gateway.ErrNotFound) || !gateway.IsPermanent(err) || !errors.As(err, &apiErr) || apiErr.Name != "RESOURCE_NOT_FOUND" {
+		t.Errorf("unknown order = %v, want ErrNotFound", err)
+	}
+
+	f.failNext = 1
+	if _, err := c.LookupOrder(ctx, o.ID); !gateway.IsTransient(err) {
+		t.Errorf("503 = %v, want transient", err)
+	}
+	if _, err := c.LookupOrder(ctx, ""); !errors.Is(err, gateway.ErrInvalidRequest) {
+		t.Errorf("empty order id = %v", err)
+	}
+}
+
+// TestLookupOrderReadsPayPalsAnswers maps the order answers PayPal documents for Orders v2.
+func TestLookupOrderReadsPayPalsAnswers(t *testing.T) {
+	const id = "5O190127TN364715T"
+	order := func(status, unit string) string {
+		return `{"id":"` + id + `","intent":"CAPTURE","status":"` + status + `","purchase_units":[` + unit + `],
+			"links":[{"href":"https://api-m.paypal.com/v2/checkout/orders/` + id + `","rel":"self","method":"GET"}]}`
+	}
+	unit := func(payments string) string {
+		u := `{"reference_id":"pay_1/order","amount":{"currency_code":"USD","value":"100.00"}`
+		if payments != "" {
+			u += `,"payments":` + payments
+		}
+		return u + "}"
+	}
+	captureOf := func(status string) string {
+		return `{"id":"3C679366HH908993F","status":"` + status + `","amount":{"currency_code":"USD","value":"100.00"},
+			"final_capture":true,"seller_protection":{"status":"ELIGIBLE"},"create_time":"2026-03-01T12:00:00Z"}`
+	}
+	refundOf := func(id, status, value string) string {
+		return `{"id":"` + id + `","status":"` + status + `","amount":{"currency_code":"USD","value":"` + value + `"}}`
+	}
+	usd100 := billing.Money{Amount: 10000, Currency: "USD"}
+	captured := func(refunded int64) gateway.OrderState {
+		return gateway.OrderState{ID: id, Status: gateway.OrderCaptured, Amount: usd100, CaptureID: "3C679366HH908993F", Refunded: refunded}
+	}
+	tests := []struct {
+		name    string
+		answer  string
+		want    gateway.OrderState
+		wantErr bool
+	}{
+		{"created", order("CREATED", unit("")), gateway.OrderState{ID: id, Status: gateway.OrderCreated, Amount: usd100}, false},
+		{"saved", order("SAVED", unit("")), gateway.OrderState{ID: id, Status: gateway.OrderCreated, Amount: usd100}, false},
+		{"payer action required", order("PAYER_ACTION_REQUIRED", unit("")), gateway.OrderState{ID: id, Status: gateway.OrderCreated, Amount: usd100}, false},
+		{"approved", order("APPROVED", unit("")), gateway.OrderState{ID: id, Status: gateway.OrderApproved, Amount: usd100}, false},
+		{"approved, capture declined", order("APPROVED", unit(`{"captures":[`+captureOf("DECLINED")+`]}`)),
+			gateway.OrderState{ID: id, Status: gateway.OrderApproved, Amount: usd100}, false},
+		{"voided", order("VOIDED", unit("")), gateway.OrderState{ID: id, Status: gateway.OrderClosed, Amount: usd100}, false},
+		{"completed", order("COMPLETED", unit(`{"captures":[`+captureOf("COMPLETED")+`]}`)), captured(0), false},
+		{"completed, capture pending review", order("COMPLETED", unit(`{"captures":[`+captureOf("PENDING")+`]}`)), captured(0), false},
+		{"completed, capture declined", order("COMPLETED", unit(`{"captures":[`+captureOf("DECLINED")+`]}`)),
+			gateway.OrderState{ID: id, Status: gateway.OrderClosed, Amount: usd100}, false},
+		{"partially refunded", order("COMPLETED", unit(`{"captures":[`+captureOf("PARTIALLY_REFUNDED")+`],"refunds":[`+
+			refundOf("1JU08902781691411", "COMPLETED", "10.50")+`,`+refundOf("2GJ56578Y3325711D", "FAILED", "5.00")+`,`+
+			refundOf("8AB12345C6789012E", "PENDING", "1.00")+`]}`)), captured(1150), false},
+		{"refunded in full, refunds listed", order("COMPLETED", unit(`{"captures":[`+captureOf("REFUNDED")+`],"refunds":[`+
+			refundOf("1JU08902781691411", "COMPLETED", "60.00")+`,`+refundOf("9XY98765Z4321098A", "COMPLETED", "40.00")+`]}`)), captured(10000), false},
+		{"refunded in full, no refunds listed", order("COMPLETED", unit(`{"captures":[`+captureOf("REFUNDED")+`]}`)), captured(10000), false},
+		{"partially refunded, no refunds listed", order("COMPLETED", unit(`{"captures":[`+captureOf("PARTIALLY_REFUNDED")+`]}`)), gateway.OrderState{}, true},
+		{"completed without a capture", order("COMPLETED", unit("")), gateway.OrderState{}, true},
+		{"unknown status", order("TELEPORTED", unit("")), gateway.OrderState{}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, c := newFake(t)
+			f.answers[id] = tt.answer
+			got, err := c.LookupOrder(context.Background(), id)
+			if tt.wantErr {
+				// Never a guess: an answer PayPortal cannot read fully is an error, neither a
+				// decline nor "not found".
+				if err == nil || errors.Is(err, gateway.ErrNotFound) || gateway.IsTransient(err) {
+					t.Errorf("LookupOrder = %+v, %v; want an error", got, err)
+				}
+				return
+			}
+			if err != nil || got != tt.want {
+				t.Errorf("LookupOrder = %+v, %v; want %+v", got, err, tt.want)
+			}
+		})
+	}
+
+	// Zero-decimal currencies read back in their own minor unit.
+	f, c := newFake(t)
+	f.answers[id] = `{"id":"` + id + `","status":"COMPLETED","purchase_units":[{"amount":{"currency_code":"JPY","value":"500"},
+		"payments":{"captures":[{"id":"CAPJPY","status":"COMPLETED","amount":{"currency_code":"JPY","value":"500"}}]}}]}`
+	got, err := c.LookupOrder(context.Background(), id)
+	if want := (gateway.OrderState{ID: id, Status: gateway.OrderCaptured, Amount: billing.Money{Amount: 500, Currency: "JPY"}, CaptureID: "CAPJPY"}); err != nil || got != want {
+		t.Errorf("JPY order = %+v, %v; want %+v", got, err, want)
+	}
+}
+
+func TestFromAmount(t *testing.T) {
+	tests := []struct {
+		value, currency string
+		want            int64
+		wantErr         bool
+	}{
+		{"123.45", "USD", 12345, false},
+		{"0.05", "EUR", 5, false},
+		{"1", "USD", 100, false},
+		{"1.5", "USD", 150, false},
+		{"1.500", "USD", 150, false},
+		{"500", "JPY", 500, false},
+		{"1.234", "KWD", 1234, false},
+		{"1500", "HUF", 150000, false},
+		{"1500.00", "HUF", 150000, false},
+		{"123", "TWD", 12300, false},
+		{"9223372036854775.80", "USD", 922337203685477580, false},
+		{"1.234", "USD", 0, true},
+		{"1.5", "JPY", 0, true},
+		{"1500.50", "HUF", 0, true},
+		{"-1.00", "USD", 0, true},
+		{"", "USD", 0, true},
+		{".50", "USD", 0, true},
+		{"1e3", "USD", 0, true},
+		{"1.00", "usd", 0, true},
+		{"99999999999999999999", "USD", 0, true},
+	}
+	for _, tt := range tests {
+		got, err := fromAmount(amount{CurrencyCode: tt.currency, Value: tt.value})
+		if tt.wantErr {
+			if err == nil {
+				t.Errorf("fromAmount(%q %s) = %+v, want an error", tt.value, tt.currency, got)
+			}
+			continue
+		}
+		if err != nil || got != (billing.Money{Amount: tt.want, Currency: tt.currency}) {
+			t.Errorf("fromAmount(%q %s) = %+v, %v; want %d", tt.value, tt.currency, got, err, tt.want)
+		}
+		// What toAmount writes, fromAmount reads back.
+		if back, err := toAmount(got); err != nil {
+			t.Errorf("toAmount(%+v) = %v", got, err)
+		} else if again, err := fromAmount(back); err != nil || again != got {
+			t.Errorf("round trip of %+v = %+v, %v", got, again, err)
 		}
 	}
 }

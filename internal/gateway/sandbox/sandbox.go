@@ -34,6 +34,7 @@ const (
 	OpCaptureOrder  = "capture_order"
 	OpRefundCapture = "refund_capture"
 	OpVoidOrder     = "void_order"
+	OpLookup        = "lookup" // LookupCharge and LookupOrder
 )
 
 // Fault lets tests make a processor misbehave. It is called before each operation

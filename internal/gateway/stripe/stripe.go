@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/stripe/stripe-go/v82"
 
@@ -28,10 +29,14 @@ type Config struct {
 
 // Processor is a gateway.CardProcessor on Stripe.
 type Processor struct {
-	sc *stripe.Client
+	sc  *stripe.Client
+	now func() time.Time // the lookups' windows are measured from it
 }
 
-var _ gateway.CardProcessor = (*Processor)(nil)
+var (
+	_ gateway.CardProcessor = (*Processor)(nil)
+	_ gateway.CaptureLister = (*Processor)(nil)
+)
 
 // New returns a processor; it does not call Stripe yet.
 func New(cfg Config) (*Processor, error) {
@@ -51,7 +56,7 @@ func New(cfg Config) (*Processor, error) {
 		// Failures are returned to the caller, who logs them once, redacted.
 		LeveledLogger: &stripe.LeveledLogger{Level: stripe.LevelNull},
 	})
-	return &Processor{sc: stripe.NewClient(cfg.APIKey, stripe.WithBackends(backends))}, nil
+	return &Processor{sc: stripe.NewClient(cfg.APIKey, stripe.WithBackends(backends)), now: time.Now}, nil
 }
 
 // Tokenize creates a card PaymentMethod from the raw card. Stripe accepts raw numbers only
@@ -147,7 +152,9 @@ func (p *Processor) Verify(ctx context.Context, token string) error {
 // Authorize confirms a manual-capture PaymentIntent, so the money is held until Capture. A
 // card saved on a customer is charged off-session (the customer is not there for monthly
 // charges); any other card fails instead of asking for 3-D Secure, which an asynchronous
-// payment cannot show.
+// payment cannot show. The intent carries the idempotency key (and the payment it was made
+// for) in its metadata: Stripe cannot find an intent by idempotency key, and LookupCharge and
+// CapturesSince need to.
 func (p *Processor) Authorize(ctx context.Context, req gateway.ChargeRequest) (string, error) {
 	if err := checkKey(req.IdempotencyKey); err != nil {
 		return "", fmt.Errorf("authorize %s: %w", req.Amount, err)
@@ -163,6 +170,7 @@ func (p *Processor) Authorize(ctx context.Context, req gateway.ChargeRequest) (s
 		PaymentMethodTypes: []*string{stripe.String(string(stripe.PaymentMethodTypeCard))},
 		CaptureMethod:      stripe.String(string(stripe.PaymentIntentCaptureMethodManual)),
 		Confirm:            stripe.Bool(true),
+		Metadata:           authorizeMetadata(req.IdempotencyKey),
 	}
 	if req.Description != "" {
 		params.Description = stripe.String(req.Description)

@@ -96,6 +96,12 @@ type recorded struct {
 type mockProxy struct {
 	mu       sync.Mutex
 	requests []recorded
+	// edit, when set, changes stripe-mock's JSON answer to a successful request, after the
+	// status fix-up: how a test gives a fixture the metadata and status it needs.
+	edit func(r *http.Request, body map[string]any)
+	// refuse, when set and answering a non-zero status, answers the request with that
+	// status and body instead of passing it to stripe-mock.
+	refuse func(r *http.Request) (status int, body string)
 }
 
 func (m *mockProxy) start(t *testing.T, target string) string {
@@ -114,7 +120,10 @@ func (m *mockProxy) start(t *testing.T, target string) string {
 		case req.Method == "POST" && strings.HasSuffix(req.URL.Path, "/cancel"):
 			want = "canceled"
 		}
-		if want == "" || resp.StatusCode != http.StatusOK {
+		m.mu.Lock()
+		edit := m.edit
+		m.mu.Unlock()
+		if (want == "" && edit == nil) || resp.StatusCode != http.StatusOK {
 			return nil
 		}
 		var body map[string]any
@@ -122,7 +131,12 @@ func (m *mockProxy) start(t *testing.T, target string) string {
 			return err
 		}
 		resp.Body.Close()
-		body["status"] = want
+		if want != "" {
+			body["status"] = want
+		}
+		if edit != nil {
+			edit(req, body)
+		}
 		out, _ := json.Marshal(body)
 		resp.Body = io.NopCloser(bytes.NewReader(out))
 		resp.ContentLength = int64(len(out))
@@ -132,9 +146,21 @@ func (m *mockProxy) start(t *testing.T, target string) string {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		form, _ := url.ParseQuery(string(body))
+		if r.Method == http.MethodGet {
+			form = r.URL.Query()
+		}
 		m.mu.Lock()
 		m.requests = append(m.requests, recorded{r.Method, r.URL.Path, r.Header.Get("Idempotency-Key"), form})
+		refuse := m.refuse
 		m.mu.Unlock()
+		if refuse != nil {
+			if status, answer := refuse(r); status != 0 {
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(status)
+				fmt.Fprint(w, answer)
+				return
+			}
+		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		rp.ServeHTTP(w, r)
 	}))
@@ -191,6 +217,10 @@ func TestAgainstStripeMock(t *testing.T) {
 	if r.idempotencyKey != "pay_1/authorize" || r.form.Get("capture_method") != "manual" || r.form.Get("confirm") != "true" ||
 		r.form.Get("amount") != "12345" || r.form.Get("currency") != "eur" || r.form.Get("payment_method") != tc.Token {
 		t.Errorf("payment intent request = %+v", r)
+	}
+	// The metadata is what LookupCharge and CapturesSince find the intent by.
+	if r.form.Get("metadata[payportal_key]") != "pay_1/authorize" || r.form.Get("metadata[payportal_payment_id]") != "pay_1" {
+		t.Errorf("payment intent metadata = %v", r.form)
 	}
 
 	capID, err := p.Capture(ctx, authID, billing.Money{Amount: 12345, Currency: "EUR"}, "pay_1/capture")

@@ -1,0 +1,81 @@
+package app_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/payportal/payportal/internal/app"
+	"github.com/payportal/payportal/internal/config"
+	"github.com/payportal/payportal/internal/devdata"
+	"github.com/payportal/payportal/internal/testenv"
+)
+
+// TestProductionRefusesTheDemoKeys: `payportal api` and `worker` refuse to start in production
+// while the database accepts any demo key, and say how to revoke them; revoked keys, or
+// PAYPORTAL_ENV=development, let them start.
+func TestProductionRefusesTheDemoKeys(t *testing.T) {
+	ctx := context.Background()
+	db, _ := testenv.Database(t)
+	production := config.Config{Env: config.EnvProduction, CardProcessor: "stripe", PayPalMode: "live",
+		IdempotencySecret: strings.Repeat("s", 32)}
+	a := &app.App{Config: production, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), DB: db}
+	if err := a.CheckProductionSafe(ctx); err != nil {
+		t.Fatalf("a fresh database in production: %v", err)
+	}
+
+	if _, err := devdata.Seed(ctx, db, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	err := a.CheckProductionSafe(ctx)
+	if err == nil || !strings.Contains(err.Error(), "demo API keys") || !strings.Contains(err.Error(), "PAYPORTAL_ENV=development") ||
+		!strings.Contains(err.Error(), "UPDATE api_keys SET revoked_at") {
+		t.Fatalf("seeded demo keys in production: %v, want a refusal saying how to revoke them", err)
+	}
+	var ids []string
+	if err := db.Pool.QueryRow(ctx, `SELECT array_agg(id ORDER BY id) FROM api_keys`).Scan(&ids); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range ids {
+		if !strings.Contains(err.Error(), id) {
+			t.Errorf("the refusal %q does not name key %s", err, id)
+		}
+	}
+
+	dev := *a
+	dev.Config.Env = config.EnvDevelopment
+	if err := dev.CheckProductionSafe(ctx); err != nil {
+		t.Errorf("demo keys in development: %v, want allowed", err)
+	}
+
+	// One demo key left is enough to refuse.
+	if _, err := db.Pool.Exec(ctx, `UPDATE api_keys SET revoked_at = now() WHERE role = 'customer'`); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.CheckProductionSafe(ctx); err == nil {
+		t.Error("the demo rep key left active: accepted in production")
+	}
+	if _, err := db.Pool.Exec(ctx, `UPDATE api_keys SET revoked_at = now()`); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.CheckProductionSafe(ctx); err != nil {
+		t.Errorf("every demo key revoked: %v, want accepted", err)
+	}
+}
+
+// TestProductionCheckIncludesTheSettings: the one check runAPI and runWorker call refuses the
+// development settings too, naming them.
+func TestProductionCheckIncludesTheSettings(t *testing.T) {
+	db, _ := testenv.Database(t)
+	a := &app.App{Config: config.Config{Env: config.EnvProduction, CardProcessor: "sandbox", PayPalMode: "sandbox"},
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), DB: db}
+	err := a.CheckProductionSafe(context.Background())
+	for _, want := range []string{"PAYPORTAL_CARD_PROCESSOR=sandbox", "PAYPORTAL_PAYPAL=sandbox", "PAYPORTAL_IDEMPOTENCY_SECRET"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("sandbox settings in production: %v, want %s named", err, want)
+		}
+	}
+}

@@ -1,0 +1,148 @@
+package config_test
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/payportal/payportal/internal/config"
+)
+
+// clearEnv unsets every setting these tests read, so the machine's environment cannot leak in.
+func clearEnv(t *testing.T) {
+	t.Helper()
+	for _, name := range []string{"PAYPORTAL_ENV", "PAYPORTAL_CARD_PROCESSOR", "PAYPORTAL_PAYPAL", "PAYPORTAL_IDEMPOTENCY_SECRET",
+		"PAYPORTAL_RETURN_URL_HOSTS", "PAYPORTAL_TRUSTED_PROXIES", "STRIPE_API_KEY", "PAYPAL_CLIENT_ID", "PAYPAL_CLIENT_SECRET"} {
+		t.Setenv(name, "") // restored after the test; empty reads as unset
+	}
+}
+
+// productionReady is a configuration production accepts.
+func productionReady(t *testing.T) {
+	t.Helper()
+	clearEnv(t)
+	t.Setenv("PAYPORTAL_CARD_PROCESSOR", "stripe")
+	t.Setenv("PAYPORTAL_PAYPAL", "live")
+	t.Setenv("PAYPORTAL_IDEMPOTENCY_SECRET", strings.Repeat("s", 32))
+}
+
+func load(t *testing.T) config.Config {
+	t.Helper()
+	c, err := config.Load()
+	if err != nil {
+		t.Fatalf("load: %v", err)
+	}
+	return c
+}
+
+func TestEnvDefaultsToProduction(t *testing.T) {
+	clearEnv(t)
+	c := load(t)
+	if c.Env != config.EnvProduction || c.Development() {
+		t.Errorf("Env %q, Development %v; want production by default", c.Env, c.Development())
+	}
+	if (config.Config{}).Development() {
+		t.Error("a Config built without Env is development; want production")
+	}
+	t.Setenv("PAYPORTAL_ENV", "staging")
+	if _, err := config.Load(); err == nil || !strings.Contains(err.Error(), "PAYPORTAL_ENV") {
+		t.Errorf("PAYPORTAL_ENV=staging: %v, want an error naming PAYPORTAL_ENV", err)
+	}
+}
+
+func TestProductionAcceptsRealProcessorsAndASecret(t *testing.T) {
+	productionReady(t)
+	if err := load(t).CheckProduction(); err != nil {
+		t.Errorf("stripe, live PayPal and a 32-byte secret: %v", err)
+	}
+}
+
+// TestProductionRefusesEachDevelopmentSetting: each development-only setting is refused with
+// an error naming the setting to change, and PAYPORTAL_ENV=development allows every one.
+func TestProductionRefusesEachDevelopmentSetting(t *testing.T) {
+	for _, tc := range []struct {
+		name, env, value string
+		want             []string // in the error
+	}{
+		{"sandbox card processor", "PAYPORTAL_CARD_PROCESSOR", "sandbox",
+			[]string{"PAYPORTAL_CARD_PROCESSOR=sandbox is for development", "set PAYPORTAL_CARD_PROCESSOR=stripe", "PAYPORTAL_ENV=development"}},
+		// The reported bug: PayPal stays the sandbox when only the card processor is set.
+		{"PayPal left at its default", "PAYPORTAL_PAYPAL", "",
+			[]string{"PAYPORTAL_PAYPAL=sandbox is for development", "set PAYPORTAL_PAYPAL=live", "PAYPORTAL_ENV=development"}},
+		{"sandbox PayPal", "PAYPORTAL_PAYPAL", "sandbox", []string{"PAYPORTAL_PAYPAL=sandbox"}},
+		{"default secret", "PAYPORTAL_IDEMPOTENCY_SECRET", "",
+			[]string{"PAYPORTAL_IDEMPOTENCY_SECRET is the built-in development secret", "at least 32 bytes"}},
+		{"the built-in secret set explicitly", "PAYPORTAL_IDEMPOTENCY_SECRET", config.DefaultIdempotencySecret,
+			[]string{"PAYPORTAL_IDEMPOTENCY_SECRET is the built-in"}},
+		{"short secret", "PAYPORTAL_IDEMPOTENCY_SECRET", strings.Repeat("s", 31),
+			[]string{"PAYPORTAL_IDEMPOTENCY_SECRET is 31 bytes", "at least 32 bytes"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			productionReady(t)
+			t.Setenv(tc.env, tc.value)
+			err := load(t).CheckProduction()
+			if err == nil {
+				t.Fatalf("%s=%q: accepted in production", tc.env, tc.value)
+			}
+			for _, want := range tc.want {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error %q lacks %q", err, want)
+				}
+			}
+			t.Setenv("PAYPORTAL_ENV", "development")
+			if err := load(t).CheckProduction(); err != nil {
+				t.Errorf("%s=%q in development: %v, want allowed", tc.env, tc.value, err)
+			}
+		})
+	}
+}
+
+// TestDefaultsAreRefusedAllAtOnce: a production start with nothing set names every setting
+// to change in one error, not one per attempt.
+func TestDefaultsAreRefusedAllAtOnce(t *testing.T) {
+	clearEnv(t)
+	err := load(t).CheckProduction()
+	for _, want := range []string{"PAYPORTAL_CARD_PROCESSOR", "PAYPORTAL_PAYPAL", "PAYPORTAL_IDEMPOTENCY_SECRET"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("defaults in production: %v, want %s named", err, want)
+		}
+	}
+}
+
+func TestTrustedProxies(t *testing.T) {
+	clearEnv(t)
+	if c := load(t); c.TrustedProxies != nil {
+		t.Errorf("default trusted proxies %v, want none", c.TrustedProxies)
+	}
+	t.Setenv("PAYPORTAL_TRUSTED_PROXIES", " 10.0.0.0/8, 192.168.1.10 ,fd00::/8,, 172.16.5.4/12")
+	want := []string{"10.0.0.0/8", "192.168.1.10/32", "fd00::/8", "172.16.0.0/12"}
+	if got := load(t).TrustedProxies; !slices.Equal(got, want) {
+		t.Errorf("trusted proxies %v, want %v", got, want)
+	}
+	for _, bad := range []string{"10.0.0.0/33", "proxy.example", "10.0.0.0/8;11.0.0.0/8", "*"} {
+		t.Setenv("PAYPORTAL_TRUSTED_PROXIES", bad)
+		_, err := config.Load()
+		if err == nil || !strings.Contains(err.Error(), "PAYPORTAL_TRUSTED_PROXIES") || !strings.Contains(err.Error(), "CIDR") {
+			t.Errorf("PAYPORTAL_TRUSTED_PROXIES=%q: %v, want an error naming the setting", bad, err)
+		}
+	}
+}
+
+func TestReturnURLHosts(t *testing.T) {
+	clearEnv(t)
+	if c := load(t); c.ReturnURLHosts != nil {
+		t.Errorf("default return_url hosts %v, want none", c.ReturnURLHosts)
+	}
+	t.Setenv("PAYPORTAL_RETURN_URL_HOSTS", "Shop.Example.com, *.pay.example ,127.0.0.1")
+	want := []string{"shop.example.com", "*.pay.example", "127.0.0.1"}
+	if got := load(t).ReturnURLHosts; !slices.Equal(got, want) {
+		t.Errorf("return_url hosts %v, want %v", got, want)
+	}
+	for _, bad := range []string{"https://shop.example", "shop.example:443", "shop.*.example", "*", "shop.example/path", "-shop.example"} {
+		t.Setenv("PAYPORTAL_RETURN_URL_HOSTS", bad)
+		_, err := config.Load()
+		if err == nil || !strings.Contains(err.Error(), "PAYPORTAL_RETURN_URL_HOSTS") {
+			t.Errorf("PAYPORTAL_RETURN_URL_HOSTS=%q: %v, want an error naming the setting", bad, err)
+		}
+	}
+}

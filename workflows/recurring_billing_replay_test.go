@@ -1,0 +1,155 @@
+package workflows_test
+
+import (
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
+
+	"github.com/payportal/payportal/activities"
+	"github.com/payportal/payportal/internal/billing"
+	"github.com/payportal/payportal/internal/devdata"
+	"github.com/payportal/payportal/internal/testenv"
+	"github.com/payportal/payportal/workflows"
+)
+
+// recordedVersion names the code the recorder runs: v0 was recorded from the code before
+// collection waited for payments in flight (commit fea2430).
+const recordedVersion = "v0"
+
+// TestRecordRecurringBillingHistories runs the month's workflow on the real dev server with
+// the real activities and payment saga, and saves its histories under testdata for the
+// replay tests. It runs only when recording:
+//
+//	PAYPORTAL_RECORD_HISTORY=1 PAYPORTAL_TEST_TEMPORAL_ADDRESS=127.0.0.1:7233 go test ./workflows/ -run TestRecordRecurringBillingHistories
+func TestRecordRecurringBillingHistories(t *testing.T) {
+	if os.Getenv("PAYPORTAL_RECORD_HISTORY") != "1" || os.Getenv("PAYPORTAL_TEST_TEMPORAL_ADDRESS") == "" {
+		t.Skip("records histories only with PAYPORTAL_RECORD_HISTORY=1 and PAYPORTAL_TEST_TEMPORAL_ADDRESS set")
+	}
+	c := testenv.TemporalClient(t)
+	plan := workflows.DunningPlan
+	t.Cleanup(func() { workflows.DunningPlan = plan })
+
+	t.Run("dunning", func(t *testing.T) {
+		// Every charge of this card is declined: the month goes into dunning, where the
+		// history is saved while the workflow waits for the first retry.
+		r := startRecording(t, c, devdata.OtherAccountID, "4000000000000341", time.Date(2026, 12, 15, 0, 0, 0, 0, time.UTC))
+		waitForStage(t, c, r.id, workflows.StageDunning)
+		testenv.RecordWorkflowHistory(t, c, r.id, "recurring_billing_dunning_"+recordedVersion+".json")
+	})
+	t.Run("past_due", func(t *testing.T) {
+		workflows.DunningPlan = []time.Duration{time.Second, 2 * time.Second, 3 * time.Second}
+		defer func() { workflows.DunningPlan = plan }()
+		r := startRecording(t, c, devdata.OtherAccountID, "4000000000000341", time.Date(2026, 12, 15, 0, 0, 0, 0, time.UTC))
+		r.finish(t, workflows.StagePastDue)
+		testenv.RecordWorkflowHistory(t, c, r.id, "recurring_billing_past_due_"+recordedVersion+".json")
+	})
+	t.Run("paid", func(t *testing.T) {
+		r := startRecording(t, c, devdata.DemoAccountID, "4242424242424242", time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC))
+		r.finish(t, workflows.StagePaid)
+		testenv.RecordWorkflowHistory(t, c, r.id, "recurring_billing_paid_"+recordedVersion+".json")
+	})
+}
+
+// recording is one month's workflow running on the dev server, on a worker of its own over a
+// fresh seeded database.
+type recording struct {
+	w   *billingWorld
+	c   client.Client
+	id  string
+	run client.WorkflowRun
+}
+
+func startRecording(t *testing.T, c client.Client, accountID, cardNumber string, billingDate time.Time) *recording {
+	t.Helper()
+	w := newBillingWorld(t)
+	w.clock.T = time.Now().UTC()
+	queue := "recurring-record-" + billing.NewID("q")
+	wk := worker.New(c, queue, worker.Options{})
+	workflows.RegisterAll(wk)
+	activities.RegisterAll(wk, activities.Dependencies{DB: w.db, Clock: w.clock, Logger: testenv.Logger(io.Discard),
+		Mail: w.outbox, Cards: w.cards})
+	if err := wk.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(wk.Stop)
+	w.putCardOnFile(t, accountID, cardNumber)
+	r := &recording{w: w, c: c, id: "recurring-billing-record/" + billing.NewID("wf")}
+	var err error
+	r.run, err = c.ExecuteWorkflow(context.Background(), client.StartWorkflowOptions{ID: r.id, TaskQueue: queue},
+		workflows.RecurringBillingWorkflow, workflows.RecurringBillingInput{AccountID: accountID, BillingDate: billingDate})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Ends a run still waiting once its history is saved (cleanups run last in, first out).
+	t.Cleanup(func() { _ = c.TerminateWorkflow(context.Background(), r.id, r.run.GetRunID(), "history recorded") })
+	return r
+}
+
+// finish waits for the workflow to end in stage.
+func (r *recording) finish(t *testing.T, stage workflows.RecurringBillingStage) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var s workflows.RecurringBillingState
+	if err := r.run.Get(ctx, &s); err != nil {
+		t.Fatal(err)
+	}
+	if s.Stage != stage {
+		t.Fatalf("ended %+v, want %s", s, stage)
+	}
+}
+
+// waitForStage polls the month's status query until it reports stage.
+func waitForStage(t *testing.T, c client.Client, workflowID string, stage workflows.RecurringBillingStage) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		var s workflows.RecurringBillingState
+		v, err := c.QueryWorkflow(context.Background(), workflowID, "", workflows.QueryStatus)
+		if err == nil {
+			err = v.Get(&s)
+		}
+		if err == nil && s.Stage == stage {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s never reached %s: %+v (%v)", workflowID, stage, s, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// TestRecurringBillingReplay replays month histories recorded on the dev server against the
+// current code (TestRecordRecurringBillingHistories records them). The v0 ones come from the
+// code before collectUntilPaidChange: a month in dunning waiting for its first retry, one that
+// ran the whole plan to past due, and one paid at once. A change that would break the months
+// in flight when it is deployed fails here with a nondeterminism error; such a change needs
+// workflow.GetVersion.
+func TestRecurringBillingReplay(t *testing.T) {
+	files, err := filepath.Glob("testdata/recurring_billing_*.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"testdata/recurring_billing_dunning_v0.json", "testdata/recurring_billing_past_due_v0.json",
+		"testdata/recurring_billing_paid_v0.json"} {
+		if !slices.Contains(files, want) {
+			t.Errorf("%s is missing", want)
+		}
+	}
+	for _, file := range files {
+		t.Run(filepath.Base(file), func(t *testing.T) {
+			r := worker.NewWorkflowReplayer()
+			r.RegisterWorkflow(workflows.RecurringBillingWorkflow)
+			if err := r.ReplayWorkflowHistoryFromJSONFile(testenv.NopTemporalLogger(), file); err != nil {
+				t.Fatalf("replay %s: %v", file, err)
+			}
+		})
+	}
+}
