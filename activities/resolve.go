@@ -153,4 +153,3 @@ func isFinal(err error) bool {
 	var appErr *temporal.ApplicationError
 	return errors.As(err, &appErr) && appErr.NonRetryable()
 }
-

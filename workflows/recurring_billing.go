@@ -17,7 +17,9 @@ import (
 // Recurring billing: a Temporal Schedule per account fires BillingDayWorkflow on the account's
 // billing day. It starts the period's RecurringBillingWorkflow under an ID made of the account
 // and the month, which the server lets exist once (unless a run failed), so the month is
-// billed once however often the schedule, a catch-up or an operator starts it.
+// billed once however often the schedule, a catch-up or an operator starts it. Once that
+// workflow has left retention, the database still holds one recurring invoice per account
+// and billing month, and a new start gets the invoice already issued back.
 
 // RecurringBillingWorkflowID names the billing of one account for the month of billingDate.
 func RecurringBillingWorkflowID(accountID string, billingDate time.Time) string {
@@ -149,13 +151,13 @@ type RecurringBillingInput struct {
 type RecurringBillingStage string
 
 const (
-	StageIssuing       RecurringBillingStage = "issuing"
-	StageCharging      RecurringBillingStage = "charging"
-	StageAwaitingMoney RecurringBillingStage = "awaiting_payment" // what is due is covered by payments in flight
-	StageDunning       RecurringBillingStage = "dunning"          // waiting for the next retry
-	StagePaid          RecurringBillingStage = "paid"
-	StagePastDue       RecurringBillingStage = "past_due"
-	StageNothingToBill RecurringBillingStage = "nothing_to_bill"
+	StageIssuing         RecurringBillingStage = "issuing"
+	StageCharging        RecurringBillingStage = "charging"
+	StageAwaitingPayment RecurringBillingStage = "awaiting_payment" // what is due is covered by payments in flight
+	StageDunning         RecurringBillingStage = "dunning"          // waiting for the next retry
+	StagePaid            RecurringBillingStage = "paid"
+	StagePastDue         RecurringBillingStage = "past_due"
+	StageNothingToBill   RecurringBillingStage = "nothing_to_bill"
 )
 
 // RecurringBillingState is what the status query answers and the workflow returns.
@@ -217,7 +219,7 @@ func RecurringBillingWorkflow(ctx workflow.Context, in RecurringBillingInput) (R
 			}))
 	}
 
-	if false {
+	if workflow.GetVersion(ctx, collectUntilPaidChange, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
 		err = b.collect(ctx)
 	} else {
 		err = b.collectUntilPaid(ctx, collection{})
@@ -286,7 +288,8 @@ func (b *monthlyBilling) collectUntilPaid(ctx workflow.Context, c collection) er
 
 		var failure *billing.Failure
 		var brand, last4 string
-		switch prep.Reason {
+		reason := chargeReason(prep)
+		switch reason {
 		case activities.ChargeInvoicePaid, activities.ChargePaidByCredit:
 			b.state.Stage = StagePaid
 			return nil
@@ -297,7 +300,7 @@ func (b *monthlyBilling) collectUntilPaid(ctx workflow.Context, c collection) er
 				if next.After(waitUntil) {
 					next = waitUntil
 				}
-				b.state.Stage, b.state.NextAttemptAt, b.state.InFlight = StageAwaitingMoney, &next, prep.InFlight
+				b.state.Stage, b.state.NextAttemptAt, b.state.InFlight = StageAwaitingPayment, &next, prep.InFlight
 				if err := workflow.Sleep(ctx, next.Sub(now)); err != nil {
 					return err
 				}
@@ -324,7 +327,7 @@ func (b *monthlyBilling) collectUntilPaid(ctx workflow.Context, c collection) er
 			}
 			brand, last4 = prep.Payment.Brand, prep.Payment.Last4
 		default:
-			return fmt.Errorf("prepare charge %d of %s: unknown outcome %q", c.charges+1, b.issued.InvoiceID, prep.Reason)
+			return fmt.Errorf("prepare charge %d of %s: unknown outcome %q", c.charges+1, b.issued.InvoiceID, reason)
 		}
 
 		// The attempt failed.
@@ -336,7 +339,7 @@ func (b *monthlyBilling) collectUntilPaid(ctx workflow.Context, c collection) er
 		notice := activities.DunningNotice{
 			AccountID: b.in.AccountID, InvoiceID: b.issued.InvoiceID, InvoiceNumber: b.issued.Number,
 			AmountDue: prep.AmountDue, Attempt: c.failures, MaxAttempts: maxAttempts,
-			NoPaymentMethod: prep.Reason == activities.ChargeNoCard, Brand: brand, Last4: last4, Failure: failure,
+			NoPaymentMethod: reason == activities.ChargeNoCard, Brand: brand, Last4: last4, Failure: failure,
 		}
 		if notice.NoPaymentMethod {
 			notice.Failure = nil // the mail says so itself
@@ -362,6 +365,23 @@ func (b *monthlyBilling) collectUntilPaid(ctx workflow.Context, c collection) er
 			return err
 		}
 		waitUntil, check = inFlightWaitEnd(workflow.Now(ctx), c), InFlightFirstCheck
+	}
+}
+
+// chargeReason is why PrepareRecurringCharge answered as it did. An answer without a Reason
+// comes from a worker still running the activity's older code (during a deploy), whose
+// NothingDue meant paid or covered by money in flight alike: that is looked at again later,
+// never taken for paid.
+func chargeReason(o activities.RecurringChargeOutcome) activities.RecurringChargeReason {
+	switch {
+	case o.Reason != "":
+		return o.Reason
+	case o.NoCard:
+		return activities.ChargeNoCard
+	case o.Payment.ID != "":
+		return activities.ChargeCard
+	default:
+		return activities.ChargeInFlight
 	}
 }
 

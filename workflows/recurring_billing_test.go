@@ -456,3 +456,219 @@ func TestRecurringPaymentIDIsValidAndPerAttempt(t *testing.T) {
 		t.Error("attempts share a payment id")
 	}
 }
+
+var billingStart = time.Date(2026, 12, 1, 6, 0, 0, 0, time.UTC) // when runMonth's workflow starts
+
+// queryStage answers the month's status at the current time of env.
+func queryStage(t *testing.T, env *testsuite.TestWorkflowEnvironment) workflows.RecurringBillingState {
+	t.Helper()
+	v, err := env.QueryWorkflow(workflows.QueryStatus)
+	if err != nil {
+		t.Fatalf("query: %v", err)
+	}
+	var s workflows.RecurringBillingState
+	if err := v.Get(&s); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// runMonthWatched runs the month like runMonth, and records the status query's stage every
+// ten minutes, so a test can see every stage the month went through.
+func runMonthWatched(t *testing.T, books *fakeBooks, horizon time.Duration) (workflows.RecurringBillingState, []workflows.RecurringBillingState) {
+	t.Helper()
+	env := billingEnv(t, books)
+	var seen []workflows.RecurringBillingState
+	for at := 10 * time.Minute; at < horizon; at += 10 * time.Minute {
+		env.RegisterDelayedCallback(func() { seen = append(seen, queryStage(t, env)) }, at)
+	}
+	env.ExecuteWorkflow(workflows.RecurringBillingWorkflow, workflows.RecurringBillingInput{AccountID: "acct_demo", BillingDate: billingDecember})
+	if !env.IsWorkflowCompleted() {
+		t.Fatal("workflow did not complete")
+	}
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatalf("workflow failed: %v", err)
+	}
+	var state workflows.RecurringBillingState
+	if err := env.GetWorkflowResult(&state); err != nil {
+		t.Fatal(err)
+	}
+	return state, seen
+}
+
+// Scenario (a) of issue 8 item 2: while the month is in dunning the customer opens a PayPal
+// checkout for the amount due and abandons it. The retry waits for it instead of calling the
+// month paid; once it expires the card is charged again, and when the plan runs out the
+// account is past due. The month is never "paid" while its invoice is open.
+func TestRecurringBillingAbandonedPayPalCheckoutInDunningEndsPastDue(t *testing.T) {
+	books := newBooks(0, true)
+	books.declineAll = billing.CodeInsufficientFunds
+	// Opened 23 hours after the first failure, an hour before the first retry; PayPal's
+	// approval window of 3 hours then runs out.
+	books.outside = []*outsidePayment{{amount: monthTotal, start: billingStart.Add(23 * time.Hour),
+		end: billingStart.Add(26 * time.Hour)}}
+	state, seen := runMonthWatched(t, books, 9*24*time.Hour)
+
+	if state.Stage != workflows.StagePastDue || books.pastDue != 1 {
+		t.Fatalf("state %+v (past due marked %d times), want past_due", state, books.pastDue)
+	}
+	inv := books.invoices["2026-11-01"]
+	if inv.Status != billing.InvoiceOpen || inv.AmountDue() != monthTotal {
+		t.Errorf("invoice %s with %d due, want open with everything due", inv.Status, inv.AmountDue())
+	}
+	for _, s := range seen {
+		if s.Stage == workflows.StagePaid {
+			t.Fatalf("the month was reported paid while its invoice was open: %+v", s)
+		}
+	}
+	// The first retry came at the day mark, found the checkout open and waited for it, then
+	// charged the card once the checkout had expired; the plan went on from there.
+	if books.charges != 4 {
+		t.Errorf("card charges %d, want 4", books.charges)
+	}
+	awaited := false
+	for _, s := range seen {
+		if s.Stage == workflows.StageAwaitingPayment && s.InFlight.Amount == monthTotal {
+			awaited = true
+		}
+	}
+	if !awaited {
+		t.Error("the status never showed the month awaiting the payment in flight")
+	}
+	secondCharge := time.Time{}
+	for i, o := range books.prepares {
+		if o.Reason == activities.ChargeCard && secondCharge.IsZero() && i > 0 {
+			secondCharge = books.prepareTimes[i]
+		}
+	}
+	if secondCharge.Before(billingStart.Add(26*time.Hour)) || secondCharge.After(billingStart.Add(27*time.Hour)) {
+		t.Errorf("second charge prepared at %s, want within the hour after the checkout expired", secondCharge)
+	}
+	if len(books.dunning) != 4 || !books.dunning[3].PastDue {
+		t.Errorf("dunning mails %+v, want 4 ending with past due", books.dunning)
+	}
+	// Bounded: the waiting took a handful of looks, not one a minute.
+	if len(books.prepareTimes) > 12 {
+		t.Errorf("%d looks at the invoice, want a handful", len(books.prepareTimes))
+	}
+}
+
+// A checkout that never ends (its saga died) does not hold the month forever: each attempt
+// waits until the next dunning date, then counts as failed, and the plan runs out.
+func TestRecurringBillingPaymentStuckInFlightEndsPastDue(t *testing.T) {
+	books := newBooks(0, false)
+	books.outside = []*outsidePayment{{amount: monthTotal, start: billingStart}}
+	state, seen := runMonthWatched(t, books, 10*24*time.Hour)
+
+	if state.Stage != workflows.StagePastDue || books.pastDue != 1 || books.charges != 0 {
+		t.Fatalf("state %+v, past due %d, charges %d; want past_due without a charge", state, books.pastDue, books.charges)
+	}
+	for _, s := range seen {
+		if s.Stage == workflows.StagePaid {
+			t.Fatalf("reported paid while owed: %+v", s)
+		}
+	}
+	if len(books.dunning) != 4 {
+		t.Fatalf("dunning mails %d, want 4", len(books.dunning))
+	}
+	for i, n := range books.dunning {
+		if n.Failure == nil || n.Failure.Code != "payment_in_progress" || n.Attempt != i+1 {
+			t.Errorf("dunning mail %d: %+v, want payment_in_progress", i+1, n)
+		}
+	}
+	// Failures at 1 day (the first attempt's wait), then each at the next dunning date, and
+	// the last one a day after its attempt: the plan counts from the first failure.
+	first := billingStart.Add(24 * time.Hour)
+	want := []time.Time{first, first.Add(3 * 24 * time.Hour), first.Add(7 * 24 * time.Hour), first.Add(8 * 24 * time.Hour)}
+	var failedAt []time.Time
+	for i, o := range books.prepares {
+		if o.Reason == activities.ChargeInFlight && (i+1 == len(books.prepares) || books.prepareTimes[i+1].Sub(books.prepareTimes[i]) >= 20*time.Hour ||
+			!books.prepareTimes[i].Before(want[min(len(failedAt), 3)])) {
+			failedAt = append(failedAt, books.prepareTimes[i])
+		}
+	}
+	if n := len(books.prepareTimes); n > 250 {
+		t.Errorf("%d looks at the invoice over 9 days, want about one an hour at most", n)
+	}
+	if got := books.prepareTimes[len(books.prepareTimes)-1]; !got.Equal(want[3]) {
+		t.Errorf("last look at %s, want %s", got, want[3])
+	}
+}
+
+// Scenario (b): a payment in flight on the billing day that succeeds and pays the invoice
+// ends the month paid, and the card is never charged.
+func TestRecurringBillingInFlightPaymentThatPaysEndsPaidWithoutCharge(t *testing.T) {
+	books := newBooks(0, true)
+	books.outside = []*outsidePayment{{amount: monthTotal, start: billingStart.Add(-time.Hour),
+		end: billingStart.Add(40 * time.Minute), succeeds: true}}
+	state, seen := runMonthWatched(t, books, time.Hour)
+
+	if state.Stage != workflows.StagePaid || books.charges != 0 {
+		t.Fatalf("state %+v after %d charges, want paid without a charge", state, books.charges)
+	}
+	if inv := books.invoices["2026-11-01"]; inv.Status != billing.InvoicePaid {
+		t.Errorf("invoice %s, want paid", inv.Status)
+	}
+	if len(seen) == 0 || seen[0].Stage != workflows.StageAwaitingPayment || seen[0].NextAttemptAt == nil {
+		t.Errorf("status at 10 minutes %+v, want awaiting_payment with the next look", seen)
+	}
+	if len(books.dunning) != 0 || books.balance != 0 {
+		t.Errorf("dunning mails %d, balance %d; want none and 0", len(books.dunning), books.balance)
+	}
+	// Looks after 5, 10 and 20 minutes, the last one after the payment succeeded.
+	if n := len(books.prepareTimes); n != 4 {
+		t.Errorf("looks at %v, want 4", books.prepareTimes)
+	}
+}
+
+// Scenario (c): the customer's one-time payment for part of the invoice is in flight on the
+// billing day. The card is charged for the rest (never more than owed), which leaves the
+// invoice open: not paid. When the one-time payment expires, what it would have paid is
+// charged too, and only then is the month paid.
+func TestRecurringBillingChargesTheRemainderAfterAPartialCharge(t *testing.T) {
+	books := newBooks(0, true)
+	const partial = 5000
+	books.outside = []*outsidePayment{{amount: partial, start: billingStart.Add(-time.Hour), end: billingStart.Add(3 * time.Hour)}}
+	state, seen := runMonthWatched(t, books, 4*time.Hour)
+
+	if state.Stage != workflows.StagePaid || state.Attempts != 2 {
+		t.Fatalf("state %+v, want paid after 2 attempts", state)
+	}
+	if books.charges != 2 {
+		t.Fatalf("charges %d, want 2", books.charges)
+	}
+	inv := books.invoices["2026-11-01"]
+	first, second := books.chargeInputs[0], books.chargeInputs[1]
+	if first.Amount.Amount != monthTotal-partial || first.PaymentID != workflows.RecurringPaymentID(inv.ID, 1) {
+		t.Errorf("first charge %+v, want %d as payment 1", first, monthTotal-partial)
+	}
+	if second.Amount.Amount != partial || second.PaymentID != workflows.RecurringPaymentID(inv.ID, 2) {
+		t.Errorf("second charge %+v, want the remaining %d as payment 2", second, partial)
+	}
+	if inv.Status != billing.InvoicePaid || books.balance != 0 {
+		t.Errorf("invoice %s, balance %d; want paid and 0", inv.Status, books.balance)
+	}
+	for _, s := range seen[:len(seen)-1] {
+		if s.Stage == workflows.StagePaid {
+			t.Fatalf("reported paid while %d was still due: %+v", s.AmountDue.Amount, s)
+		}
+	}
+	if len(seen) < 2 || seen[1].Stage != workflows.StageAwaitingPayment || seen[1].AmountDue.Amount != partial {
+		t.Errorf("status after 20 minutes %+v, want awaiting the %d in flight", seen, partial)
+	}
+	if len(books.dunning) != 0 {
+		t.Errorf("dunning mails %+v, want none", books.dunning)
+	}
+}
+
+// Credit on the account that covers the invoice pays it: the month ends paid, nothing charged.
+func TestRecurringBillingCoveredByCreditEndsPaid(t *testing.T) {
+	books := newBooks(-monthTotal-100, true)
+	state, _ := runMonth(t, books)
+	if state.Stage != workflows.StagePaid || books.charges != 0 {
+		t.Errorf("state %+v, charges %d; want paid without a charge", state, books.charges)
+	}
+	if inv := books.invoices["2026-11-01"]; inv.Status != billing.InvoicePaid || books.prepares[0].Reason != activities.ChargePaidByCredit {
+		t.Errorf("invoice %s after %+v, want paid by credit", inv.Status, books.prepares)
+	}
+}

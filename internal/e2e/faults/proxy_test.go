@@ -1,0 +1,89 @@
+package faults_test
+
+import (
+	"io"
+	"net"
+	"sync"
+	"testing"
+)
+
+// pgProxy stands between the activities and Postgres so a test can take the database away:
+// Down closes every open connection and refuses the next n new ones, which is what the
+// activities see when Postgres restarts or its network goes away for a while.
+type pgProxy struct {
+	ln     net.Listener
+	target string
+	mu     sync.Mutex
+	conns  map[net.Conn]struct{}
+	refuse int
+	// Refused counts connections refused, so a test can tell the outage really happened.
+	Refused int
+}
+
+func startProxy(t *testing.T, target string) *pgProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("proxy listen: %v", err)
+	}
+	p := &pgProxy{ln: ln, target: target, conns: map[net.Conn]struct{}{}}
+	go p.serve()
+	t.Cleanup(func() {
+		ln.Close()
+		p.closeAll()
+	})
+	return p
+}
+
+func (p *pgProxy) Addr() string { return p.ln.Addr().String() }
+
+// Down drops every connection and refuses the next n.
+func (p *pgProxy) Down(n int) {
+	p.mu.Lock()
+	p.refuse = n
+	p.mu.Unlock()
+	p.closeAll()
+}
+
+func (p *pgProxy) closeAll() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for c := range p.conns {
+		c.Close()
+		delete(p.conns, c)
+	}
+}
+
+func (p *pgProxy) serve() {
+	for {
+		client, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		p.mu.Lock()
+		if p.refuse > 0 {
+			p.refuse--
+			p.Refused++
+			p.mu.Unlock()
+			client.Close()
+			continue
+		}
+		p.mu.Unlock()
+		server, err := net.Dial("tcp", p.target)
+		if err != nil {
+			client.Close()
+			continue
+		}
+		p.mu.Lock()
+		p.conns[client], p.conns[server] = struct{}{}, struct{}{}
+		p.mu.Unlock()
+		go pipe(client, server)
+		go pipe(server, client)
+	}
+}
+
+func pipe(dst, src net.Conn) {
+	_, _ = io.Copy(dst, src)
+	dst.Close()
+	src.Close()
+}
