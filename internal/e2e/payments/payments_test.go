@@ -103,7 +103,7 @@ func TestCardPaymentLowersTheBalanceByExactlyItsAmount(t *testing.T) {
 	if strings.Contains(events, "4242424242424242") {
 		t.Error("the card number is in the Temporal history")
 	}
-	testenv.RecordWorkflowHistory(t, p.temporal, pay.WorkflowID, "payment_card_succeeded.json")
+	testenv.RecordWorkflowHistory(t, p.temporal, pay.WorkflowID, "payment_card_succeeded_v1.json")
 }
 
 func TestDeclinedCardLeavesTheBalanceWithTheDeclineCode(t *testing.T) {
@@ -347,7 +347,7 @@ func TestPayPalApprovedByTheBuyerSucceeds(t *testing.T) {
 	if n := p.count(`SELECT count(*) FROM ledger_entries WHERE kind = 'payment'`); n != 1 {
 		t.Errorf("%d payment ledger entries, want 1", n)
 	}
-	testenv.RecordWorkflowHistory(t, p.temporal, pay.WorkflowID, "payment_paypal_succeeded.json")
+	testenv.RecordWorkflowHistory(t, p.temporal, pay.WorkflowID, "payment_paypal_succeeded_v1.json")
 }
 
 func (p *portal) buyerReturn(path string) *http.Response {
