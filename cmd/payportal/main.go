@@ -25,13 +25,13 @@ import (
 const usage = `usage: payportal <command>
 
 commands:
-  dev      run everything locally: Temporal dev server, migrations, demo data, worker and API
-  api      serve the HTTP API
-  worker   run the Temporal worker
+  dev        run everything locally: Temporal dev server, migrations, demo data, worker and API
+  api        serve the HTTP API
+  worker     run the Temporal worker
   reconcile  run one reconciliation pass: settle stranded payments, refund money the books do
-           not show, check the ledger; exits 1 when a disagreement remains (see README)
-  migrate  create the database if needed and apply migrations
-           (--demo also seeds the development accounts and keys: PAYPORTAL_ENV=development only)
+             not show, check the ledger; exits 1 when a disagreement remains (see README)
+  migrate    create the database if needed and apply migrations
+             (--demo also seeds the development accounts and keys: PAYPORTAL_ENV=development only)
 
 Settings come from the environment; see README.md.`
 
