@@ -211,6 +211,18 @@ func (r *Reconciler) CheckCaptures(ctx context.Context, in ReconcileInput) (Reco
 			}
 		}
 	}
+	// Captures the payments themselves record, for processors that cannot list theirs.
+	unrefunded, err := r.DB.UnrefundedCaptures(ctx)
+	if err != nil {
+		return report, err
+	}
+	for _, p := range unrefunded {
+		report.Checked++
+		c := gateway.Capture{CaptureID: p.CaptureID, PaymentID: p.ID, Amount: p.Amount}
+		if f, ok := r.checkCapture(ctx, p.Method, c); ok {
+			report.add(f)
+		}
+	}
 	return report, r.DB.RecordFindings(ctx, in.RunID, r.Clock.Now(), report.Findings)
 }
 

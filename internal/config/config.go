@@ -272,7 +272,7 @@ func cidrListEnv(name string) ([]string, error) {
 			continue
 		}
 		a, err := netip.ParseAddr(v)
-		if err != nil {
+		if err != nil || a.Zone() != "" {
 			return nil, fmt.Errorf("%s: %q is not a CIDR; want networks such as 10.0.0.0/8 or 192.168.1.10/32, comma-separated", name, v)
 		}
 		items[i] = netip.PrefixFrom(a, a.BitLen()).String()

@@ -119,7 +119,7 @@ func TestTrustedProxies(t *testing.T) {
 	if got := load(t).TrustedProxies; !slices.Equal(got, want) {
 		t.Errorf("trusted proxies %v, want %v", got, want)
 	}
-	for _, bad := range []string{"10.0.0.0/33", "proxy.example", "10.0.0.0/8;11.0.0.0/8", "*"} {
+	for _, bad := range []string{"10.0.0.0/33", "proxy.example", "10.0.0.0/8;11.0.0.0/8", "*", "fe80::1%eth0"} {
 		t.Setenv("PAYPORTAL_TRUSTED_PROXIES", bad)
 		_, err := config.Load()
 		if err == nil || !strings.Contains(err.Error(), "PAYPORTAL_TRUSTED_PROXIES") || !strings.Contains(err.Error(), "CIDR") {

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/payportal/payportal/internal/billing"
 )
 
 // Finding is one disagreement the reconciler found, and what it did about it.
@@ -135,4 +137,21 @@ func (db *DB) CheckBooks(ctx context.Context) ([]Finding, error) {
 		findings = append(findings, found...)
 	}
 	return findings, nil
+}
+
+// UnrefundedCaptures lists payments that ended without success although money was captured
+// for them and not refunded: what the reconciler refunds when the processor cannot list its
+// captures itself.
+func (db *DB) UnrefundedCaptures(ctx context.Context) ([]billing.Payment, error) {
+	rows, err := db.Pool.Query(ctx, `SELECT `+paymentColumns+` FROM payments
+		WHERE capture_id <> '' AND status IN ('failed', 'canceled', 'expired') AND compensation NOT IN ('refunded', 'refund_refused')
+		ORDER BY created_at, id`)
+	if err != nil {
+		return nil, fmt.Errorf("list unrefunded captures: %w", err)
+	}
+	payments, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (billing.Payment, error) { return scanPayment(r) })
+	if err != nil {
+		return nil, fmt.Errorf("list unrefunded captures: %w", err)
+	}
+	return payments, nil
 }
