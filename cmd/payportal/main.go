@@ -168,6 +168,11 @@ func runReconcile(ctx context.Context, cfg config.Config, log *slog.Logger) erro
 		return err
 	}
 	defer a.Close()
+	// Against production books with the sandbox processors, every lookup would answer "no
+	// money taken": the same refusal as the API's and the worker's.
+	if err := a.CheckProductionSafe(ctx); err != nil {
+		return err
+	}
 	report, err := a.Reconcile(ctx)
 	for _, f := range report.Findings {
 		state := "UNRESOLVED"

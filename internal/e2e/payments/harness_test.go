@@ -19,11 +19,16 @@ import (
 	"testing"
 	"time"
 
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 
+	"github.com/payportal/payportal/activities"
 	"github.com/payportal/payportal/internal/app"
+	"github.com/payportal/payportal/internal/billing"
 	"github.com/payportal/payportal/internal/config"
 	"github.com/payportal/payportal/internal/devdata"
+	"github.com/payportal/payportal/internal/gateway/sandbox"
+	"github.com/payportal/payportal/internal/mail"
 	"github.com/payportal/payportal/internal/mail/mailtest"
 	"github.com/payportal/payportal/internal/postgres"
 	"github.com/payportal/payportal/internal/testenv"
@@ -344,4 +349,175 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// --- faults and the reconciler --------------------------------------------------------------
+
+// cards is the sandbox card processor the app and its worker share; its fault hook lets a
+// test make it misbehave.
+func (p *portal) cards() *sandbox.CardProcessor {
+	p.t.Helper()
+	c, ok := p.app.Cards.(*sandbox.CardProcessor)
+	if !ok {
+		p.t.Fatalf("the card processor is %T, want the sandbox", p.app.Cards)
+	}
+	return c
+}
+
+// paypal is the sandbox PayPal.
+func (p *portal) paypal() *sandbox.PayPal {
+	p.t.Helper()
+	pp, ok := p.app.PayPal.(*sandbox.PayPal)
+	if !ok {
+		p.t.Fatalf("PayPal is %T, want the sandbox", p.app.PayPal)
+	}
+	return pp
+}
+
+// row is the payment as stored, with what the API does not show (authorization, compensation).
+func (p *portal) row(id string) billing.Payment {
+	p.t.Helper()
+	pay, err := p.db.PaymentByID(context.Background(), id)
+	if err != nil {
+		p.t.Fatalf("read payment %s: %v", id, err)
+	}
+	return pay
+}
+
+// backdate moves a payment's creation back by d: the reconciler leaves payments younger than
+// its grace period (2 minutes) to the API and their sagas.
+func (p *portal) backdate(id string, d time.Duration) {
+	p.t.Helper()
+	tag, err := p.db.Pool.Exec(context.Background(), `UPDATE payments SET created_at = created_at - make_interval(secs => $2) WHERE id = $1`,
+		id, d.Seconds())
+	if err != nil || tag.RowsAffected() != 1 {
+		p.t.Fatalf("backdate payment %s: %v (%d rows)", id, err, tag.RowsAffected())
+	}
+}
+
+// eventually polls cond every 50ms until it holds, failing the test after timeout.
+func (p *portal) eventually(what string, timeout time.Duration, cond func() bool) {
+	p.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			p.t.Fatalf("%s: not within %s", what, timeout)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// workflowStatus is the saga's execution status as the Temporal UI shows it.
+func (p *portal) workflowStatus(workflowID string) enumspb.WorkflowExecutionStatus {
+	p.t.Helper()
+	desc, err := p.temporal.DescribeWorkflowExecution(context.Background(), workflowID, "")
+	if err != nil {
+		p.t.Fatalf("describe %s: %v", workflowID, err)
+	}
+	return desc.GetWorkflowExecutionInfo().GetStatus()
+}
+
+// awaitClosed waits until the workflow is no longer running and answers how it closed.
+func (p *portal) awaitClosed(workflowID string, timeout time.Duration) enumspb.WorkflowExecutionStatus {
+	p.t.Helper()
+	var status enumspb.WorkflowExecutionStatus
+	p.eventually("workflow "+workflowID+" closes", timeout, func() bool {
+		status = p.workflowStatus(workflowID)
+		return status != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING
+	})
+	return status
+}
+
+// mailsAbout lists the mails sent so far that name the payment, receipts and failure notices
+// alike.
+func (p *portal) mailsAbout(paymentID string) []mail.Message {
+	var out []mail.Message
+	for _, m := range p.outbox.Messages() {
+		if strings.Contains(m.Text, paymentID) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// awaitMails waits until n mails name the payment (the saga mails after it records the end).
+func (p *portal) awaitMails(paymentID string, n int, timeout time.Duration) []mail.Message {
+	p.t.Helper()
+	p.eventually(fmt.Sprintf("%d mail(s) about %s", n, paymentID), timeout, func() bool { return len(p.mailsAbout(paymentID)) >= n })
+	return p.mailsAbout(paymentID)
+}
+
+func isReceipt(m mail.Message) bool { return strings.HasPrefix(m.Subject, "Payment received") }
+
+// checkNoMoneyTakenMail checks that the payment's customer got exactly one mail, a failure
+// notice that says no money was taken and nowhere claims it was, nor any of untrue.
+func (p *portal) checkNoMoneyTakenMail(paymentID string, untrue ...string) {
+	p.t.Helper()
+	mails := p.awaitMails(paymentID, 1, 30*time.Second)
+	time.Sleep(200 * time.Millisecond) // a second mail would be a bug; give it a moment
+	if mails = p.mailsAbout(paymentID); len(mails) != 1 {
+		p.t.Errorf("%d mails about payment %s, want 1: %+v", len(mails), paymentID, mails)
+	}
+	m := mails[0]
+	p.t.Logf("mail about %s: %s\n%s", paymentID, m.Subject, m.Text)
+	if isReceipt(m) {
+		p.t.Errorf("payment %s did not succeed but a receipt was mailed: %s", paymentID, m.Subject)
+	}
+	if !strings.Contains(m.Text, "No money was taken") {
+		p.t.Errorf("the mail about %s does not say no money was taken:\n%s\n%s", paymentID, m.Subject, m.Text)
+	}
+	for _, claim := range append([]string{"was taken and has been refunded", "was taken. Our billing team", "refunded"}, untrue...) {
+		if strings.Contains(m.Text, claim) || strings.Contains(m.Subject, claim) {
+			p.t.Errorf("the mail about %s says %q, which is untrue:\n%s\n%s", paymentID, claim, m.Subject, m.Text)
+		}
+	}
+}
+
+// checkOneReceipt checks that the payment's customer got exactly one mail, its receipt.
+func (p *portal) checkOneReceipt(paymentID string) {
+	p.t.Helper()
+	p.awaitMails(paymentID, 1, 30*time.Second)
+	time.Sleep(200 * time.Millisecond)
+	mails := p.mailsAbout(paymentID)
+	if len(mails) != 1 || !isReceipt(mails[0]) {
+		p.t.Errorf("mails about payment %s: %+v, want exactly its receipt", paymentID, mails)
+	}
+}
+
+// ledgerEntries counts the payment's ledger entries: 1 once booked, 0 otherwise.
+func (p *portal) ledgerEntries(paymentID string) int {
+	p.t.Helper()
+	return p.count(`SELECT count(*)::int FROM ledger_entries WHERE kind = 'payment' AND reference = $1`, paymentID)
+}
+
+// findingsFor are the report's findings about one payment.
+func findingsFor(r activities.ReconcileReport, paymentID string) []postgres.Finding {
+	var out []postgres.Finding
+	for _, f := range r.Findings {
+		if f.PaymentID == paymentID {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// checkBooksAgree runs the product's own invariant checks and a whole reconciliation pass:
+// nothing may be left for a person.
+func (p *portal) checkBooksAgree() {
+	p.t.Helper()
+	ctx := context.Background()
+	findings, err := p.app.DB.CheckBooks(ctx)
+	if err != nil {
+		p.t.Fatalf("check books: %v", err)
+	}
+	for _, f := range findings {
+		p.t.Errorf("the books disagree: %s %s: %s", f.Kind, f.PaymentID, f.Detail)
+	}
+	report, err := p.app.Reconcile(ctx)
+	if err != nil {
+		p.t.Fatalf("reconcile: %v", err)
+	}
+	if report.Unresolved != 0 {
+		p.t.Errorf("a reconciliation pass left %d unresolved findings: %+v", report.Unresolved, report.Findings)
+	}
 }
