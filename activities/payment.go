@@ -292,6 +292,8 @@ func (p *Payments) SendPaymentFailedMail(ctx context.Context, paymentID string) 
 		Amount: pay.Amount, Method: pay.Method, Brand: pay.CardBrand, Last4: pay.CardLast4}
 	if pay.Failure != nil {
 		d.FailureCode, d.FailureMessage = pay.Failure.Code, pay.Failure.Message
+	} else if pay.Status == billing.PaymentCanceled {
+		d.FailureCode = billing.CodePaymentCanceled // stopped by ops, not declined
 	}
 	d.Money, d.RefundID = p.moneyOutcome(ctx, pay), pay.RefundID
 	return p.send(ctx, mail.PaymentFailedMail(acct.Language, d))

@@ -167,7 +167,7 @@ func (r *Reconciler) settle(ctx context.Context, p billing.Payment) (action stri
 		return "booked", nil
 	}
 	err = r.Payments.FinishPayment(ctx, PaymentOutcome{PaymentID: p.ID, Status: billing.PaymentFailed, Failure: &billing.Failure{
-		Code: billing.CodeProcessingError, Message: "The payment was interrupted before it completed."}})
+		Code: billing.CodePaymentInterrupted, Message: "The payment was interrupted before it completed."}})
 	if err != nil {
 		return "", err
 	}

@@ -57,6 +57,11 @@ const (
 	CodeExpiredCard          = "expired_card"
 	CodeIncorrectCVC         = "incorrect_cvc"
 	CodeProcessingError      = "processing_error"
+	// CodePaymentInterrupted: the payment's workflow stopped before it completed (terminated
+	// by ops); the reconciler found no money taken and failed it.
+	CodePaymentInterrupted = "payment_interrupted"
+	// CodePaymentCanceled names a cancellation in mails; a canceled payment has no failure.
+	CodePaymentCanceled = "payment_canceled"
 )
 
 // Error is an error the caller may see. Anything that is not an *Error is internal: logged,

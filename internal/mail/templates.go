@@ -332,11 +332,13 @@ func methodName(lang string, method billing.PaymentMethodKind, brand, last4 stri
 // failureTexts explains the processors' decline codes (see the contract's sandbox table)
 // in terms a customer can act on.
 var failureTexts = map[string][2]string{
-	billing.CodeCardDeclined:      {"the card was declined", "la carte a été refusée"},
-	billing.CodeInsufficientFunds: {"the card has insufficient funds", "les fonds disponibles sur la carte sont insuffisants"},
-	billing.CodeExpiredCard:       {"the card has expired", "la carte a expiré"},
-	billing.CodeIncorrectCVC:      {"the security code (CVC) is incorrect", "le code de sécurité (CVC) est incorrect"},
-	billing.CodeProcessingError:   {"the payment processor reported an error", "le prestataire de paiement a signalé une erreur"},
+	billing.CodeCardDeclined:       {"the card was declined", "la carte a été refusée"},
+	billing.CodeInsufficientFunds:  {"the card has insufficient funds", "les fonds disponibles sur la carte sont insuffisants"},
+	billing.CodeExpiredCard:        {"the card has expired", "la carte a expiré"},
+	billing.CodeIncorrectCVC:       {"the security code (CVC) is incorrect", "le code de sécurité (CVC) est incorrect"},
+	billing.CodeProcessingError:    {"the payment processor reported an error", "le prestataire de paiement a signalé une erreur"},
+	billing.CodePaymentInterrupted: {"the payment was interrupted before it completed", "le paiement a été interrompu avant d'aboutir"},
+	billing.CodePaymentCanceled:    {"the payment was cancelled before it completed", "le paiement a été annulé avant d'aboutir"},
 }
 
 func failureText(lang, code, message string) string {

@@ -1,0 +1,249 @@
+package payments_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+
+	"github.com/payportal/payportal/internal/billing"
+	"github.com/payportal/payportal/internal/gateway"
+	"github.com/payportal/payportal/internal/gateway/sandbox"
+	"github.com/payportal/payportal/workflows"
+)
+
+// Issue 8, scenario 3: an operator cancels a payment's workflow from the Temporal UI (which
+// is client.CancelWorkflow). The saga's clean-up runs on a disconnected context, the money is
+// settled with the processor, and the payment ends in a final status that tells the truth.
+
+// lostAnswer is the processor failing in a way that says nothing about whether the work was
+// done: a timeout, a 5xx.
+func lostAnswer() error {
+	return gateway.Transient(billing.CodeProcessingError, errors.New("sandbox fault: the answer was lost"))
+}
+
+// A PayPal payment waiting for the buyer, cancelled: the order is voided, the payment ends
+// canceled, nothing stays counted in flight, and the mail says no money was taken.
+func TestCancelledWorkflowOfWaitingPayPalPaymentEndsCanceled(t *testing.T) {
+	p := startPortal(t, portalOptions{})
+	ctx := context.Background()
+	before := p.balance()
+
+	pay := p.pay(paypalPayment(2500))
+	p.awaitPayment(pay.ID, 30*time.Second, func(got payment) bool { return got.Status == "requires_action" })
+	orderID := p.row(pay.ID).PayPalOrderID
+	if orderID == "" {
+		t.Fatal("the waiting payment has no PayPal order recorded")
+	}
+	// While it waits, its amount is in flight: nothing more than the rest can be paid.
+	if status, raw := p.call(http.MethodPost, demoPath+"/payments", "key-"+randomHex(8), cardPayment(before, "4242424242424242", "123")); status != http.StatusUnprocessableEntity {
+		t.Fatalf("paying the whole balance while 2500 is in flight answered %d %s, want 422", status, raw)
+	}
+
+	if err := p.temporal.CancelWorkflow(ctx, pay.WorkflowID, ""); err != nil {
+		t.Fatalf("cancel the workflow: %v", err)
+	}
+	got := p.awaitFinal(pay.ID, 30*time.Second)
+	if got.Status != "canceled" || got.CompletedAt == nil {
+		t.Fatalf("payment ended %+v, want canceled", got)
+	}
+	if st := p.awaitClosed(pay.WorkflowID, 30*time.Second); st != enumspb.WORKFLOW_EXECUTION_STATUS_CANCELED {
+		t.Errorf("the workflow closed %s, want CANCELED", st)
+	}
+	order, err := p.paypal().Order(ctx, orderID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if order.Status != sandbox.OrderVoided || order.CaptureID != "" {
+		t.Errorf("the PayPal order is %s (capture %q), want voided so the buyer can no longer approve it", order.Status, order.CaptureID)
+	}
+	if row := p.row(pay.ID); row.Compensation != billing.CompensationHoldReleased {
+		t.Errorf("the payment records compensation %q, want %q", row.Compensation, billing.CompensationHoldReleased)
+	}
+	if after := p.balance(); after != before {
+		t.Errorf("balance went from %d to %d, want unchanged", before, after)
+	}
+	if n := p.ledgerEntries(pay.ID); n != 0 {
+		t.Errorf("%d ledger entries for the cancelled payment, want none", n)
+	}
+	p.checkNoMoneyTakenMail(pay.ID, "declined") // nobody declined it: it was cancelled
+
+	// Nothing is in flight any more: the whole balance can be paid, and is.
+	full := p.pay(cardPayment(before, "4242424242424242", "123"))
+	if got := p.awaitFinal(full.ID, 30*time.Second); got.Status != "succeeded" {
+		t.Fatalf("paying the whole balance after the cancel ended %+v", got)
+	}
+	if after := p.balance(); after != 0 {
+		t.Errorf("balance %d after paying all of it, want 0", after)
+	}
+	p.checkBooksAgree()
+}
+
+// A card payment whose capture keeps failing before the processor does anything, cancelled
+// mid-retries: the authorization is voided, the payment ends canceled, nothing is booked.
+func TestCancelledWorkflowWhileCaptureFailsVoidsTheHold(t *testing.T) {
+	p := startPortal(t, portalOptions{})
+	ctx := context.Background()
+	before := p.balance()
+
+	var failedCaptures atomic.Int32
+	p.cards().SetFault(func(op string, committed bool) error {
+		if op == sandbox.OpCapture && !committed {
+			failedCaptures.Add(1)
+			return lostAnswer()
+		}
+		return nil
+	})
+	t.Cleanup(func() { p.cards().SetFault(nil) })
+
+	pay := p.pay(cardPayment(1500, "4242424242424242", "123"))
+	p.eventually("the capture fails and is retried", 30*time.Second, func() bool { return failedCaptures.Load() >= 2 })
+	if got := p.payment(pay.ID); got.Status != "processing" {
+		t.Fatalf("with the capture failing the payment is %s, want processing", got.Status)
+	}
+
+	if err := p.temporal.CancelWorkflow(ctx, pay.WorkflowID, ""); err != nil {
+		t.Fatalf("cancel the workflow: %v", err)
+	}
+	got := p.awaitFinal(pay.ID, 60*time.Second)
+	if got.Status != "canceled" {
+		t.Fatalf("payment ended %+v, want canceled", got)
+	}
+	if st := p.awaitClosed(pay.WorkflowID, 30*time.Second); st != enumspb.WORKFLOW_EXECUTION_STATUS_CANCELED {
+		t.Errorf("the workflow closed %s, want CANCELED", st)
+	}
+	row := p.row(pay.ID)
+	if row.AuthorizationID == "" {
+		t.Fatal("the payment records no authorization")
+	}
+	auth, err := p.cards().Authorization(ctx, row.AuthorizationID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if auth.Status != "voided" || auth.CaptureID != "" {
+		t.Errorf("authorization %s is %s (capture %q), want voided", auth.ID, auth.Status, auth.CaptureID)
+	}
+	if row.Compensation != billing.CompensationHoldReleased || row.CaptureID != "" {
+		t.Errorf("the payment records compensation %q and capture %q, want %q and none", row.Compensation, row.CaptureID, billing.CompensationHoldReleased)
+	}
+	if n := p.count(`SELECT count(*)::int FROM sandbox_captures`); n != 0 {
+		t.Errorf("%d captures at the processor, want none", n)
+	}
+	if n := p.ledgerEntries(pay.ID); n != 0 {
+		t.Errorf("%d ledger entries for the cancelled payment, want none", n)
+	}
+	if after := p.balance(); after != before {
+		t.Errorf("balance went from %d to %d, want unchanged", before, after)
+	}
+	p.checkNoMoneyTakenMail(pay.ID, "declined") // nobody declined it: it was cancelled
+	p.checkBooksAgree()
+}
+
+// A card payment whose capture went through at the processor but whose every answer was
+// lost, cancelled mid-retries: the saga asks the processor, finds the capture and books it.
+// The customer paid, so the payment succeeds, once, with a receipt.
+func TestCancelledWorkflowAfterLostCaptureAnswerBooksTheCapture(t *testing.T) {
+	p := startPortal(t, portalOptions{})
+	ctx := context.Background()
+	before := p.balance()
+
+	var lost atomic.Int32
+	p.cards().SetFault(func(op string, committed bool) error {
+		if op == sandbox.OpCapture && committed {
+			lost.Add(1)
+			return lostAnswer()
+		}
+		return nil
+	})
+	t.Cleanup(func() { p.cards().SetFault(nil) })
+
+	pay := p.pay(cardPayment(1500, "4242424242424242", "123"))
+	p.eventually("the capture commits and its answers are lost", 30*time.Second, func() bool { return lost.Load() >= 2 })
+	if got := p.payment(pay.ID); got.Status != "processing" {
+		t.Fatalf("with the capture's answers lost the payment is %s, want processing", got.Status)
+	}
+
+	if err := p.temporal.CancelWorkflow(ctx, pay.WorkflowID, ""); err != nil {
+		t.Fatalf("cancel the workflow: %v", err)
+	}
+	got := p.awaitFinal(pay.ID, 60*time.Second)
+	if got.Status != "succeeded" || got.Failure != nil {
+		t.Fatalf("payment ended %+v, want succeeded: the money was taken", got)
+	}
+	p.awaitClosed(pay.WorkflowID, 30*time.Second)
+	if n := p.ledgerEntries(pay.ID); n != 1 {
+		t.Errorf("%d ledger entries for the payment, want 1", n)
+	}
+	if after := p.balance(); after != before-1500 {
+		t.Errorf("balance went from %d to %d, want %d", before, after, before-1500)
+	}
+	row := p.row(pay.ID)
+	if row.CaptureID == "" || row.Compensation != billing.CompensationNone {
+		t.Errorf("the payment records capture %q and compensation %q, want the capture and none", row.CaptureID, row.Compensation)
+	}
+	if n := p.count(`SELECT count(*)::int FROM sandbox_captures`); n != 1 {
+		t.Errorf("%d captures at the processor, want 1", n)
+	}
+	if n := p.count(`SELECT count(*)::int FROM sandbox_refunds`); n != 0 {
+		t.Errorf("%d refunds at the processor, want none: the capture was booked", n)
+	}
+	p.checkOneReceipt(pay.ID)
+	p.checkBooksAgree()
+}
+
+// The PayPal twin of the above: the buyer approved, the capture went through at PayPal but
+// every answer was lost, and the workflow is cancelled mid-retries. The saga asks PayPal,
+// finds the capture and books it.
+func TestCancelledWorkflowAfterLostPayPalCaptureAnswerBooksTheCapture(t *testing.T) {
+	p := startPortal(t, portalOptions{})
+	ctx := context.Background()
+	before := p.balance()
+
+	var lost atomic.Int32
+	p.paypal().SetFault(func(op string, committed bool) error {
+		if op == sandbox.OpCaptureOrder && committed {
+			lost.Add(1)
+			return lostAnswer()
+		}
+		return nil
+	})
+	t.Cleanup(func() { p.paypal().SetFault(nil) })
+
+	pay := p.pay(paypalPayment(2000))
+	p.awaitPayment(pay.ID, 30*time.Second, func(got payment) bool { return got.Status == "requires_action" })
+	orderID := p.row(pay.ID).PayPalOrderID
+	if err := p.paypal().Approve(ctx, orderID); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.temporal.SignalWorkflow(ctx, pay.WorkflowID, "", workflows.SignalPayPalReturn, workflows.PayPalReturnSignal{Approved: true}); err != nil {
+		t.Fatal(err)
+	}
+	p.eventually("the order is captured and the answers are lost", 30*time.Second, func() bool { return lost.Load() >= 2 })
+
+	if err := p.temporal.CancelWorkflow(ctx, pay.WorkflowID, ""); err != nil {
+		t.Fatalf("cancel the workflow: %v", err)
+	}
+	got := p.awaitFinal(pay.ID, 60*time.Second)
+	if got.Status != "succeeded" || got.Failure != nil {
+		t.Fatalf("payment ended %+v, want succeeded: the money was taken", got)
+	}
+	p.awaitClosed(pay.WorkflowID, 30*time.Second)
+	if n := p.ledgerEntries(pay.ID); n != 1 {
+		t.Errorf("%d ledger entries for the payment, want 1", n)
+	}
+	if after := p.balance(); after != before-2000 {
+		t.Errorf("balance went from %d to %d, want %d", before, after, before-2000)
+	}
+	if n := p.count(`SELECT count(*)::int FROM sandbox_paypal_captures`); n != 1 {
+		t.Errorf("%d PayPal captures, want 1", n)
+	}
+	if n := p.count(`SELECT count(*)::int FROM sandbox_paypal_refunds`); n != 0 {
+		t.Errorf("%d PayPal refunds, want none: the capture was booked", n)
+	}
+	p.checkOneReceipt(pay.ID)
+	p.checkBooksAgree()
+}
