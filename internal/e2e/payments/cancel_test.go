@@ -13,6 +13,7 @@ import (
 	"github.com/payportal/payportal/internal/billing"
 	"github.com/payportal/payportal/internal/gateway"
 	"github.com/payportal/payportal/internal/gateway/sandbox"
+	"github.com/payportal/payportal/internal/testenv"
 	"github.com/payportal/payportal/workflows"
 )
 
@@ -54,6 +55,7 @@ func TestCancelledWorkflowOfWaitingPayPalPaymentEndsCanceled(t *testing.T) {
 	if st := p.awaitClosed(pay.WorkflowID, 30*time.Second); st != enumspb.WORKFLOW_EXECUTION_STATUS_CANCELED {
 		t.Errorf("the workflow closed %s, want CANCELED", st)
 	}
+	testenv.RecordWorkflowHistory(t, p.temporal, pay.WorkflowID, "payment_"+pay.Method+"_cancelled_v1.json")
 	order, err := p.paypal().Order(ctx, orderID)
 	if err != nil {
 		t.Fatal(err)
@@ -116,6 +118,7 @@ func TestCancelledWorkflowWhileCaptureFailsVoidsTheHold(t *testing.T) {
 	if st := p.awaitClosed(pay.WorkflowID, 30*time.Second); st != enumspb.WORKFLOW_EXECUTION_STATUS_CANCELED {
 		t.Errorf("the workflow closed %s, want CANCELED", st)
 	}
+	testenv.RecordWorkflowHistory(t, p.temporal, pay.WorkflowID, "payment_"+pay.Method+"_cancelled_v1.json")
 	row := p.row(pay.ID)
 	if row.AuthorizationID == "" {
 		t.Fatal("the payment records no authorization")
@@ -175,6 +178,7 @@ func TestCancelledWorkflowAfterLostCaptureAnswerBooksTheCapture(t *testing.T) {
 		t.Fatalf("payment ended %+v, want succeeded: the money was taken", got)
 	}
 	p.awaitClosed(pay.WorkflowID, 30*time.Second)
+	testenv.RecordWorkflowHistory(t, p.temporal, pay.WorkflowID, "payment_"+pay.Method+"_cancelled_capture_booked_v1.json")
 	if n := p.ledgerEntries(pay.ID); n != 1 {
 		t.Errorf("%d ledger entries for the payment, want 1", n)
 	}
@@ -232,6 +236,7 @@ func TestCancelledWorkflowAfterLostPayPalCaptureAnswerBooksTheCapture(t *testing
 		t.Fatalf("payment ended %+v, want succeeded: the money was taken", got)
 	}
 	p.awaitClosed(pay.WorkflowID, 30*time.Second)
+	testenv.RecordWorkflowHistory(t, p.temporal, pay.WorkflowID, "payment_"+pay.Method+"_cancelled_capture_booked_v1.json")
 	if n := p.ledgerEntries(pay.ID); n != 1 {
 		t.Errorf("%d ledger entries for the payment, want 1", n)
 	}
