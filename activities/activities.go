@@ -31,6 +31,8 @@ type Dependencies struct {
 	// Temporal and StartPaymentSaga let the reconciler see sagas and start a missing one.
 	Temporal         client.Client
 	StartPaymentSaga func(ctx context.Context, p billing.Payment) error
+	// EnsureBillingSchedule creates or updates one account's billing schedule.
+	EnsureBillingSchedule func(ctx context.Context, acct billing.Account) error
 }
 
 // RegisterAll registers every activity struct.
@@ -39,6 +41,7 @@ func RegisterAll(r worker.ActivityRegistry, deps Dependencies) {
 	payments := &Payments{DB: deps.DB, Cards: deps.Cards, PayPal: deps.PayPal, Mail: deps.Mail,
 		Clock: deps.Clock, PublicURL: deps.PublicURL, Logger: deps.Logger}
 	r.RegisterActivity(payments)
+	r.RegisterActivity(&BillingSchedules{DB: deps.DB, Ensure: deps.EnsureBillingSchedule, Logger: deps.Logger})
 	r.RegisterActivity(&Reconciler{DB: deps.DB, Temporal: deps.Temporal, Payments: payments,
 		StartSaga: deps.StartPaymentSaga, Clock: deps.Clock, Logger: deps.Logger})
 	r.RegisterActivity(&Invoices{DB: deps.DB, PDFs: &pdfstore.Store{DB: deps.DB, Clock: deps.Clock}, Mail: deps.Mail, Clock: deps.Clock})

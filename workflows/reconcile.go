@@ -47,3 +47,29 @@ func Reconcile(ctx workflow.Context, in activities.ReconcileInput) (activities.R
 	}
 	return all, nil
 }
+
+// SyncSchedulesScheduleID names the schedule that keeps billing schedules in step with the
+// accounts.
+const SyncSchedulesScheduleID = "sync-billing-schedules"
+
+// SyncSchedulesEvery is how soon a new account or a changed billing day reaches its schedule.
+const SyncSchedulesEvery = 10 * time.Minute
+
+// scheduleSteps names the schedule sync's activity.
+var scheduleSteps *activities.BillingSchedules
+
+// SyncBillingSchedules ensures every account's billing schedule; accounts that fail are in
+// the report and retried by the next pass.
+func SyncBillingSchedules(ctx workflow.Context) (activities.ScheduleSyncReport, error) {
+	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: 10 * time.Minute,
+		HeartbeatTimeout:    time.Minute,
+		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: 10 * time.Second, MaximumAttempts: 3},
+	})
+	var rep activities.ScheduleSyncReport
+	err := workflow.ExecuteActivity(ctx, scheduleSteps.SyncBillingSchedules).Get(ctx, &rep)
+	if len(rep.Failed) > 0 {
+		workflow.GetLogger(ctx).Warn("billing schedules not synced", "failed", len(rep.Failed))
+	}
+	return rep, err
+}

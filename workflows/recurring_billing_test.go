@@ -473,13 +473,13 @@ func queryStage(t *testing.T, env *testsuite.TestWorkflowEnvironment) workflows.
 	return s
 }
 
-// runMonthWatched runs the month like runMonth, and records the status query's stage every
-// ten minutes, so a test can see every stage the month went through.
-func runMonthWatched(t *testing.T, books *fakeBooks, horizon time.Duration) (workflows.RecurringBillingState, []workflows.RecurringBillingState) {
+// runMonthWatched runs the month like runMonth, and records the status query's answer every
+// interval until horizon, so a test can see the stages the month went through.
+func runMonthWatched(t *testing.T, books *fakeBooks, interval, horizon time.Duration) (workflows.RecurringBillingState, []workflows.RecurringBillingState) {
 	t.Helper()
 	env := billingEnv(t, books)
 	var seen []workflows.RecurringBillingState
-	for at := 10 * time.Minute; at < horizon; at += 10 * time.Minute {
+	for at := interval; at < horizon; at += interval {
 		env.RegisterDelayedCallback(func() { seen = append(seen, queryStage(t, env)) }, at)
 	}
 	env.ExecuteWorkflow(workflows.RecurringBillingWorkflow, workflows.RecurringBillingInput{AccountID: "acct_demo", BillingDate: billingDecember})
@@ -507,7 +507,7 @@ func TestRecurringBillingAbandonedPayPalCheckoutInDunningEndsPastDue(t *testing.
 	// approval window of 3 hours then runs out.
 	books.outside = []*outsidePayment{{amount: monthTotal, start: billingStart.Add(23 * time.Hour),
 		end: billingStart.Add(26 * time.Hour)}}
-	state, seen := runMonthWatched(t, books, 9*24*time.Hour)
+	state, seen := runMonthWatched(t, books, time.Hour, 9*24*time.Hour)
 
 	if state.Stage != workflows.StagePastDue || books.pastDue != 1 {
 		t.Fatalf("state %+v (past due marked %d times), want past_due", state, books.pastDue)
@@ -558,7 +558,7 @@ func TestRecurringBillingAbandonedPayPalCheckoutInDunningEndsPastDue(t *testing.
 func TestRecurringBillingPaymentStuckInFlightEndsPastDue(t *testing.T) {
 	books := newBooks(0, false)
 	books.outside = []*outsidePayment{{amount: monthTotal, start: billingStart}}
-	state, seen := runMonthWatched(t, books, 10*24*time.Hour)
+	state, seen := runMonthWatched(t, books, time.Hour, 10*24*time.Hour)
 
 	if state.Stage != workflows.StagePastDue || books.pastDue != 1 || books.charges != 0 {
 		t.Fatalf("state %+v, past due %d, charges %d; want past_due without a charge", state, books.pastDue, books.charges)
@@ -576,22 +576,20 @@ func TestRecurringBillingPaymentStuckInFlightEndsPastDue(t *testing.T) {
 			t.Errorf("dunning mail %d: %+v, want payment_in_progress", i+1, n)
 		}
 	}
-	// Failures at 1 day (the first attempt's wait), then each at the next dunning date, and
-	// the last one a day after its attempt: the plan counts from the first failure.
+	// The first attempt waits a day, and its failure starts the plan; each retry then waits
+	// until the next one's date, and the last one a day.
 	first := billingStart.Add(24 * time.Hour)
-	want := []time.Time{first, first.Add(3 * 24 * time.Hour), first.Add(7 * 24 * time.Hour), first.Add(8 * 24 * time.Hour)}
-	var failedAt []time.Time
-	for i, o := range books.prepares {
-		if o.Reason == activities.ChargeInFlight && (i+1 == len(books.prepares) || books.prepareTimes[i+1].Sub(books.prepareTimes[i]) >= 20*time.Hour ||
-			!books.prepareTimes[i].Before(want[min(len(failedAt), 3)])) {
-			failedAt = append(failedAt, books.prepareTimes[i])
+	wantNext := []time.Time{first.Add(24 * time.Hour), first.Add(3 * 24 * time.Hour), first.Add(7 * 24 * time.Hour)}
+	for i, at := range wantNext {
+		if n := books.dunning[i].NextAttempt; n == nil || !n.Equal(at) {
+			t.Errorf("dunning mail %d announces %v, want %s", i+1, n, at)
 		}
+	}
+	if got, want := books.prepareTimes[len(books.prepareTimes)-1], first.Add(8*24*time.Hour); !got.Equal(want) {
+		t.Errorf("last look at %s, want %s", got, want)
 	}
 	if n := len(books.prepareTimes); n > 250 {
 		t.Errorf("%d looks at the invoice over 9 days, want about one an hour at most", n)
-	}
-	if got := books.prepareTimes[len(books.prepareTimes)-1]; !got.Equal(want[3]) {
-		t.Errorf("last look at %s, want %s", got, want[3])
 	}
 }
 
@@ -600,8 +598,8 @@ func TestRecurringBillingPaymentStuckInFlightEndsPastDue(t *testing.T) {
 func TestRecurringBillingInFlightPaymentThatPaysEndsPaidWithoutCharge(t *testing.T) {
 	books := newBooks(0, true)
 	books.outside = []*outsidePayment{{amount: monthTotal, start: billingStart.Add(-time.Hour),
-		end: billingStart.Add(40 * time.Minute), succeeds: true}}
-	state, seen := runMonthWatched(t, books, time.Hour)
+		end: billingStart.Add(30 * time.Minute), succeeds: true}}
+	state, seen := runMonthWatched(t, books, 10*time.Minute, time.Hour)
 
 	if state.Stage != workflows.StagePaid || books.charges != 0 {
 		t.Fatalf("state %+v after %d charges, want paid without a charge", state, books.charges)
@@ -615,7 +613,7 @@ func TestRecurringBillingInFlightPaymentThatPaysEndsPaidWithoutCharge(t *testing
 	if len(books.dunning) != 0 || books.balance != 0 {
 		t.Errorf("dunning mails %d, balance %d; want none and 0", len(books.dunning), books.balance)
 	}
-	// Looks after 5, 10 and 20 minutes, the last one after the payment succeeded.
+	// Looks at 0, 5, 15 and 35 minutes: the wait doubles; the last one finds it paid.
 	if n := len(books.prepareTimes); n != 4 {
 		t.Errorf("looks at %v, want 4", books.prepareTimes)
 	}
@@ -629,7 +627,7 @@ func TestRecurringBillingChargesTheRemainderAfterAPartialCharge(t *testing.T) {
 	books := newBooks(0, true)
 	const partial = 5000
 	books.outside = []*outsidePayment{{amount: partial, start: billingStart.Add(-time.Hour), end: billingStart.Add(3 * time.Hour)}}
-	state, seen := runMonthWatched(t, books, 4*time.Hour)
+	state, seen := runMonthWatched(t, books, 10*time.Minute, 4*time.Hour)
 
 	if state.Stage != workflows.StagePaid || state.Attempts != 2 {
 		t.Fatalf("state %+v, want paid after 2 attempts", state)

@@ -9,4 +9,5 @@ func RegisterAll(r worker.WorkflowRegistry) {
 	r.RegisterWorkflow(BillingDayWorkflow)
 	r.RegisterWorkflow(RecurringBillingWorkflow)
 	r.RegisterWorkflow(Reconcile)
+	r.RegisterWorkflow(SyncBillingSchedules)
 }

@@ -164,20 +164,9 @@ func (a *App) WorkerConfig() worker.Config {
 			Temporal:  a.Temporal,
 			// The API's own start, so a resumed saga is the one the API would have started.
 			StartPaymentSaga: a.paymentService().StartSaga,
+			EnsureBillingSchedule: func(ctx context.Context, acct billing.Account) error {
+				return schedules.EnsureAccount(ctx, a.Temporal, a.Config.TaskQueue, acct)
+			},
 		},
 	}
-}
-
-// EnsureRecurringBillingSchedules creates or updates one Temporal Schedule per account on its
-// billing day. `payportal dev` and every `payportal worker` call it at start.
-func (a *App) EnsureRecurringBillingSchedules(ctx context.Context) error {
-	accounts, err := a.DB.Accounts(ctx)
-	if err != nil {
-		return err
-	}
-	if err := schedules.EnsureRecurringBilling(ctx, a.Temporal, a.Config.TaskQueue, accounts); err != nil {
-		return fmt.Errorf("recurring billing schedules: %w", err)
-	}
-	a.Log.Info("recurring billing schedules ready", "accounts", len(accounts))
-	return nil
 }

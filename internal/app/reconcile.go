@@ -4,8 +4,12 @@ import (
 	"context"
 	"fmt"
 
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
+
 	"github.com/payportal/payportal/activities"
 	"github.com/payportal/payportal/internal/schedules"
+	"github.com/payportal/payportal/workflows"
 )
 
 // Reconciler is the books' janitor over this app's connections: the Reconcile workflow's
@@ -32,15 +36,19 @@ func (a *App) paymentActivities() *activities.Payments {
 		PublicURL: a.Config.PublicURL, Logger: a.Log}
 }
 
-// EnsureSchedules creates or updates the Temporal Schedules: one recurring billing schedule
-// per account on its billing day, and the reconciler's. `payportal dev` and every `payportal
-// worker` call it at start; it is idempotent.
+// EnsureSchedules creates or updates the schedules of the periodic passes (the reconciler and
+// the billing-schedule sync) and triggers a sync now, so accounts seeded or changed before this
+// start get their billing schedule without waiting for the next pass. `payportal worker` calls
+// it at start: two schedules and a trigger, whatever the number of accounts, and idempotent.
 func (a *App) EnsureSchedules(ctx context.Context) error {
-	if err := a.EnsureRecurringBillingSchedules(ctx); err != nil {
-		return err
+	if err := schedules.EnsureMaintenance(ctx, a.Temporal, a.Config.TaskQueue); err != nil {
+		return fmt.Errorf("maintenance schedules: %w", err)
 	}
-	if err := schedules.EnsureReconciler(ctx, a.Temporal, a.Config.TaskQueue); err != nil {
-		return fmt.Errorf("reconciler schedule: %w", err)
+	err := a.Temporal.ScheduleClient().GetHandle(ctx, workflows.SyncSchedulesScheduleID).Trigger(ctx, client.ScheduleTriggerOptions{
+		Overlap: enumspb.SCHEDULE_OVERLAP_POLICY_SKIP,
+	})
+	if err != nil {
+		return fmt.Errorf("trigger %s: %w", workflows.SyncSchedulesScheduleID, err)
 	}
 	return nil
 }

@@ -26,17 +26,20 @@ const BillingHourUTC = 6
 const catchupWindow = 27 * 24 * time.Hour
 
 // EnsureRecurringBilling creates the billing schedule of every account, or updates it when
-// the account's billing day (or the task queue) changed. A paused schedule stays paused.
+// the account's billing day (or the task queue) changed. A paused schedule stays paused. One
+// account failing does not stop the others: every failure is returned, joined.
 func EnsureRecurringBilling(ctx context.Context, c client.Client, taskQueue string, accounts []billing.Account) error {
+	var errs []error
 	for _, acct := range accounts {
-		if err := ensureAccount(ctx, c, taskQueue, acct); err != nil {
-			return err
+		if err := EnsureAccount(ctx, c, taskQueue, acct); err != nil {
+			errs = append(errs, err)
 		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
-func ensureAccount(ctx context.Context, c client.Client, taskQueue string, acct billing.Account) error {
+// EnsureAccount creates or updates one account's billing schedule.
+func EnsureAccount(ctx context.Context, c client.Client, taskQueue string, acct billing.Account) error {
 	id := workflows.RecurringBillingScheduleID(acct.ID)
 	spec, action := recurringSpec(acct), recurringAction(taskQueue, acct)
 	_, err := c.ScheduleClient().Create(ctx, client.ScheduleOptions{
