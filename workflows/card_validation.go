@@ -61,12 +61,19 @@ const CanceledReason = "validation canceled by an operator"
 // method) and tell the contact again. Later decisions change nothing.
 func CardValidationWorkflow(ctx workflow.Context, in CardValidationInput) (CardValidationState, error) {
 	log := workflow.GetLogger(ctx)
-	state := CardValidationState{Status: billing.PMPendingValidation}
-	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (CardValidationState, error) { return state, nil }); err != nil {
-		return state, fmt.Errorf("register status query: %w", err)
+	v := &cardValidation{state: CardValidationState{Status: billing.PMPendingValidation}, open: true,
+		updates: workflow.NewBufferedChannel(ctx, 1)}
+	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (CardValidationState, error) { return v.state, nil }); err != nil {
+		return v.state, fmt.Errorf("register status query: %w", err)
+	}
+	// Registering the update adds nothing to the history: runs started before it replay
+	// unchanged, and answer it too.
+	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateRepDecision, v.decide,
+		workflow.UpdateHandlerOptions{Validator: v.validate}); err != nil {
+		return v.state, fmt.Errorf("register %s update: %w", UpdateRepDecision, err)
 	}
 	if err := setCardSearchAttributes(ctx, in); err != nil {
-		return state, err
+		return v.finish(ctx, err)
 	}
 	decisions := workflow.GetSignalChannel(ctx, SignalRepDecision)
 	var a *activities.CardValidation
@@ -76,7 +83,8 @@ func CardValidationWorkflow(ctx workflow.Context, in CardValidationInput) (CardV
 	// deadline back or hold a rep's decision.
 	submitted := workflow.ExecuteActivity(mailCtx, a.SendCardStatusMail, cardNotice(in, billing.PMPendingValidation, ""))
 
-	decision, decided := waitForRepDecision(ctx, in, decisions)
+	decision, decided := waitForRepDecision(ctx, in, decisions, v.updates)
+	v.open = false
 	outcome := activities.CardDecision{PaymentMethodID: in.PaymentMethodID, Status: billing.PMExpired, Reason: ExpiredReason}
 	if ctx.Err() != nil {
 		// Cancelled by an operator: the card still gets a final status and its mail, so it
@@ -96,31 +104,90 @@ func CardValidationWorkflow(ctx workflow.Context, in CardValidationInput) (CardV
 	var recorded activities.RecordedCardDecision
 	recordCtx := workflow.WithActivityOptions(ctx, recordActivityOptions)
 	if err := workflow.ExecuteActivity(recordCtx, a.RecordCardDecision, outcome).Get(ctx, &recorded); err != nil {
-		return state, fmt.Errorf("record %s for %s: %w", outcome.Status, in.PaymentMethodID, err)
+		return v.finish(ctx, fmt.Errorf("record %s for %s: %w", outcome.Status, in.PaymentMethodID, err))
 	}
-	state = CardValidationState{Status: recorded.Status, DecisionID: decision.DecisionID,
+	v.state = CardValidationState{Status: recorded.Status, DecisionID: decision.DecisionID,
 		Reason: outcome.Reason, DecidedBy: outcome.DecidedBy}
-	if err := workflow.UpsertTypedSearchAttributes(ctx, PaymentStatusKey.ValueSet(string(state.Status))); err != nil {
-		return state, fmt.Errorf("upsert PaymentStatus: %w", err)
+	if err := workflow.UpsertTypedSearchAttributes(ctx, PaymentStatusKey.ValueSet(string(v.state.Status))); err != nil {
+		return v.finish(ctx, fmt.Errorf("upsert PaymentStatus: %w", err))
 	}
-	log.Info("card validation decided", "payment_method_id", in.PaymentMethodID, "status", state.Status)
+	log.Info("card validation decided", "payment_method_id", in.PaymentMethodID, "status", v.state.Status)
 
 	// The outcome mail follows the submitted one, so the contact reads them in order.
 	if err := submitted.Get(ctx, nil); err != nil {
 		log.Error("submitted mail not delivered", "payment_method_id", in.PaymentMethodID, "err", err)
 	}
-	if err := workflow.ExecuteActivity(mailCtx, a.SendCardStatusMail, cardNotice(in, state.Status, state.Reason)).Get(ctx, nil); err != nil {
-		log.Error("outcome mail not delivered", "payment_method_id", in.PaymentMethodID, "status", state.Status, "err", err)
+	if err := workflow.ExecuteActivity(mailCtx, a.SendCardStatusMail, cardNotice(in, v.state.Status, v.state.Reason)).Get(ctx, nil); err != nil {
+		log.Error("outcome mail not delivered", "payment_method_id", in.PaymentMethodID, "status", v.state.Status, "err", err)
 	}
 
 	ignoreLateDecisions(ctx, in.PaymentMethodID, decisions)
-	return state, nil
+	return v.finish(ctx, nil)
 }
 
-// waitForRepDecision waits for the first valid rep decision or the deadline. It reports false
-// when the deadline won. Malformed decisions (neither approve nor reject) are logged and the
-// wait goes on.
-func waitForRepDecision(ctx workflow.Context, in CardValidationInput, decisions workflow.ReceiveChannel) (RepDecision, bool) {
+// cardValidation is one run's state, shared by the workflow, its status query and the
+// UpdateRepDecision handler.
+type cardValidation struct {
+	state CardValidationState
+	// open: the workflow still waits for a decision. It closes when one is taken or the
+	// deadline passes, before the outcome is recorded (state turns final only then).
+	open bool
+	// updates carries UpdateRepDecision's decision to the wait, beside the signal's.
+	updates workflow.Channel
+	// done: the workflow is returning; handlers answer what they have.
+	done bool
+}
+
+// validate refuses a decision the wait would not take: on a card decided or expired (or
+// whose decision is being recorded), or neither approve nor reject (the signal's rule:
+// waitForRepDecision ignores those). The reason is free text, as on the signal. A refusal
+// never enters the history.
+func (v *cardValidation) validate(d RepDecision) error {
+	if !v.open {
+		status := v.state.Status
+		if !status.Final() {
+			status = "being decided"
+		}
+		return temporal.NewApplicationError(fmt.Sprintf("the card is already %s", status), ErrTypeAlreadyDecided, v.state)
+	}
+	if !d.valid() {
+		return temporal.NewApplicationError(fmt.Sprintf("decision %q: want approve or reject", d.Decision), ErrTypeInvalidRequest)
+	}
+	return nil
+}
+
+// decide hands the decision to the wait, as the rep-decision signal does, and answers the
+// state once the outcome is recorded. The caller learns whether its own decision won from
+// DecisionID: two decisions accepted at once both reach the wait, and the first taken wins.
+func (v *cardValidation) decide(ctx workflow.Context, d RepDecision) (CardValidationState, error) {
+	v.updates.SendAsync(d) // a full buffer holds another decision, which the wait takes first
+	ctx, _ = workflow.NewDisconnectedContext(ctx)
+	err := workflow.Await(ctx, func() bool { return v.done || v.state.Status.Final() })
+	if err == nil && !v.state.Status.Final() {
+		err = temporal.NewApplicationError("the card's outcome could not be recorded", "outcome_not_recorded")
+	}
+	return v.state, err
+}
+
+// finish ends the run once every update handler has answered, so none is left unfinished.
+func (v *cardValidation) finish(ctx workflow.Context, err error) (CardValidationState, error) {
+	v.done = true
+	ctx, _ = workflow.NewDisconnectedContext(ctx)
+	if werr := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); werr != nil {
+		workflow.GetLogger(ctx).Warn("updates left unanswered", "err", werr)
+	}
+	return v.state, err
+}
+
+// valid is the rule a decision must meet to be taken: approve or reject.
+func (d RepDecision) valid() bool {
+	return d.Decision == billing.DecisionApprove || d.Decision == billing.DecisionReject
+}
+
+// waitForRepDecision waits for the first valid rep decision, by signal or update, or the
+// deadline. It reports false when the deadline won. Malformed decisions (neither approve nor
+// reject) are logged and the wait goes on.
+func waitForRepDecision(ctx workflow.Context, in CardValidationInput, decisions, updates workflow.ReceiveChannel) (RepDecision, bool) {
 	timerCtx, cancelTimer := workflow.WithCancel(ctx)
 	defer cancelTimer() // a decided card needs no timer; cancelling it shows so in the history
 	deadline := workflow.NewTimer(timerCtx, validationWait(ctx, in))
@@ -131,16 +198,18 @@ func waitForRepDecision(ctx workflow.Context, in CardValidationInput, decisions 
 			expired bool
 		)
 		sel := workflow.NewSelector(ctx)
-		sel.AddReceive(decisions, func(c workflow.ReceiveChannel, _ bool) {
+		receive := func(c workflow.ReceiveChannel, _ bool) {
 			c.Receive(ctx, &d)
 			got = true
-		})
+		}
+		sel.AddReceive(decisions, receive)
+		sel.AddReceive(updates, receive)
 		sel.AddFuture(deadline, func(workflow.Future) { expired = true })
 		sel.Select(ctx)
 		if expired {
 			return RepDecision{}, false
 		}
-		if got && (d.Decision == billing.DecisionApprove || d.Decision == billing.DecisionReject) {
+		if got && d.valid() {
 			return d, true
 		}
 		workflow.GetLogger(ctx).Warn("ignoring a malformed rep decision", "payment_method_id", in.PaymentMethodID,

@@ -361,3 +361,150 @@ func TestCardValidationCanceledByOperator(t *testing.T) {
 	e.wantRecorded(activities.CardDecision{PaymentMethodID: "pm_test1", Status: billing.PMExpired, Reason: workflows.CanceledReason})
 	e.wantMails("We received your card", "was not validated in time")
 }
+
+// updateResult is what a test update's callbacks saw: accepted or rejected, and the answer.
+type updateResult[T any] struct {
+	accepted, completed bool
+	rejected            error
+	answer              T
+	err                 error
+}
+
+// callbacks records the update's progress into r.
+func (r *updateResult[T]) callbacks(t *testing.T) *testsuite.TestUpdateCallback {
+	return &testsuite.TestUpdateCallback{
+		OnAccept: func() { r.accepted = true },
+		OnReject: func(err error) { r.rejected = err },
+		OnComplete: func(v any, err error) {
+			r.completed, r.err = true, err
+			if err == nil {
+				a, ok := v.(T)
+				if !ok {
+					t.Errorf("update answered %T %+v, want %T", v, v, r.answer)
+				}
+				r.answer = a
+			}
+		},
+	}
+}
+
+// rejectedAs checks the update was refused with an error of type errType.
+func (r *updateResult[T]) rejectedAs(t *testing.T, errType string) {
+	t.Helper()
+	var appErr *temporal.ApplicationError
+	if r.accepted || !errors.As(r.rejected, &appErr) || appErr.Type() != errType {
+		t.Errorf("update accepted=%v rejected with %v, want refused as %s", r.accepted, r.rejected, errType)
+	}
+}
+
+// The rep-decision update is taken like the signal and answers the recorded status with the
+// decision that won.
+func TestCardValidationRepDecisionUpdateAnswersTheNewStatus(t *testing.T) {
+	e := newCardEnv(t, nil)
+	var r updateResult[workflows.CardValidationState]
+	e.RegisterDelayedCallback(func() {
+		e.UpdateWorkflow(workflows.UpdateRepDecision, "upd_1", r.callbacks(t),
+			workflows.RepDecision{DecisionID: "dec_u", Decision: billing.DecisionApprove, Reason: "checked", RepID: "key_rep"})
+	}, time.Hour)
+	e.ExecuteWorkflow(workflows.CardValidationWorkflow, cardInput("en"))
+
+	if !r.accepted || !r.completed || r.err != nil {
+		t.Fatalf("update accepted=%v completed=%v err=%v rejected=%v, want accepted and answered", r.accepted, r.completed, r.err, r.rejected)
+	}
+	if r.answer.Status != billing.PMValidated || r.answer.DecisionID != "dec_u" || r.answer.DecidedBy != "key_rep" {
+		t.Errorf("update answered %+v, want validated by dec_u", r.answer)
+	}
+	if got := e.result(); got != r.answer {
+		t.Errorf("workflow returned %+v, the update answered %+v", got, r.answer)
+	}
+	e.wantRecorded(activities.CardDecision{PaymentMethodID: "pm_test1", Status: billing.PMValidated, Reason: "checked", DecidedBy: "key_rep"})
+	e.wantMails("We received your card", "was validated")
+}
+
+// Two decisions by update at once: the first is taken. The second is refused as
+// already_decided, or, when both were accepted while the card was pending, answered with
+// the first's outcome; either way its rep learns it lost.
+func TestCardValidationRepDecisionUpdatesRaceOneWins(t *testing.T) {
+	e := newCardEnv(t, nil)
+	var first, second updateResult[workflows.CardValidationState]
+	e.RegisterDelayedCallback(func() {
+		e.UpdateWorkflow(workflows.UpdateRepDecision, "upd_1", first.callbacks(t),
+			workflows.RepDecision{DecisionID: "dec_1", Decision: billing.DecisionReject, Reason: "fraud", RepID: "key_rep1"})
+		e.UpdateWorkflow(workflows.UpdateRepDecision, "upd_2", second.callbacks(t),
+			workflows.RepDecision{DecisionID: "dec_2", Decision: billing.DecisionApprove, RepID: "key_rep2"})
+	}, time.Hour)
+	e.ExecuteWorkflow(workflows.CardValidationWorkflow, cardInput("en"))
+
+	got := e.result()
+	if got.Status != billing.PMRejected || got.DecisionID != "dec_1" {
+		t.Fatalf("result %+v, want rejected by dec_1", got)
+	}
+	if !first.completed || first.err != nil || first.answer != got {
+		t.Errorf("the first update answered %+v (err %v, rejected %v), want %+v", first.answer, first.err, first.rejected, got)
+	}
+	if second.accepted {
+		if !second.completed || second.err != nil || second.answer != got {
+			t.Errorf("the second update answered %+v (err %v), want the first's outcome %+v", second.answer, second.err, got)
+		}
+	} else {
+		second.rejectedAs(t, workflows.ErrTypeAlreadyDecided)
+	}
+	if n := len(e.recorded); n != 1 {
+		t.Errorf("%d decisions recorded, want 1", n)
+	}
+}
+
+// The validator refuses what the wait would not take, before it enters the history: a
+// decision neither approve nor reject, and any decision once the card is decided (here while
+// the outcome mail is retried, so the workflow still runs).
+func TestCardValidationRepDecisionUpdateRefused(t *testing.T) {
+	sender := &flakySender{outbox: &mailtest.Outbox{}, failOn: "was validated", failures: 3}
+	e := newCardEnv(t, sender)
+	e.outbox = sender.outbox
+	var malformed, first, late updateResult[workflows.CardValidationState]
+	e.RegisterDelayedCallback(func() {
+		e.UpdateWorkflow(workflows.UpdateRepDecision, "upd_bad", malformed.callbacks(t),
+			workflows.RepDecision{DecisionID: "dec_bad", Decision: "maybe", RepID: "key_rep"})
+	}, 30*time.Minute)
+	e.RegisterDelayedCallback(func() {
+		if st := e.queryStatus(); st.Status != billing.PMPendingValidation {
+			t.Errorf("after the refused decision the card is %s, want pending_validation", st.Status)
+		}
+		e.UpdateWorkflow(workflows.UpdateRepDecision, "upd_1", first.callbacks(t),
+			workflows.RepDecision{DecisionID: "dec_1", Decision: billing.DecisionApprove, RepID: "key_rep"})
+	}, time.Hour)
+	var stillRunning bool
+	e.RegisterDelayedCallback(func() {
+		stillRunning = !e.IsWorkflowCompleted()
+		e.UpdateWorkflow(workflows.UpdateRepDecision, "upd_late", late.callbacks(t),
+			workflows.RepDecision{DecisionID: "dec_late", Decision: billing.DecisionReject, RepID: "key_rep2"})
+	}, time.Hour+2*time.Second) // the outcome mail fails and is retried 1s, 2s, 4s later
+	e.ExecuteWorkflow(workflows.CardValidationWorkflow, cardInput("en"))
+
+	malformed.rejectedAs(t, workflows.ErrTypeInvalidRequest)
+	if !stillRunning {
+		t.Fatal("the workflow had ended before the late decision; the test proves nothing")
+	}
+	late.rejectedAs(t, workflows.ErrTypeAlreadyDecided)
+	if got := e.result(); got.Status != billing.PMValidated || got.DecisionID != "dec_1" || first.answer != got {
+		t.Errorf("result %+v, first update answered %+v; want both validated by dec_1", got, first.answer)
+	}
+	e.wantRecorded(activities.CardDecision{PaymentMethodID: "pm_test1", Status: billing.PMValidated, DecidedBy: "key_rep"})
+}
+
+// An update on a card that expired in the meantime is refused.
+func TestCardValidationRepDecisionUpdateAfterTheDeadline(t *testing.T) {
+	sender := &flakySender{outbox: &mailtest.Outbox{}, failOn: "not validated in time", failures: 1}
+	e := newCardEnv(t, sender)
+	e.outbox = sender.outbox
+	var late updateResult[workflows.CardValidationState]
+	e.RegisterDelayedCallback(func() {
+		e.UpdateWorkflow(workflows.UpdateRepDecision, "upd_late", late.callbacks(t),
+			workflows.RepDecision{DecisionID: "dec_late", Decision: billing.DecisionApprove, RepID: "key_rep"})
+	}, 24*time.Hour+500*time.Millisecond)
+	e.ExecuteWorkflow(workflows.CardValidationWorkflow, cardInput("en"))
+	late.rejectedAs(t, workflows.ErrTypeAlreadyDecided)
+	if got := e.result(); got.Status != billing.PMExpired {
+		t.Errorf("result %+v, want expired", got)
+	}
+}

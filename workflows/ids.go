@@ -20,6 +20,28 @@ const (
 	QueryStatus        = "status"
 )
 
+// Update names: requests the workflow answers itself. Each has a validator, so a request
+// wrong for the workflow's state is refused before it enters the history.
+const (
+	// UpdatePaymentStarted is sent with the payment saga's start (update-with-start). It
+	// answers the PaymentState once there is something to tell the buyer: a PayPal payment's
+	// approval_url, or a final status.
+	UpdatePaymentStarted = "payment-started"
+	// UpdateCancelPayment cancels a payment waiting for the buyer, as SignalCancel does, and
+	// answers the final PaymentState. Refused unless the payment is requires_action.
+	UpdateCancelPayment = "cancel-payment"
+	// UpdateRepDecision is a rep's decision on a card, as SignalRepDecision is, answered with
+	// the CardValidationState once the outcome is recorded. Refused once the card is decided.
+	UpdateRepDecision = "rep-decision"
+)
+
+// Error types of the updates' refusals, which the API turns into its 409s.
+const (
+	ErrTypeNotCancelable  = "not_cancelable"
+	ErrTypeAlreadyDecided = "already_decided"
+	ErrTypeInvalidRequest = "invalid_request"
+)
+
 // Search attributes registered on the server; every workflow sets the ones that apply.
 var (
 	AccountIDKey         = temporal.NewSearchAttributeKeyKeyword("AccountId")

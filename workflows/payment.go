@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"errors"
+	"fmt"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -78,11 +79,15 @@ const maxUnapprovedReturns = 10
 // When a step's outcome is unknown, or the saga is cancelled, the processor is asked where
 // the money stands, and the saga books or releases it accordingly.
 func Payment(ctx workflow.Context, in PaymentInput) (PaymentState, error) {
-	s := &paymentSaga{in: in, state: PaymentState{Status: billing.PaymentProcessing}}
+	s := &paymentSaga{in: in, state: PaymentState{Status: billing.PaymentProcessing},
+		cancelRequests: workflow.NewBufferedChannel(ctx, 1)}
 	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (PaymentState, error) { return s.state, nil }); err != nil {
 		return s.state, err
 	}
 	s.resolves = workflow.GetVersion(ctx, versionResolveOutcomes, workflow.DefaultVersion, 1) >= 1
+	if err := s.handleUpdates(ctx); err != nil {
+		return s.state, err
+	}
 	s.setStatus(ctx, billing.PaymentProcessing)
 	switch {
 	case !s.resolves && in.Method == billing.MethodCard:
@@ -96,6 +101,7 @@ func Payment(ctx workflow.Context, in PaymentInput) (PaymentState, error) {
 	default:
 		s.fail(ctx, billing.Failure{Code: billing.CodeInvalidValue, Message: "unknown payment method " + string(in.Method)})
 	}
+	s.awaitUpdates(ctx)
 	if s.cancelled && s.state.Status == billing.PaymentCanceled {
 		return s.state, temporal.NewCanceledError()
 	}
@@ -178,6 +184,11 @@ func (s *paymentSaga) awaitApprovalAndCapture(ctx workflow.Context, ref activiti
 			}
 		})
 		sel.AddReceive(cancels, func(c workflow.ReceiveChannel, _ bool) {
+			var r CancelPaymentSignal
+			c.Receive(ctx, &r)
+			outcome = billing.PaymentCanceled
+		})
+		sel.AddReceive(s.cancelRequests, func(c workflow.ReceiveChannel, _ bool) { // UpdateCancelPayment
 			var r CancelPaymentSignal
 			c.Receive(ctx, &r)
 			outcome = billing.PaymentCanceled
@@ -294,6 +305,64 @@ func (s *paymentSaga) applyOrRefund(ctx workflow.Context, captureID string) {
 	}
 }
 
+// handleUpdates registers the saga's updates. Registering adds nothing to the history, so
+// runs of every version take the ones that work for them: UpdatePaymentStarted everywhere
+// (every path publishes the approval URL and ends in a final status), UpdateCancelPayment
+// only where the wait for the buyer listens for it (versionResolveOutcomes). A run without
+// it refuses the update as unknown, and the API falls back to SignalCancel.
+func (s *paymentSaga) handleUpdates(ctx workflow.Context) error {
+	err := workflow.SetUpdateHandler(ctx, UpdatePaymentStarted, s.answerStarted)
+	if err != nil || !s.resolves {
+		return err
+	}
+	return workflow.SetUpdateHandlerWithOptions(ctx, UpdateCancelPayment, s.cancelPayment,
+		workflow.UpdateHandlerOptions{Validator: s.validateCancel})
+}
+
+// answerStarted answers UpdatePaymentStarted: the state once the buyer can be told something.
+func (s *paymentSaga) answerStarted(ctx workflow.Context) (PaymentState, error) {
+	return s.await(ctx, func() bool {
+		return s.state.Status.Final() || s.in.Method == billing.MethodPayPal && s.state.ApprovalURL != ""
+	})
+}
+
+// validateCancel refuses a cancel unless the payment waits for the buyer; the refusal never
+// enters the history.
+func (s *paymentSaga) validateCancel(_ workflow.Context, _ CancelPaymentSignal) error {
+	if s.state.Status != billing.PaymentRequiresAction {
+		return temporal.NewApplicationError(
+			fmt.Sprintf("payment %s is %s; only a payment waiting for PayPal approval (requires_action) can be canceled",
+				s.in.PaymentID, s.state.Status), ErrTypeNotCancelable, s.state.Status)
+	}
+	return nil
+}
+
+// cancelPayment hands the cancel to the wait for the buyer, as SignalCancel does, and answers
+// the final state: canceled, or how the payment ended when the buyer's approval came first.
+func (s *paymentSaga) cancelPayment(ctx workflow.Context, r CancelPaymentSignal) (PaymentState, error) {
+	s.cancelRequests.SendAsync(r) // a full buffer holds a cancel already: one is enough
+	return s.await(ctx, func() bool { return s.state.Status.Final() })
+}
+
+// await waits in an update handler until answered says so, or the saga is done, and answers
+// the state. The workflow's cancellation does not cut the wait short: the saga still settles
+// the payment, and the caller gets how it ended.
+func (s *paymentSaga) await(ctx workflow.Context, answered func() bool) (PaymentState, error) {
+	ctx, _ = workflow.NewDisconnectedContext(ctx)
+	err := workflow.Await(ctx, func() bool { return s.done || answered() })
+	return s.state, err
+}
+
+// awaitUpdates lets the update handlers answer before the workflow ends, so none is left
+// unfinished (they answer once the payment is final, which it is by now).
+func (s *paymentSaga) awaitUpdates(ctx workflow.Context) {
+	s.done = true
+	ctx, _ = workflow.NewDisconnectedContext(ctx)
+	if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); err != nil {
+		workflow.GetLogger(ctx).Warn("updates left unanswered", "payment_id", s.in.PaymentID, "err", err)
+	}
+}
+
 // paymentSaga is one run's state; the status query reads it.
 type paymentSaga struct {
 	in    PaymentInput
@@ -304,6 +373,10 @@ type paymentSaga struct {
 	// remaining steps run on, so the money is still settled and recorded.
 	cancelled bool
 	cleanup   workflow.Context
+	// cancelRequests carries UpdateCancelPayment to the wait for the buyer.
+	cancelRequests workflow.Channel
+	// done: the saga has finished its steps; update handlers answer what they have.
+	done bool
 }
 
 // live is the context the saga's next step runs on: ctx, or once the workflow is cancelled, a

@@ -3,6 +3,7 @@ package workflows_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
 
 	"github.com/payportal/payportal/activities"
 	"github.com/payportal/payportal/internal/billing"
@@ -645,4 +647,165 @@ func TestPaymentUnapprovedReturnsAreBounded(t *testing.T) {
 	if n := e.calledTimes("CaptureOrder"); n != 10 {
 		t.Errorf("%d capture attempts for 30 unapproved returns, want the bound of 10", n)
 	}
+}
+
+// The update sent with the saga's start answers a PayPal payment as soon as its approval URL
+// exists, while the saga goes on waiting for the buyer.
+func TestPaymentStartedUpdateAnswersTheApprovalURL(t *testing.T) {
+	e := newPaymentEnv(t)
+	e.happyPayPal()
+	var r updateResult[workflows.PaymentState]
+	e.RegisterDelayedCallback(func() { e.UpdateWorkflow(workflows.UpdatePaymentStarted, "upd_start", r.callbacks(t)) }, 0)
+	e.RegisterDelayedCallback(func() {
+		if !r.completed {
+			t.Error("the start update was not answered while the payment waited for the buyer")
+		}
+		e.SignalWorkflow(workflows.SignalPayPalReturn, workflows.PayPalReturnSignal{Approved: true})
+	}, 10*time.Minute)
+	st := e.run(billing.MethodPayPal)
+	if !r.accepted || r.err != nil || r.answer.Status != billing.PaymentRequiresAction || r.answer.ApprovalURL == "" {
+		t.Errorf("start update answered %+v (accepted %v, err %v, rejected %v), want requires_action with the approval URL",
+			r.answer, r.accepted, r.err, r.rejected)
+	}
+	if st.Status != billing.PaymentSucceeded {
+		t.Errorf("result %+v, want succeeded", st)
+	}
+}
+
+// For a card the start update answers the outcome: succeeded, or failed with the decline.
+func TestPaymentStartedUpdateAnswersTheCardOutcome(t *testing.T) {
+	t.Run("succeeded", func(t *testing.T) {
+		e := newPaymentEnv(t)
+		e.happyCard()
+		var r updateResult[workflows.PaymentState]
+		e.RegisterDelayedCallback(func() { e.UpdateWorkflow(workflows.UpdatePaymentStarted, "upd_start", r.callbacks(t)) }, 0)
+		st := e.run(billing.MethodCard)
+		if !r.completed || r.err != nil || r.answer.Status != billing.PaymentSucceeded || r.answer.CaptureID != st.CaptureID {
+			t.Errorf("start update answered %+v (err %v, rejected %v), want succeeded as the result %+v", r.answer, r.err, r.rejected, st)
+		}
+	})
+	t.Run("declined", func(t *testing.T) {
+		e := newPaymentEnv(t)
+		e.OnActivity(paymentSteps.AuthorizeCardPayment, mock.Anything, mock.Anything).Return("",
+			temporal.NewNonRetryableApplicationError("declined", billing.CodeCardDeclined, nil))
+		e.happyCard()
+		var r updateResult[workflows.PaymentState]
+		e.RegisterDelayedCallback(func() { e.UpdateWorkflow(workflows.UpdatePaymentStarted, "upd_start", r.callbacks(t)) }, 0)
+		e.run(billing.MethodCard)
+		if !r.completed || r.answer.Status != billing.PaymentFailed || r.answer.Failure == nil || r.answer.Failure.Code != billing.CodeCardDeclined {
+			t.Errorf("start update answered %+v (err %v), want failed with card_declined", r.answer, r.err)
+		}
+	})
+}
+
+// The cancel update does what the cancel-payment signal does, and answers the final state.
+func TestPaymentCancelUpdateCancelsTheWaitingPayment(t *testing.T) {
+	e := newPaymentEnv(t)
+	e.happyPayPal()
+	var r updateResult[workflows.PaymentState]
+	e.RegisterDelayedCallback(func() {
+		e.UpdateWorkflow(workflows.UpdateCancelPayment, "upd_cancel", r.callbacks(t), workflows.CancelPaymentSignal{Reason: "customer"})
+	}, 5*time.Minute)
+	st := e.run(billing.MethodPayPal)
+	if !r.accepted || r.err != nil || r.answer.Status != billing.PaymentCanceled {
+		t.Errorf("cancel update answered %+v (accepted %v, err %v, rejected %v), want canceled", r.answer, r.accepted, r.err, r.rejected)
+	}
+	if st.Status != billing.PaymentCanceled {
+		t.Errorf("result %+v, want canceled", st)
+	}
+	e.wantSteps(map[string]int{"ResolveOrder": 1, "CaptureOrder": 0, "Apply": 0})
+	e.wantFinished(billing.PaymentCanceled, "")
+	e.wantStatuses("requires_action", "canceled")
+}
+
+// The validator refuses a cancel unless the payment waits for the buyer; nothing changes.
+func TestPaymentCancelUpdateRefusedUnlessWaitingForTheBuyer(t *testing.T) {
+	t.Run("card payment", func(t *testing.T) {
+		e := newPaymentEnv(t)
+		e.OnActivity(paymentSteps.CaptureCardPayment, mock.Anything, mock.Anything).Return(
+			func(context.Context, activities.CardCaptureInput) (string, error) {
+				e.count("Capture")
+				return "", temporal.NewApplicationError("timeout", activities.ErrTypeProcessingError)
+			}).Times(2)
+		e.happyCard()
+		var r updateResult[workflows.PaymentState]
+		e.RegisterDelayedCallback(func() {
+			e.UpdateWorkflow(workflows.UpdateCancelPayment, "upd_cancel", r.callbacks(t), workflows.CancelPaymentSignal{})
+		}, 2*time.Second) // while the capture is retried
+		st := e.run(billing.MethodCard)
+		r.rejectedAs(t, workflows.ErrTypeNotCancelable)
+		if st.Status != billing.PaymentSucceeded {
+			t.Errorf("result %+v, want succeeded: the refused cancel changed nothing", st)
+		}
+	})
+	t.Run("PayPal payment before its order", func(t *testing.T) {
+		e := newPaymentEnv(t)
+		e.OnActivity(paymentSteps.CreatePayPalOrder, mock.Anything, mock.Anything).Return(gateway.Order{},
+			temporal.NewApplicationError("timeout", activities.ErrTypeProcessingError)).Once()
+		e.happyPayPal()
+		var r updateResult[workflows.PaymentState]
+		e.RegisterDelayedCallback(func() {
+			e.UpdateWorkflow(workflows.UpdateCancelPayment, "upd_cancel", r.callbacks(t), workflows.CancelPaymentSignal{})
+		}, 500*time.Millisecond)
+		e.RegisterDelayedCallback(func() {
+			e.SignalWorkflow(workflows.SignalPayPalReturn, workflows.PayPalReturnSignal{Approved: true})
+		}, 10*time.Minute)
+		if st := e.run(billing.MethodPayPal); st.Status != billing.PaymentSucceeded {
+			t.Errorf("result %+v, want succeeded", st)
+		}
+		r.rejectedAs(t, workflows.ErrTypeNotCancelable)
+		e.wantSteps(map[string]int{"ResolveOrder": 0})
+	})
+}
+
+// The buyer's approval arriving with the cancel wins: the cancel, accepted while the payment
+// waited, answers how it ended (succeeded), which the API reports as not cancelable.
+func TestPaymentCancelUpdateLosesToTheApproval(t *testing.T) {
+	e := newPaymentEnv(t)
+	e.happyPayPal()
+	var r updateResult[workflows.PaymentState]
+	e.RegisterDelayedCallback(func() {
+		e.SignalWorkflow(workflows.SignalPayPalReturn, workflows.PayPalReturnSignal{Approved: true})
+		e.UpdateWorkflow(workflows.UpdateCancelPayment, "upd_cancel", r.callbacks(t), workflows.CancelPaymentSignal{})
+	}, 5*time.Minute)
+	st := e.run(billing.MethodPayPal)
+	if st.Status != billing.PaymentSucceeded {
+		t.Fatalf("result %+v, want succeeded", st)
+	}
+	t.Logf("cancel update accepted %v, answered %+v, refused %v", r.accepted, r.answer, r.rejected)
+	if r.accepted && (r.err != nil || r.answer.Status != billing.PaymentSucceeded) {
+		t.Errorf("cancel update answered %+v (err %v), want succeeded", r.answer, r.err)
+	}
+	if !r.accepted {
+		r.rejectedAs(t, workflows.ErrTypeNotCancelable)
+	}
+}
+
+// A run that started before resolve-outcomes waits for the buyer without listening for the
+// cancel update, so it does not register it: the update is refused as unknown (the API then
+// signals), while the start update is answered as on any run.
+func TestPaymentVersion0RunRefusesTheCancelUpdate(t *testing.T) {
+	e := newPaymentEnv(t)
+	e.OnGetVersion("resolve-outcomes", workflow.DefaultVersion, 1).Return(workflow.DefaultVersion)
+	e.happyPayPal()
+	var started, cancel updateResult[workflows.PaymentState]
+	e.RegisterDelayedCallback(func() { e.UpdateWorkflow(workflows.UpdatePaymentStarted, "upd_start", started.callbacks(t)) }, 0)
+	e.RegisterDelayedCallback(func() {
+		e.UpdateWorkflow(workflows.UpdateCancelPayment, "upd_cancel", cancel.callbacks(t), workflows.CancelPaymentSignal{})
+	}, 5*time.Minute)
+	e.RegisterDelayedCallback(func() {
+		e.SignalWorkflow(workflows.SignalCancel, workflows.CancelPaymentSignal{Reason: "customer"})
+	}, 6*time.Minute)
+	st := e.run(billing.MethodPayPal)
+	if cancel.accepted || cancel.rejected == nil || !strings.Contains(cancel.rejected.Error(), "unknown update") {
+		t.Errorf("cancel update on a version-0 run: accepted %v, rejected %v; want refused as unknown", cancel.accepted, cancel.rejected)
+	}
+	if !started.completed || started.answer.Status != billing.PaymentRequiresAction || started.answer.ApprovalURL == "" {
+		t.Errorf("start update on a version-0 run answered %+v (err %v, rejected %v), want requires_action with the URL",
+			started.answer, started.err, started.rejected)
+	}
+	if st.Status != billing.PaymentCanceled {
+		t.Errorf("result %+v, want canceled by the signal", st)
+	}
+	e.wantSteps(map[string]int{"VoidOrder": 1, "ResolveOrder": 0})
 }

@@ -453,7 +453,7 @@ func noCardFailure() *billing.Failure {
 }
 
 func inFlightFailure() *billing.Failure {
-	return &billing.Failure{Code: "payment_in_progress",
+	return &billing.Failure{Code: billing.CodePaymentInProgress,
 		Message: "a payment started for this invoice has not completed, so the card was not charged"}
 }
 

@@ -19,9 +19,12 @@ import (
 	"github.com/payportal/payportal/workflows"
 )
 
-// recordedVersion names the code the recorder runs: v0 was recorded from the code before
-// collection waited for payments in flight (commit fea2430).
-const recordedVersion = "v0"
+// recordedVersion names the code the recorder runs. The v0 files were recorded by this test
+// from the code before collection waited for payments in flight (commit fea2430), v1 ones
+// from collectUntilPaidChange on. recurring_billing_resumed_v0_v1.json is one month started
+// by the v0 code and left in its first dunning wait, then finished by the v1 code (with a
+// checkout in flight when it woke up): the switch at the old loop's retry.
+const recordedVersion = "v1"
 
 // TestRecordRecurringBillingHistories runs the month's workflow on the real dev server with
 // the real activities and payment saga, and saves its histories under testdata for the
@@ -55,6 +58,25 @@ func TestRecordRecurringBillingHistories(t *testing.T) {
 		r.finish(t, workflows.StagePaid)
 		testenv.RecordWorkflowHistory(t, c, r.id, "recurring_billing_paid_"+recordedVersion+".json")
 	})
+	t.Run("awaiting_payment", func(t *testing.T) {
+		// A checkout for part of the invoice is in flight: the card pays the rest, the month
+		// waits for the checkout, which expires, and the card pays what it left.
+		first, maxCheck := workflows.InFlightFirstCheck, workflows.InFlightMaxCheck
+		workflows.InFlightFirstCheck, workflows.InFlightMaxCheck = time.Second, 2*time.Second
+		defer func() { workflows.InFlightFirstCheck, workflows.InFlightMaxCheck = first, maxCheck }()
+		w := newBillingWorld(t)
+		acct := w.newAccount(t, 1)
+		w.issueBeforehand(t, acct, billingDecember)
+		checkout := w.openPayPalCheckout(t, acct.ID, 7500)
+		r := startRecordingIn(t, c, w, acct.ID, "4242424242424242", billingDecember)
+		waitForStage(t, c, r.id, workflows.StageAwaitingPayment)
+		time.Sleep(3 * time.Second)
+		if err := w.db.FinishPayment(context.Background(), checkout.ID, billing.PaymentExpired, nil, time.Now().UTC()); err != nil {
+			t.Fatal(err)
+		}
+		r.finish(t, workflows.StagePaid)
+		testenv.RecordWorkflowHistory(t, c, r.id, "recurring_billing_awaiting_payment_"+recordedVersion+".json")
+	})
 }
 
 // recording is one month's workflow running on the dev server, on a worker of its own over a
@@ -68,7 +90,11 @@ type recording struct {
 
 func startRecording(t *testing.T, c client.Client, accountID, cardNumber string, billingDate time.Time) *recording {
 	t.Helper()
-	w := newBillingWorld(t)
+	return startRecordingIn(t, c, newBillingWorld(t), accountID, cardNumber, billingDate)
+}
+
+func startRecordingIn(t *testing.T, c client.Client, w *billingWorld, accountID, cardNumber string, billingDate time.Time) *recording {
+	t.Helper()
 	w.clock.T = time.Now().UTC()
 	queue := "recurring-record-" + billing.NewID("q")
 	wk := worker.New(c, queue, worker.Options{})
@@ -129,16 +155,17 @@ func waitForStage(t *testing.T, c client.Client, workflowID string, stage workfl
 // TestRecurringBillingReplay replays month histories recorded on the dev server against the
 // current code (TestRecordRecurringBillingHistories records them). The v0 ones come from the
 // code before collectUntilPaidChange: a month in dunning waiting for its first retry, one that
-// ran the whole plan to past due, and one paid at once. A change that would break the months
-// in flight when it is deployed fails here with a nondeterminism error; such a change needs
-// workflow.GetVersion.
+// ran the whole plan to past due, and one paid at once; resumed_v0_v1 was started by that code
+// and finished by the current one. A change that would break the months in flight when it is
+// deployed fails here with a nondeterminism error; such a change needs workflow.GetVersion.
 func TestRecurringBillingReplay(t *testing.T) {
 	files, err := filepath.Glob("testdata/recurring_billing_*.json")
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"testdata/recurring_billing_dunning_v0.json", "testdata/recurring_billing_past_due_v0.json",
-		"testdata/recurring_billing_paid_v0.json"} {
+		"testdata/recurring_billing_paid_v0.json", "testdata/recurring_billing_resumed_v0_v1.json",
+		"testdata/recurring_billing_dunning_v1.json", "testdata/recurring_billing_awaiting_payment_v1.json"} {
 		if !slices.Contains(files, want) {
 			t.Errorf("%s is missing", want)
 		}

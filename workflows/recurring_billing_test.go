@@ -2,6 +2,8 @@ package workflows_test
 
 import (
 	"context"
+	"maps"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -21,23 +23,24 @@ import (
 // postgres.PrepareInvoiceCharge does: only what the balance owes minus the payments in flight
 // is charged, and only a paid invoice ends collection.
 type fakeBooks struct {
-	mu            sync.Mutex
-	balance       int64
-	invoices      map[string]*billing.Invoice // by period start
-	payments      map[string]*billing.Payment
-	card          *billing.PaymentMethod // the validated monthly card, nil for none
-	declines      map[int]string         // charge (1, 2, ...) → decline code the card gives
-	declineAll    string                 // decline code of every charge, when set
-	outside       []*outsidePayment      // payments the customer makes meanwhile (PayPal checkouts)
-	charges       int                    // payment sagas run
-	chargeInputs  []workflows.PaymentInput
-	invoiceMails  int
-	dunning       []activities.DunningNotice
-	pdfs          []activities.InvoicePDFRequest
-	pastDue       int
-	prepareTimes  []time.Time
-	prepares      []activities.RecurringChargeOutcome
-	chargeAttempt map[string]int // payment id → charge number
+	mu             sync.Mutex
+	balance        int64
+	invoices       map[string]*billing.Invoice // by period start
+	payments       map[string]*billing.Payment
+	card           *billing.PaymentMethod // the validated monthly card, nil for none
+	declines       map[int]string         // charge (1, 2, ...) → decline code the card gives
+	declineAll     string                 // decline code of every charge, when set
+	outside        []*outsidePayment      // payments the customer makes meanwhile (PayPal checkouts)
+	charges        int                    // payment sagas run
+	chargeInputs   []workflows.PaymentInput
+	invoiceMails   int
+	dunning        []activities.DunningNotice
+	pdfs           []activities.InvoicePDFRequest
+	pastDue        int
+	prepareTimes   []time.Time
+	prepares       []activities.RecurringChargeOutcome
+	chargeAttempt  map[string]int    // payment id → charge number
+	paymentInvoice map[string]string // payment id → the invoice it charges
 }
 
 // outsidePayment is a one-time payment of the customer's, in flight from start until end,
@@ -53,7 +56,7 @@ const monthTotal = 18540
 
 func newBooks(balance int64, card bool) *fakeBooks {
 	b := &fakeBooks{balance: balance, invoices: map[string]*billing.Invoice{}, payments: map[string]*billing.Payment{},
-		declines: map[int]string{}, chargeAttempt: map[string]int{}}
+		declines: map[int]string{}, chargeAttempt: map[string]int{}, paymentInvoice: map[string]string{}}
 	if card {
 		b.card = &billing.PaymentMethod{ID: "pm_card", Status: billing.PMValidated, ProcessorToken: "tok_visa", Brand: "visa", Last4: "4242"}
 	}
@@ -91,11 +94,9 @@ func (b *fakeBooks) invoiceByID(id string) *billing.Invoice {
 // none is named), marking it paid once nothing is due.
 func (b *fakeBooks) applyLocked(amount int64, inv *billing.Invoice) {
 	b.balance -= amount
-	if inv == nil {
-		for _, i := range b.invoices {
-			if i.AmountDue() > 0 {
-				inv = i
-			}
+	for _, period := range slices.Sorted(maps.Keys(b.invoices)) { // the oldest open one
+		if inv == nil && b.invoices[period].AmountDue() > 0 {
+			inv = b.invoices[period]
 		}
 	}
 	if inv == nil {
@@ -165,6 +166,7 @@ func (b *fakeBooks) prepare(env *testsuite.TestWorkflowEnvironment) func(context
 				Method: billing.MethodCard, Amount: billing.Money{Amount: amount, Currency: inv.Currency}, CardToken: b.card.ProcessorToken}
 			b.payments[p.ID] = p
 			b.chargeAttempt[p.ID] = len(b.chargeAttempt) + 1
+			b.paymentInvoice[p.ID] = inv.ID
 			out.Reason = activities.ChargeCard
 			out.Payment = activities.RecurringPayment{ID: p.ID, Status: p.Status, Amount: p.Amount,
 				CardToken: p.CardToken, Brand: b.card.Brand, Last4: b.card.Last4}
@@ -190,11 +192,7 @@ func (b *fakeBooks) pay(_ workflow.Context, in workflows.PaymentInput) (workflow
 		return workflows.PaymentState{Status: p.Status, Failure: p.Failure}, nil
 	}
 	p.Status = billing.PaymentSucceeded
-	var inv *billing.Invoice
-	for _, i := range b.invoices {
-		inv = i // the month's invoice: the books hold one
-	}
-	b.applyLocked(in.Amount.Amount, inv)
+	b.applyLocked(in.Amount.Amount, b.invoiceByID(b.paymentInvoice[in.PaymentID]))
 	return workflows.PaymentState{Status: billing.PaymentSucceeded}, nil
 }
 

@@ -60,6 +60,9 @@ const (
 	// CodePaymentInterrupted: the payment's workflow stopped before it completed (terminated
 	// by ops); the reconciler found no money taken and failed it.
 	CodePaymentInterrupted = "payment_interrupted"
+	// CodePaymentInProgress: a recurring charge was not tried because another payment was
+	// still in flight when dunning's next date came.
+	CodePaymentInProgress = "payment_in_progress"
 	// CodePaymentCanceled names a cancellation in mails; a canceled payment has no failure.
 	CodePaymentCanceled = "payment_canceled"
 )

@@ -339,6 +339,7 @@ var failureTexts = map[string][2]string{
 	billing.CodeProcessingError:    {"the payment processor reported an error", "le prestataire de paiement a signalé une erreur"},
 	billing.CodePaymentInterrupted: {"the payment was interrupted before it completed", "le paiement a été interrompu avant d'aboutir"},
 	billing.CodePaymentCanceled:    {"the payment was cancelled before it completed", "le paiement a été annulé avant d'aboutir"},
+	billing.CodePaymentInProgress:  {"an earlier payment was still in progress", "un paiement précédent était encore en cours"},
 }
 
 func failureText(lang, code, message string) string {

@@ -28,8 +28,8 @@ type Cards struct {
 	TaskQueue         string
 	ValidationTimeout time.Duration // PAYPORTAL_CARD_VALIDATION_TIMEOUT
 	Logger            *slog.Logger
-	// DecisionWait bounds how long Decide waits for the workflow to record a decision;
-	// 10 s when zero.
+	// DecisionWait bounds how long Decide waits for the workflow to take and record a
+	// decision; 10 s when zero.
 	DecisionWait time.Duration
 }
 
@@ -108,9 +108,10 @@ func (s *Cards) startValidation(ctx context.Context, acct billing.Account, pm bi
 		),
 		StaticSummary: fmt.Sprintf("Card %s ****%s for %s", pm.Brand, pm.Last4, pm.AccountID),
 		StaticDetails: fmt.Sprintf("**Card validation**\n\n- Card: %s ending %s, expires %02d/%d\n- Account: %s (%s)\n"+
-			"- Payment method: %s\n- Validation deadline: %s\n\nReps decide with the `%s` signal; `%s` query answers the status.",
+			"- Payment method: %s\n- Validation deadline: %s\n\nReps decide with the `%s` update (the API) or the `%s` signal "+
+			"(by hand); `%s` query answers the status.",
 			pm.Brand, pm.Last4, pm.ExpMonth, pm.ExpYear, acct.ID, acct.CompanyName, pm.ID,
-			pm.ValidationDeadline.Format(time.RFC3339), workflows.SignalRepDecision, workflows.QueryStatus),
+			pm.ValidationDeadline.Format(time.RFC3339), workflows.UpdateRepDecision, workflows.SignalRepDecision, workflows.QueryStatus),
 	}
 	in := workflows.CardValidationInput{
 		PaymentMethodID: pm.ID,
@@ -147,21 +148,21 @@ func (s *Cards) Pending(ctx context.Context, p billing.ListParams) ([]billing.Pa
 // Decide passes a rep's decision to the card's workflow and answers the card once the
 // workflow has recorded the outcome.
 //
-// The decision travels as the rep-decision signal, as the contract says: it is what ops see
-// in the history and what they can send by hand with the CLI, and it is the one way into the
-// workflow, so the API cannot decide differently from it. The signal carries a fresh decision
-// ID; the workflow's status query names the decision that won, so when two reps click at once
-// each learns whether its own won (200) or lost (409 already_decided). Waiting is a short
-// poll of the database, the cheapest read, then one query to learn the winner; a Temporal
-// Update would answer in one round trip but would not leave the contract's signal in the
-// history.
+// The decision travels as the rep-decision update, which the workflow takes exactly as it
+// takes the rep-decision signal ops send by hand, so the API cannot decide differently from
+// it. Its validator refuses a decision on a card already decided (or being decided), before
+// anything enters the history: that rep gets 409 already_decided. An accepted decision is
+// answered with the card's state once recorded; it names the decision that won, so when two
+// reps click at once and both are accepted, each learns whether its own won (200) or lost
+// (409). A run from before the update refuses it as unknown and is sent the signal instead
+// (decideBySignal).
 func (s *Cards) Decide(ctx context.Context, repKeyID, pmID string, decision billing.Decision, reason string) (billing.PaymentMethod, error) {
 	pm, err := s.DB.PaymentMethodByID(ctx, pmID)
 	if err != nil {
 		return billing.PaymentMethod{}, err
 	}
 	if pm.Status.Final() {
-		return billing.PaymentMethod{}, alreadyDecided(pm)
+		return billing.PaymentMethod{}, alreadyDecided(pm) // its workflow has ended or is ending
 	}
 	if !s.Clock.Now().Before(pm.ValidationDeadline) {
 		// The workflow's timer is about to expire it, if it has not already.
@@ -169,81 +170,95 @@ func (s *Cards) Decide(ctx context.Context, repKeyID, pmID string, decision bill
 			"the validation deadline of payment method %s has passed", pm.ID)
 	}
 	d := workflows.RepDecision{DecisionID: billing.NewID("dec_"), Decision: decision, Reason: reason, RepID: repKeyID}
-	err = s.Temporal.SignalWorkflow(ctx, pm.WorkflowID, "", workflows.SignalRepDecision, d)
-	var gone *serviceerror.NotFound
-	if errors.As(err, &gone) {
-		// The workflow has ended, so the card should have its outcome.
-		if cur, err := s.DB.PaymentMethodByID(ctx, pm.ID); err != nil || cur.Status.Final() {
-			if err != nil {
-				return billing.PaymentMethod{}, err
-			}
-			return billing.PaymentMethod{}, alreadyDecided(cur)
-		}
-		return billing.PaymentMethod{}, fmt.Errorf("card %s is pending but its workflow %s has ended: %w", pm.ID, pm.WorkflowID, err)
-	}
-	if err != nil {
-		return billing.PaymentMethod{}, unavailable(fmt.Errorf("signal %s to %s: %w", workflows.SignalRepDecision, pm.WorkflowID, err))
-	}
 	s.log().InfoContext(ctx, "rep decision sent", "payment_method_id", pm.ID, "decision", string(decision),
 		"rep_key_id", repKeyID, "decision_id", d.DecisionID)
-	return s.awaitOutcome(ctx, pm, d)
-}
-
-// awaitOutcome waits until the card's outcome is recorded, then tells whether d won.
-func (s *Cards) awaitOutcome(ctx context.Context, pm billing.PaymentMethod, d workflows.RepDecision) (billing.PaymentMethod, error) {
-	wait := s.DecisionWait
-	if wait <= 0 {
-		wait = 10 * time.Second
-	}
-	ctx, cancel := context.WithTimeout(ctx, wait)
+	waitCtx, cancel := context.WithTimeout(ctx, orDefault(s.DecisionWait, 10*time.Second))
 	defer cancel()
-	cur, final, err := pollUntil(ctx, 100*time.Millisecond,
-		func(ctx context.Context) (billing.PaymentMethod, error) { return s.DB.PaymentMethodByID(ctx, pm.ID) },
-		func(pm billing.PaymentMethod) bool { return pm.Status.Final() })
+	var st workflows.CardValidationState
+	err = update(waitCtx, s.Temporal, pm.WorkflowID, workflows.UpdateRepDecision, d, &st)
+	var gone *serviceerror.NotFound
+	switch {
+	case err == nil:
+	case isUnknownUpdate(err):
+		if st, err = s.decideBySignal(waitCtx, pm, d); err != nil {
+			return billing.PaymentMethod{}, err
+		}
+	case refusedAs(err, workflows.ErrTypeAlreadyDecided):
+		return billing.PaymentMethod{}, billing.Conflict(billing.CodeAlreadyDecided, "payment method %s: %s", pm.ID, refusal(err))
+	case refusedAs(err, workflows.ErrTypeInvalidRequest):
+		return billing.PaymentMethod{}, billing.Invalid(billing.CodeInvalidValue, "decision", "%s", refusal(err))
+	case errors.As(err, &gone):
+		return billing.PaymentMethod{}, s.ended(ctx, pm, err)
+	case waitCtx.Err() != nil && ctx.Err() == nil:
+		return billing.PaymentMethod{}, notRecordedYet(pm)
+	default:
+		return billing.PaymentMethod{}, unavailable(fmt.Errorf("%s update to %s: %w", workflows.UpdateRepDecision, pm.WorkflowID, err))
+	}
+	cur, err := s.DB.PaymentMethodByID(ctx, pm.ID)
 	if err != nil {
 		return billing.PaymentMethod{}, err
 	}
-	if !final {
-		return billing.PaymentMethod{}, billing.Errorf(billing.KindUnavailable, billing.CodeUnavailable,
-			"the decision on %s was sent but is not recorded yet; read the card again shortly", pm.ID)
-	}
-	if !s.won(ctx, cur, d) {
+	if st.DecisionID != d.DecisionID {
 		return billing.PaymentMethod{}, alreadyDecided(cur)
 	}
 	return cur, nil
 }
 
-// won reports whether decision d is the one recorded on the decided card. The workflow's
-// status query names the winning decision; it turns final a moment after the database does
-// (once the workflow has seen its activity complete), so it is asked again until then.
-// Should the query fail (no worker to replay a closed workflow), the recorded rep and status
-// are the next best evidence.
-func (s *Cards) won(ctx context.Context, pm billing.PaymentMethod, d workflows.RepDecision) bool {
-	for {
-		var st workflows.CardValidationState
-		v, err := s.Temporal.QueryWorkflow(ctx, pm.WorkflowID, "", workflows.QueryStatus)
-		if err == nil {
-			err = v.Get(&st)
-		}
-		if err == nil && st.Status.Final() {
-			return st.DecisionID == d.DecisionID
-		}
-		if err == nil {
-			select {
-			case <-ctx.Done():
-				err = ctx.Err()
-			case <-time.After(50 * time.Millisecond):
-				continue
-			}
-		}
-		s.log().WarnContext(ctx, "status query failed; judging the decision from the database",
-			"workflow_id", pm.WorkflowID, "err", err)
-		want := billing.PMRejected
-		if d.Decision == billing.DecisionApprove {
-			want = billing.PMValidated
-		}
-		return pm.Status == want && pm.DecidedBy == d.RepID
+// decideBySignal decides a card whose workflow predates UpdateRepDecision, as the API did
+// before it: the rep-decision signal, then a wait on the workflow's status query until the
+// card is decided. Should the query fail (no worker to answer it), the recorded rep and status
+// tell whether d won.
+func (s *Cards) decideBySignal(ctx context.Context, pm billing.PaymentMethod, d workflows.RepDecision) (workflows.CardValidationState, error) {
+	err := s.Temporal.SignalWorkflow(ctx, pm.WorkflowID, "", workflows.SignalRepDecision, d)
+	var gone *serviceerror.NotFound
+	if errors.As(err, &gone) {
+		return workflows.CardValidationState{}, s.ended(ctx, pm, err)
 	}
+	if err != nil {
+		return workflows.CardValidationState{}, unavailable(fmt.Errorf("signal %s to %s: %w", workflows.SignalRepDecision, pm.WorkflowID, err))
+	}
+	st, decided, err := awaitStatus(ctx, s.Temporal, pm.WorkflowID,
+		func(st workflows.CardValidationState) bool { return st.Status != "" && st.Status.Final() })
+	if decided {
+		return st, nil
+	}
+	if err == nil {
+		return st, notRecordedYet(pm)
+	}
+	s.log().WarnContext(ctx, "status query failed; judging the decision from the database", "workflow_id", pm.WorkflowID, "err", err)
+	cur, rerr := s.DB.PaymentMethodByID(context.WithoutCancel(ctx), pm.ID)
+	if rerr != nil {
+		return st, rerr
+	}
+	if !cur.Status.Final() {
+		return st, notRecordedYet(pm)
+	}
+	want := billing.PMRejected
+	if d.Decision == billing.DecisionApprove {
+		want = billing.PMValidated
+	}
+	st = workflows.CardValidationState{Status: cur.Status, Reason: cur.DecisionReason, DecidedBy: cur.DecidedBy}
+	if cur.Status == want && cur.DecidedBy == d.RepID {
+		st.DecisionID = d.DecisionID
+	}
+	return st, nil
+}
+
+// ended is the answer when the card's workflow has ended: the card should have its outcome.
+func (s *Cards) ended(ctx context.Context, pm billing.PaymentMethod, cause error) error {
+	cur, err := s.DB.PaymentMethodByID(ctx, pm.ID)
+	if err != nil {
+		return err
+	}
+	if cur.Status.Final() {
+		return alreadyDecided(cur)
+	}
+	return fmt.Errorf("card %s is pending but its workflow %s has ended: %w", pm.ID, pm.WorkflowID, cause)
+}
+
+func notRecordedYet(pm billing.PaymentMethod) error {
+	return billing.Errorf(billing.KindUnavailable, billing.CodeUnavailable,
+		"the decision on %s was sent but is not recorded yet; read the card again shortly", pm.ID)
 }
 
 func alreadyDecided(pm billing.PaymentMethod) error {

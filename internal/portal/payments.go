@@ -46,9 +46,13 @@ type Payments struct {
 	// answers the key's payment whatever the request, as a replay would: the key was the
 	// client's promise that it is the same payment, and nothing is charged twice.
 	RequestHashKey []byte
-	// OutcomeWait bounds how long Cancel and PayPalReturn wait for the saga to act on their
-	// signal before answering the payment as it stands; 5 s when zero.
+	// OutcomeWait bounds how long Create waits for a PayPal payment's approval_url, and Cancel
+	// and PayPalReturn for the saga to act, before answering the payment as it stands; 5 s
+	// when zero.
 	OutcomeWait time.Duration
+	// CardOutcomeWait bounds how long Create waits for a card payment's outcome before
+	// answering it processing; 3 s when zero.
+	CardOutcomeWait time.Duration
 }
 
 // NewPayment is a one-time payment request as the API validated it. Card holds the raw number
@@ -68,11 +72,14 @@ type NewPayment struct {
 // Create takes a one-time payment. A request whose Idempotency-Key was seen before answers
 // the payment that key made (created=false) when the request is the same, and is a 409 when it
 // is not. Otherwise the card is tokenized first, then the payment and its key are stored in
-// one transaction and the saga is started.
+// one transaction and the saga is started, with the update that has it answer what the buyer
+// needs next (startAndAwait): a PayPal payment comes back with its approval_url, a card
+// payment that completes within CardOutcomeWait with its outcome.
 //
-// The saga is started on replays too: if a crash came between storing the payment and
-// starting its workflow, the client's retry with the same key starts it. The workflow ID is
-// the payment's and duplicates are refused or joined, so a second start is harmless.
+// The saga is started on replays too, unless the payment has ended: if a crash came between
+// storing the payment and starting its workflow, the client's retry with the same key starts
+// it. The workflow ID is the payment's and duplicates are refused or joined, so a second
+// start is harmless.
 func (s *Payments) Create(ctx context.Context, accountID string, in NewPayment) (_ billing.Payment, created bool, err error) {
 	if in.Amount.Amount <= 0 {
 		return billing.Payment{}, false, billing.Invalid(billing.CodeAmountNotPositive, "amount", "amount must be a positive number of minor units")
@@ -142,25 +149,16 @@ func (s *Payments) Create(ctx context.Context, accountID string, in NewPayment) 
 	if err != nil {
 		return billing.Payment{}, false, err
 	}
-	if err := s.start(ctx, stored); err != nil {
-		return billing.Payment{}, false, err
-	}
 	if created {
 		s.log().InfoContext(ctx, "payment accepted", "payment_id", stored.ID, "account_id", stored.AccountID,
 			"method", string(stored.Method), "amount", stored.Amount.String(), "workflow_id", stored.WorkflowID)
 	}
-	if stored.Method == billing.MethodPayPal && stored.Status == billing.PaymentProcessing {
-		// The buyer needs approval_url next: wait briefly for the saga to create the order so
-		// the answer carries it, rather than sending every client into a polling loop.
-		if stored, err = s.awaitPayment(ctx, stored, leftProcessing); err != nil {
-			return billing.Payment{}, false, err
-		}
+	answer, err := s.startAndAwait(ctx, stored)
+	if err != nil {
+		return billing.Payment{}, false, err
 	}
-	return stored, created, nil
+	return answer, created, nil
 }
-
-func leftProcessing(p billing.Payment) bool     { return p.Status != billing.PaymentProcessing }
-func leftRequiresAction(p billing.Payment) bool { return p.Status != billing.PaymentRequiresAction }
 
 func (s *Payments) replay(ctx context.Context, existing billing.Payment, prevHash, hash []byte) (billing.Payment, bool, error) {
 	// An empty fingerprint is unknown (see RequestHashKey): the key's payment is the answer.
@@ -168,10 +166,60 @@ func (s *Payments) replay(ctx context.Context, existing billing.Payment, prevHas
 		return billing.Payment{}, false, billing.Conflict(billing.CodeIdempotencyKeyReused,
 			"this Idempotency-Key was already used with a different request; use a new key for a new payment")
 	}
-	if err := s.start(ctx, existing); err != nil {
+	answer, err := s.startAndAwait(ctx, existing)
+	if err != nil {
 		return billing.Payment{}, false, err
 	}
-	return existing, false, nil
+	return answer, false, nil
+}
+
+// startAndAwait starts the payment's saga together with the update UpdatePaymentStarted
+// (update-with-start: one round trip) and answers the payment once the saga has answered it:
+// a PayPal payment with its approval_url, a card payment in its final status. A running saga
+// is joined and asked the same; a payment that has ended is answered as it is, and nothing
+// starts.
+//
+// The update only hastens the answer. When it is not answered within the wait (a slow
+// processor, no worker polling, a run on a worker from before the update), the payment is
+// answered as it stands, still processing; when it could not be sent at all, the saga is
+// started the plain way (start), and only if that fails too is the answer a 503.
+func (s *Payments) startAndAwait(ctx context.Context, p billing.Payment) (billing.Payment, error) {
+	if p.Status.Final() {
+		return p, nil
+	}
+	wait := orDefault(s.OutcomeWait, 5*time.Second)
+	if p.Method == billing.MethodCard {
+		wait = orDefault(s.CardOutcomeWait, 3*time.Second)
+	}
+	waitCtx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	opts, in := s.startOptions(p)
+	handle, err := s.Temporal.UpdateWithStartWorkflow(waitCtx, client.UpdateWithStartWorkflowOptions{
+		StartWorkflowOperation: s.Temporal.NewWithStartWorkflowOperation(opts, workflows.Payment, in),
+		UpdateOptions: client.UpdateWorkflowOptions{UpdateName: workflows.UpdatePaymentStarted,
+			WaitForStage: client.WorkflowUpdateStageAccepted},
+	})
+	var closed *serviceerror.WorkflowExecutionAlreadyStarted
+	switch {
+	case err == nil:
+		// The saga runs and took the update; its answer, or the end of the wait, is the
+		// moment to read the payment. The saga records a step before its state shows it, so
+		// the row is at least as far along as the answer.
+		var state workflows.PaymentState
+		if err := handle.Get(waitCtx, &state); err != nil && waitCtx.Err() == nil {
+			s.log().WarnContext(ctx, "payment saga did not answer its start", "payment_id", p.ID, "err", err)
+		}
+	case errors.As(err, &closed):
+		// The saga ran and closed: the row says how it ended.
+	case ctx.Err() != nil:
+		return billing.Payment{}, ctx.Err()
+	default:
+		s.log().InfoContext(ctx, "update-with-start not answered; starting the saga plainly", "payment_id", p.ID, "err", err)
+		if err := s.start(ctx, p); err != nil {
+			return billing.Payment{}, err
+		}
+	}
+	return s.DB.PaymentByID(ctx, p.ID)
 }
 
 // requestHash tells a replay from a reuse of an Idempotency-Key. It is the HMAC-SHA-256 under
@@ -213,13 +261,26 @@ func (in NewPayment) requestHash(key []byte) []byte {
 	return h.Sum(nil)
 }
 
-// start starts the payment's saga unless it has ended. The reuse policy refuses a second run
-// of a closed workflow and the conflict policy joins a running one, so 20 concurrent
-// duplicates start one saga.
+// start starts the payment's saga unless it has ended, without waiting for anything. The
+// reuse policy refuses a second run of a closed workflow and the conflict policy joins a
+// running one, so 20 concurrent duplicates start one saga.
 func (s *Payments) start(ctx context.Context, p billing.Payment) error {
 	if p.Status.Final() {
 		return nil
 	}
+	opts, in := s.startOptions(p)
+	_, err := s.Temporal.ExecuteWorkflow(ctx, opts, workflows.Payment, in)
+	var started *serviceerror.WorkflowExecutionAlreadyStarted
+	if err != nil && !errors.As(err, &started) {
+		return unavailable(fmt.Errorf("start %s: %w", p.WorkflowID, err))
+	}
+	return nil
+}
+
+// startOptions are how every start of a payment's saga looks: the workflow ID is the
+// payment's, duplicates are refused (closed) or joined (running), and ops find it by its
+// search attributes, summary and details.
+func (s *Payments) startOptions(p billing.Payment) (client.StartWorkflowOptions, workflows.PaymentInput) {
 	opts := client.StartWorkflowOptions{
 		ID:                       p.WorkflowID,
 		TaskQueue:                s.TaskQueue,
@@ -233,9 +294,10 @@ func (s *Payments) start(ctx context.Context, p billing.Payment) error {
 		),
 		StaticSummary: fmt.Sprintf("One-time %s payment of %s for %s", p.Method, p.Amount, p.AccountID),
 		StaticDetails: fmt.Sprintf("**One-time payment**\n\n- Payment: %s\n- Account: %s\n- Method: %s%s\n- Amount: %s\n\n"+
-			"`%s` query answers the status; PayPal returns arrive as `%s`, cancels as `%s`.",
+			"`%s` query answers the status. The API starts it with the `%s` update and cancels with the `%s` update "+
+			"(the `%s` signal does the same); PayPal returns arrive as the `%s` signal.",
 			p.ID, p.AccountID, p.Method, cardSuffix(p), p.Amount, workflows.QueryStatus,
-			workflows.SignalPayPalReturn, workflows.SignalCancel),
+			workflows.UpdatePaymentStarted, workflows.UpdateCancelPayment, workflows.SignalCancel, workflows.SignalPayPalReturn),
 	}
 	in := workflows.PaymentInput{
 		PaymentID:             p.ID,
@@ -245,12 +307,7 @@ func (s *Payments) start(ctx context.Context, p billing.Payment) error {
 		CardToken:             p.CardToken,
 		PayPalApprovalTimeout: s.PayPalApprovalTimeout,
 	}
-	_, err := s.Temporal.ExecuteWorkflow(ctx, opts, workflows.Payment, in)
-	var started *serviceerror.WorkflowExecutionAlreadyStarted
-	if err != nil && !errors.As(err, &started) {
-		return unavailable(fmt.Errorf("start %s: %w", p.WorkflowID, err))
-	}
-	return nil
+	return opts, in
 }
 
 func cardSuffix(p billing.Payment) string {
@@ -270,31 +327,73 @@ func (s *Payments) Get(ctx context.Context, accountID, paymentID string) (billin
 	return s.DB.Payment(ctx, accountID, paymentID)
 }
 
-// Cancel cancels a payment still waiting for the buyer's PayPal approval. It signals the saga,
-// which voids the order, and answers once the payment has left requires_action (or, if the
-// saga is slow, as it stands). A payment the buyer approved in the meantime is not
-// cancelable.
+// Cancel cancels a payment still waiting for the buyer's PayPal approval. The saga decides:
+// the UpdateCancelPayment validator refuses (409 not_cancelable) a payment that does not wait
+// for the buyer, before anything enters its history, and an accepted cancel voids the order
+// and answers once the payment has ended. A buyer's approval that came first wins: the
+// payment is then not cancelable either. When the saga does not answer within OutcomeWait,
+// the payment is answered as it stands. A run from before the update refuses it as unknown;
+// it is sent the cancel-payment signal instead (cancelBySignal).
 func (s *Payments) Cancel(ctx context.Context, accountID, paymentID string) (billing.Payment, error) {
 	p, err := s.DB.Payment(ctx, accountID, paymentID)
 	if err != nil {
 		return billing.Payment{}, err
 	}
+	if p.Status.Final() {
+		return billing.Payment{}, notCancelable(p) // its saga has ended or is ending
+	}
+	waitCtx, cancel := context.WithTimeout(ctx, orDefault(s.OutcomeWait, 5*time.Second))
+	defer cancel()
+	var state workflows.PaymentState
+	err = update(waitCtx, s.Temporal, p.WorkflowID, workflows.UpdateCancelPayment,
+		workflows.CancelPaymentSignal{Reason: "canceled by the customer"}, &state)
+	var gone *serviceerror.NotFound
+	switch {
+	case isUnknownUpdate(err):
+		return s.cancelBySignal(ctx, p)
+	case refusedAs(err, workflows.ErrTypeNotCancelable):
+		return billing.Payment{}, billing.Conflict(billing.CodeNotCancelable, "%s", refusal(err))
+	case err == nil, errors.As(err, &gone), waitCtx.Err() != nil && ctx.Err() == nil:
+		// Answered, ended meanwhile, or not answered in time: the row tells which.
+	default:
+		return billing.Payment{}, unavailable(fmt.Errorf("%s update to %s: %w", workflows.UpdateCancelPayment, p.WorkflowID, err))
+	}
+	cur, err := s.DB.PaymentByID(ctx, p.ID)
+	if err != nil {
+		return billing.Payment{}, err
+	}
+	return cancelAnswer(cur)
+}
+
+// cancelBySignal cancels a payment whose saga predates UpdateCancelPayment, as the API did
+// before it: the cancel-payment signal, then a wait on the saga's status query until the
+// payment leaves requires_action.
+func (s *Payments) cancelBySignal(ctx context.Context, p billing.Payment) (billing.Payment, error) {
 	if p.Status != billing.PaymentRequiresAction {
 		return billing.Payment{}, notCancelable(p)
 	}
 	if err := s.signal(ctx, p, workflows.SignalCancel, workflows.CancelPaymentSignal{Reason: "canceled by the customer"}); err != nil {
 		return billing.Payment{}, err
 	}
-	cur, err := s.awaitPayment(ctx, p, leftRequiresAction)
+	cur, err := s.awaitSaga(ctx, p, leftRequiresAction)
 	if err != nil {
 		return billing.Payment{}, err
 	}
-	switch cur.Status {
-	case billing.PaymentCanceled, billing.PaymentRequiresAction:
-		return cur, nil
-	}
-	return billing.Payment{}, notCancelable(cur)
+	return cancelAnswer(cur)
 }
+
+// cancelAnswer is Cancel's answer once the saga has acted on the cancel: the payment
+// canceled, or still waiting when the saga was slow; any other status means something else
+// came first.
+func cancelAnswer(p billing.Payment) (billing.Payment, error) {
+	switch p.Status {
+	case billing.PaymentCanceled, billing.PaymentRequiresAction:
+		return p, nil
+	}
+	return billing.Payment{}, notCancelable(p)
+}
+
+func leftRequiresAction(st workflows.PaymentState) bool { return st.Status != billing.PaymentRequiresAction }
 
 func notCancelable(p billing.Payment) error {
 	return billing.Conflict(billing.CodeNotCancelable,
@@ -322,7 +421,7 @@ func (s *Payments) PayPalReturn(ctx context.Context, orderID string, approved bo
 	if err := s.signal(ctx, p, workflows.SignalPayPalReturn, workflows.PayPalReturnSignal{Approved: approved}); err != nil {
 		return billing.Payment{}, false, err
 	}
-	cur, err := s.awaitPayment(ctx, p, leftRequiresAction)
+	cur, err := s.awaitSaga(ctx, p, leftRequiresAction)
 	return cur, err == nil, err
 }
 
@@ -352,24 +451,15 @@ func (s *Payments) signal(ctx context.Context, p billing.Payment, name string, a
 	return nil
 }
 
-// awaitPayment polls the payment until done says so or OutcomeWait passes, and answers it as
-// it then stands.
-func (s *Payments) awaitPayment(ctx context.Context, p billing.Payment, done func(billing.Payment) bool) (billing.Payment, error) {
-	wait := s.OutcomeWait
-	if wait <= 0 {
-		wait = 5 * time.Second
-	}
-	waitCtx, cancel := context.WithTimeout(ctx, wait)
+// awaitSaga waits, at most OutcomeWait, until the saga's status query says done, then
+// answers the payment as stored (read once: the saga records a step before its state shows
+// it). A query that fails ends the wait early; the payment is then answered as it stands.
+func (s *Payments) awaitSaga(ctx context.Context, p billing.Payment, done func(workflows.PaymentState) bool) (billing.Payment, error) {
+	waitCtx, cancel := context.WithTimeout(ctx, orDefault(s.OutcomeWait, 5*time.Second))
 	defer cancel()
-	cur, ok, err := pollUntil(waitCtx, 50*time.Millisecond,
-		func(ctx context.Context) (billing.Payment, error) { return s.DB.PaymentByID(ctx, p.ID) }, done)
-	switch {
-	case err != nil:
-		return billing.Payment{}, err
-	case ok:
-		return cur, nil
+	if _, _, err := awaitStatus(waitCtx, s.Temporal, p.WorkflowID, done); err != nil {
+		s.log().WarnContext(ctx, "status query failed; answering the payment as stored", "workflow_id", p.WorkflowID, "err", err)
 	}
-	// The saga has not acted within the wait; the answer is the payment as it stands now.
 	return s.DB.PaymentByID(ctx, p.ID)
 }
 
@@ -384,3 +474,74 @@ func (s *Payments) log() *slog.Logger {
 // the API took it, and the client never retried): the reconciler calls it. Starting is
 // idempotent, so a running saga is joined and a closed one is not run again.
 func (s *Payments) StartSaga(ctx context.Context, p billing.Payment) error { return s.start(ctx, p) }
+
+// --- asking a workflow ---------------------------------------------------------------------
+
+// update sends a workflow update and waits, as long as ctx allows, for its answer in result.
+// A refusal by the update's validator, or by a run that does not know the update, is the
+// error (see refusedAs and isUnknownUpdate).
+func update(ctx context.Context, c client.Client, workflowID, name string, arg, result any) error {
+	h, err := c.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{WorkflowID: workflowID, UpdateName: name,
+		Args: []any{arg}, WaitForStage: client.WorkflowUpdateStageCompleted})
+	if err != nil {
+		return err
+	}
+	return h.Get(ctx, result)
+}
+
+// refusedAs reports whether err is the workflow refusing an update with an error of type
+// errType (the workflows' ErrType constants).
+func refusedAs(err error, errType string) bool {
+	var appErr *temporal.ApplicationError
+	return errors.As(err, &appErr) && appErr.Type() == errType
+}
+
+// refusal is the workflow's own words for why it refused.
+func refusal(err error) string {
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) {
+		return appErr.Message()
+	}
+	return err.Error()
+}
+
+// isUnknownUpdate reports whether the run refused the update because it registers no handler
+// for it: a run from before the update (the SDK refuses those as "unknown update NAME").
+func isUnknownUpdate(err error) bool {
+	var appErr *temporal.ApplicationError
+	return errors.As(err, &appErr) && strings.HasPrefix(appErr.Message(), "unknown update ")
+}
+
+// awaitStatus asks the workflow's status query every 50 ms until done accepts the answer or
+// ctx ends, and answers the last state it got and whether done accepted it. It is how the
+// API waits on runs that predate the updates, which answer by themselves. A query that fails
+// while ctx is live is an error; one cut short by ctx ending is simply the end of the wait.
+func awaitStatus[T any](ctx context.Context, c client.Client, workflowID string, done func(T) bool) (last T, ok bool, err error) {
+	for {
+		var st T
+		v, err := c.QueryWorkflow(ctx, workflowID, "", workflows.QueryStatus)
+		if err == nil {
+			err = v.Get(&st)
+		}
+		switch {
+		case err == nil && done(st):
+			return st, true, nil
+		case err == nil:
+			last = st
+		case ctx.Err() == nil:
+			return last, false, err
+		}
+		select {
+		case <-ctx.Done():
+			return last, false, nil
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
+	}
+	return d
+}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 
 	"github.com/payportal/payportal/internal/billing"
 	"github.com/payportal/payportal/internal/devdata"
@@ -20,8 +21,9 @@ import (
 
 var portalNow = time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)
 
-// recordingTemporal stands in for the Temporal client: starts succeed, signals are recorded.
-// Any other call panics (the embedded interface is nil): these tests make none.
+// recordingTemporal stands in for the Temporal client: starts succeed, signals are recorded,
+// and no saga ever answers (updates and status queries fail as if no worker polled). Any
+// other call panics (the embedded interface is nil): these tests make none.
 type recordingTemporal struct {
 	client.Client
 	mu      sync.Mutex
@@ -35,6 +37,28 @@ func (r *recordingTemporal) ExecuteWorkflow(context.Context, client.StartWorkflo
 	r.starts++
 	return nil, nil
 }
+
+func (r *recordingTemporal) NewWithStartWorkflowOperation(client.StartWorkflowOptions, any, ...any) client.WithStartWorkflowOperation {
+	return nil
+}
+
+func (r *recordingTemporal) UpdateWithStartWorkflow(context.Context, client.UpdateWithStartWorkflowOptions) (client.WorkflowUpdateHandle, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.starts++
+	return unansweredUpdate{}, nil
+}
+
+func (r *recordingTemporal) QueryWorkflow(context.Context, string, string, string, ...any) (converter.EncodedValue, error) {
+	return nil, errNoWorker
+}
+
+var errNoWorker = errors.New("no worker polls this test's task queue")
+
+// unansweredUpdate is an update a saga took but never answered.
+type unansweredUpdate struct{ client.WorkflowUpdateHandle }
+
+func (unansweredUpdate) Get(context.Context, any) error { return errNoWorker }
 
 func (r *recordingTemporal) SignalWorkflow(_ context.Context, _, _, name string, arg any) error {
 	r.mu.Lock()

@@ -118,7 +118,8 @@ func (db *DB) PrepareInvoiceCharge(ctx context.Context, accountID, invoiceID str
 		}
 		out.Amount = min(due, balance-inFlight)
 		if out.Amount <= 0 {
-			// balance ≥ due here, so only payments in flight can cover it.
+			// The balance owes at least what is due (any shortfall was credit, applied
+			// above), so what covers it is money in flight.
 			out.Amount, out.Outcome = 0, InvoiceCoveredInFlight
 			return nil
 		}

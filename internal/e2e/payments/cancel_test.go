@@ -4,13 +4,19 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
+	sdkworker "go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
 
 	"github.com/payportal/payportal/internal/billing"
+	"github.com/payportal/payportal/internal/devdata"
 	"github.com/payportal/payportal/internal/gateway"
 	"github.com/payportal/payportal/internal/gateway/sandbox"
 	"github.com/payportal/payportal/internal/testenv"
@@ -251,4 +257,105 @@ func TestCancelledWorkflowAfterLostPayPalCaptureAnswerBooksTheCapture(t *testing
 	}
 	p.checkOneReceipt(pay.ID)
 	p.checkBooksAgree()
+}
+
+// Cancelling a payment that does not wait for the buyer: the saga's validator refuses the
+// cancel-payment update, so the API answers 409 not_cancelable in the saga's own words and
+// nothing reaches the history, neither the update nor a signal. Here a card payment whose
+// capture is being retried (processing, as the database also says).
+func TestCancelRefusedByTheSagaLeavesNoTrace(t *testing.T) {
+	p := startPortal(t, portalOptions{})
+	var failedCaptures atomic.Int32
+	p.cards().SetFault(func(op string, committed bool) error {
+		if op == sandbox.OpCapture && !committed {
+			failedCaptures.Add(1)
+			return lostAnswer()
+		}
+		return nil
+	})
+	t.Cleanup(func() { p.cards().SetFault(nil) })
+
+	pay := p.pay(cardPayment(700, "4242424242424242", "123"))
+	if pay.Status != "processing" {
+		t.Fatalf("with the capture failing the POST answered %s, want processing", pay.Status)
+	}
+	status, raw := p.call(http.MethodPost, demoPath+"/payments/"+pay.ID+"/cancel", "", nil)
+	e := decode[apiError](t, raw)
+	if status != http.StatusConflict || e.Error.Code != "not_cancelable" || !strings.Contains(e.Error.Message, "is processing") {
+		t.Errorf("cancelling a card payment being charged answered %d %s, want 409 not_cancelable (the saga: processing)", status, raw)
+	}
+	r := p.requests(pay.WorkflowID)
+	if r["update "+workflows.UpdateCancelPayment] != 0 || r["signal "+workflows.SignalCancel] != 0 {
+		t.Errorf("the refused cancel reached the history: %v", r)
+	}
+
+	p.cards().SetFault(nil)
+	if got := p.awaitFinal(pay.ID, 60*time.Second); got.Status != "succeeded" {
+		t.Fatalf("payment ended %+v, want succeeded: the refused cancel changed nothing", got)
+	}
+}
+
+// paymentBeforeUpdates stands in for a saga run from before the cancel-payment update, as the
+// worker replays one today (the version-0 path): it answers the status query and the
+// payment-started update (every version registers that one), and ends on the cancel-payment
+// signal, recording the end. It knows no cancel-payment update.
+func paymentBeforeUpdates(ctx workflow.Context, in workflows.PaymentInput) (workflows.PaymentState, error) {
+	state := workflows.PaymentState{Status: billing.PaymentRequiresAction, ApprovalURL: "https://paypal.example/approve?token=OLD"}
+	if err := workflow.SetQueryHandler(ctx, workflows.QueryStatus, func() (workflows.PaymentState, error) { return state, nil }); err != nil {
+		return state, err
+	}
+	if err := workflow.SetUpdateHandler(ctx, workflows.UpdatePaymentStarted,
+		func(workflow.Context) (workflows.PaymentState, error) { return state, nil }); err != nil {
+		return state, err
+	}
+	var r workflows.CancelPaymentSignal
+	workflow.GetSignalChannel(ctx, workflows.SignalCancel).Receive(ctx, &r)
+	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: 10 * time.Second})
+	if err := workflow.ExecuteActivity(ctx, "finish-old-run", in.PaymentID).Get(ctx, nil); err != nil {
+		return state, err
+	}
+	state.Status = billing.PaymentCanceled
+	return state, nil
+}
+
+// A run that refuses the cancel-payment update as unknown (one from before it) is cancelled
+// the old way: the API sends the cancel-payment signal and waits on the run's status query
+// (not on Postgres) for the payment to leave requires_action, then answers 200 canceled.
+func TestCancelOfARunFromBeforeTheUpdateFallsBackToTheSignal(t *testing.T) {
+	p := startPortal(t, portalOptions{noWorker: true})
+	ctx := context.Background()
+
+	// The payment as the old saga left it: waiting for the buyer.
+	id := billing.NewID(billing.PrefixPayment)
+	pay := billing.Payment{ID: id, AccountID: devdata.DemoAccountID, Status: billing.PaymentProcessing, Method: billing.MethodPayPal,
+		Amount: billing.Money{Amount: 800, Currency: "USD"}, CreatedAt: time.Now().UTC().Truncate(time.Microsecond),
+		WorkflowID: workflows.PaymentWorkflowID(id)}
+	if _, _, err := p.db.CreatePayment(ctx, pay, "old-"+randomHex(4), []byte("fingerprint")); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.db.MarkPaymentRequiresAction(ctx, id, "OLD"+randomHex(4), "https://paypal.example/approve?token=OLD"); err != nil {
+		t.Fatal(err)
+	}
+	queue := "old-runs-" + randomHex(4)
+	w := sdkworker.New(p.temporal, queue, sdkworker.Options{})
+	w.RegisterWorkflowWithOptions(paymentBeforeUpdates, workflow.RegisterOptions{Name: "PaymentBeforeUpdates"})
+	w.RegisterActivityWithOptions(func(ctx context.Context, paymentID string) error {
+		return p.db.FinishPayment(ctx, paymentID, billing.PaymentCanceled, nil, time.Now())
+	}, activity.RegisterOptions{Name: "finish-old-run"})
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Stop)
+	if _, err := p.temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: pay.WorkflowID, TaskQueue: queue},
+		"PaymentBeforeUpdates", workflows.PaymentInput{PaymentID: id, Method: billing.MethodPayPal}); err != nil {
+		t.Fatal(err)
+	}
+
+	status, raw := p.call(http.MethodPost, demoPath+"/payments/"+id+"/cancel", "", nil)
+	if got := decode[payment](t, raw); status != http.StatusOK || got.Status != "canceled" {
+		t.Fatalf("cancelling an old run answered %d %s, want 200 canceled", status, raw)
+	}
+	if r := p.requests(pay.WorkflowID); r["signal "+workflows.SignalCancel] != 1 || r["update "+workflows.UpdateCancelPayment] != 0 {
+		t.Errorf("the old run's history holds %v, want the cancel-payment signal and no update", r)
+	}
 }

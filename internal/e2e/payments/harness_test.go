@@ -345,6 +345,34 @@ func (p *portal) historyText(workflowID string) (events, payloads string) {
 	return string(raw), b.String()
 }
 
+// requests counts what reached the workflow's history by name: the updates it accepted
+// ("update <name>"), the updates it answered ("answered <name>") and the signals ("signal
+// <name>"). A refused update leaves nothing.
+func (p *portal) requests(workflowID string) map[string]int {
+	p.t.Helper()
+	out := map[string]int{}
+	accepted := map[int64]string{} // event ID of the acceptance → update name
+	it := p.temporal.GetWorkflowHistory(context.Background(), workflowID, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	for it.HasNext() {
+		ev, err := it.Next()
+		if err != nil {
+			p.t.Fatalf("history of %s: %v", workflowID, err)
+		}
+		if a := ev.GetWorkflowExecutionUpdateAcceptedEventAttributes(); a != nil {
+			name := a.GetAcceptedRequest().GetInput().GetName()
+			accepted[ev.GetEventId()] = name
+			out["update "+name]++
+		}
+		if c := ev.GetWorkflowExecutionUpdateCompletedEventAttributes(); c != nil {
+			out["answered "+accepted[c.GetAcceptedEventId()]]++
+		}
+		if s := ev.GetWorkflowExecutionSignaledEventAttributes(); s != nil {
+			out["signal "+s.GetSignalName()]++
+		}
+	}
+	return out
+}
+
 func randomHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)

@@ -27,9 +27,21 @@ func TestCardPaymentLowersTheBalanceByExactlyItsAmount(t *testing.T) {
 	}
 	paidBefore := p.count(`SELECT coalesce(sum(amount_paid), 0)::int FROM invoices WHERE account_id = 'acct_demo'`)
 
+	// The POST starts the saga with the payment-started update, which the saga answers once
+	// the payment is final: a sandbox card completes well within the API's 3 s wait, so the
+	// answer is the outcome itself. Only a POST that waited the whole 3 s may say processing.
+	posted := time.Now()
 	pay := p.pay(cardPayment(1234, "4242 4242 4242 4242", "937"))
-	if pay.Status != "processing" || pay.WorkflowID != workflows.PaymentWorkflowID(pay.ID) || pay.ApprovalURL != nil {
-		t.Errorf("accepted payment %+v, want processing with workflow payment/<id>", pay)
+	took := time.Since(posted)
+	t.Logf("the card POST answered %s in %v", pay.Status, took)
+	switch {
+	case pay.WorkflowID != workflows.PaymentWorkflowID(pay.ID) || pay.ApprovalURL != nil:
+		t.Errorf("accepted payment %+v, want workflow payment/<id> and no approval_url", pay)
+	case pay.Status == "succeeded" && pay.CompletedAt != nil:
+	case pay.Status == "processing" && took >= 3*time.Second:
+		t.Logf("the saga did not answer within the wait (a slow machine); the POST answered processing")
+	default:
+		t.Errorf("the POST answered %+v after %v, want succeeded (or processing after the whole 3 s wait)", pay, took)
 	}
 	got := p.awaitFinal(pay.ID, 30*time.Second)
 	if got.Status != "succeeded" || got.Failure != nil || got.CompletedAt == nil || got.Amount != 1234 || got.Currency != "USD" {
@@ -94,6 +106,9 @@ func TestCardPaymentLowersTheBalanceByExactlyItsAmount(t *testing.T) {
 	scan.check(t, "the logs", p.logs.String())
 	if !strings.Contains(p.logs.String(), "payment accepted") {
 		t.Error("the logs were not captured")
+	}
+	if r := p.requests(pay.WorkflowID); r["update "+workflows.UpdatePaymentStarted] != 1 || r["answered "+workflows.UpdatePaymentStarted] != 1 {
+		t.Errorf("the saga's history holds %v, want one %s update, accepted and answered", r, workflows.UpdatePaymentStarted)
 	}
 	events, payloads := p.historyText(pay.WorkflowID)
 	if !strings.Contains(payloads, pay.ID) || !strings.Contains(payloads, "tok_") {
@@ -313,14 +328,15 @@ func TestPayPalApprovedByTheBuyerSucceeds(t *testing.T) {
 	p := startPortal(t, portalOptions{})
 	before := p.balance()
 	pay := p.pay(paypalPayment(2000))
-	// The portal sends the buyer to approval_url next: the POST's answer carries it.
+	// The portal sends the buyer to approval_url next: the POST's answer carries it, the
+	// saga's own answer to the payment-started update sent with its start.
 	if pay.Status != "requires_action" || pay.ApprovalURL == nil {
 		t.Fatalf("POST answered %s with approval_url %v; want requires_action with the url", pay.Status, pay.ApprovalURL)
 	}
-	waiting := p.awaitPayment(pay.ID, 30*time.Second, func(got payment) bool { return got.Status == "requires_action" })
-	if waiting.ApprovalURL == nil {
-		t.Fatalf("payment %+v requires action but has no approval_url", waiting)
+	if r := p.requests(pay.WorkflowID); r["update "+workflows.UpdatePaymentStarted] != 1 || r["answered "+workflows.UpdatePaymentStarted] != 1 {
+		t.Errorf("the saga's history holds %v, want the %s update answered", r, workflows.UpdatePaymentStarted)
 	}
+	waiting := pay
 
 	resp := p.buyerClicks(*waiting.ApprovalURL, "Approve")
 	raw, _ := io.ReadAll(resp.Body)
@@ -406,11 +422,19 @@ func TestPayPalPaymentCanceledThroughTheAPI(t *testing.T) {
 	p := startPortal(t, portalOptions{})
 	before := p.balance()
 	pay := p.pay(paypalPayment(900))
-	p.awaitPayment(pay.ID, 30*time.Second, func(got payment) bool { return got.Status == "requires_action" })
+	if pay.Status != "requires_action" {
+		t.Fatalf("POST answered %s, want requires_action", pay.Status)
+	}
 
+	// The saga answers the cancel-payment update once it has released the order and recorded
+	// the end: the answer is final, no polling.
 	status, raw := p.call(http.MethodPost, demoPath+"/payments/"+pay.ID+"/cancel", "", nil)
-	if got := decode[payment](t, raw); status != http.StatusOK || got.Status != "canceled" {
+	if got := decode[payment](t, raw); status != http.StatusOK || got.Status != "canceled" || got.CompletedAt == nil {
 		t.Errorf("cancel answered %d %s, want 200 canceled", status, raw)
+	}
+	if r := p.requests(pay.WorkflowID); r["update "+workflows.UpdateCancelPayment] != 1 || r["answered "+workflows.UpdateCancelPayment] != 1 ||
+		r["signal "+workflows.SignalCancel] != 0 {
+		t.Errorf("the saga's history holds %v, want the %s update answered and no signal", r, workflows.UpdateCancelPayment)
 	}
 	status, raw = p.call(http.MethodPost, demoPath+"/payments/"+pay.ID+"/cancel", "", nil)
 	if e := decode[apiError](t, raw); status != http.StatusConflict || e.Error.Code != "not_cancelable" {
