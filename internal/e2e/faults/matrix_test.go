@@ -409,3 +409,104 @@ func (c *cell) count(sql string, arg any) int {
 	}
 	return n
 }
+
+// TestFaultMatrixRecurringCharge puts the same faults on the monthly charge of the card on
+// file, run by the month's workflow as a child saga: a capture whose answers are lost is found
+// and the invoice paid; a processor failing past every attempt ends the month past due with
+// nothing taken; Postgres down while the charge is booked delays the booking, nothing more.
+func TestFaultMatrixRecurringCharge(t *testing.T) {
+	for _, tc := range []struct {
+		fault, op string
+		want      workflows.RecurringBillingStage
+	}{
+		{answerLost, sandbox.OpCapture, workflows.StagePaid},
+		{processorFailing, sandbox.OpAuthorize, workflows.StagePastDue},
+		{postgresDown, sandbox.OpCapture, workflows.StagePaid},
+	} {
+		t.Run(tc.fault, func(t *testing.T) {
+			t.Parallel()
+			c := newCell(t, step{name: "recurring_charge", method: billing.MethodCard, op: tc.op, limited: true}, tc.fault)
+			ctx := context.Background()
+			c.putCardOnFile(devdata.DemoAccountID)
+			billingDate := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+
+			var suite testsuite.WorkflowTestSuite
+			suite.SetLogger(testenv.NopTemporalLogger())
+			env := suite.NewTestWorkflowEnvironment()
+			env.SetStartTime(billingDate.Add(6 * time.Hour))
+			workflows.RegisterAll(env)
+			activities.RegisterAll(env, activities.Dependencies{DB: c.booked, Clock: billing.SystemClock{},
+				Logger: testenv.Logger(&testenv.LogBuffer{}), Mail: c.outbox, Cards: c.cards, PayPal: c.paypal})
+			env.ExecuteWorkflow(workflows.RecurringBillingWorkflow, workflows.RecurringBillingInput{
+				AccountID: devdata.DemoAccountID, BillingDate: billingDate})
+			if err := env.GetWorkflowError(); err != nil {
+				t.Fatalf("the month failed: %v", err)
+			}
+			var st workflows.RecurringBillingState
+			if err := env.GetWorkflowResult(&st); err != nil {
+				t.Fatal(err)
+			}
+			if st.Stage != tc.want {
+				t.Errorf("the month ended %s, want %s", st.Stage, tc.want)
+			}
+			c.mu.Lock()
+			faulted := c.faulted[tc.op]
+			c.mu.Unlock()
+			if faulted == 0 || (tc.fault == postgresDown && c.proxy.Refused == 0) {
+				t.Fatal("the fault was never injected: the cell tests nothing")
+			}
+
+			inv, err := c.db.Invoice(ctx, devdata.DemoAccountID, st.InvoiceID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if paid := inv.Status == billing.InvoicePaid; paid != (tc.want == workflows.StagePaid) {
+				t.Errorf("invoice is %s after a month that ended %s", inv.Status, st.Stage)
+			}
+			rec := &activities.Reconciler{DB: c.db, Payments: &activities.Payments{DB: c.db, Cards: c.cards, PayPal: c.paypal,
+				Mail: &mailtest.Outbox{}, Clock: billing.SystemClock{}}, Clock: billing.SystemClock{}}
+			c.cards.SetFault(nil)
+			for _, check := range []func(context.Context, activities.ReconcileInput) (activities.ReconcileReport, error){rec.CheckCaptures, rec.CheckBooks} {
+				rep, err := check(ctx, activities.ReconcileInput{RunID: "matrix"})
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, f := range rep.Findings {
+					t.Errorf("invariant broken (%s): %s", f.Kind, f.Detail)
+				}
+			}
+			if held := c.count(`SELECT count(*) FROM sandbox_authorizations WHERE status = 'authorized' AND $1::int = 0`, 0); held != 0 {
+				t.Errorf("%d holds left on the card", held)
+			}
+			if open := c.count(`SELECT count(*) FROM payments WHERE status IN ('processing', 'requires_action') AND $1::int = 0`, 0); open != 0 {
+				t.Errorf("%d payments left unfinished", open)
+			}
+		})
+	}
+}
+
+// putCardOnFile makes a fresh sandbox card the account's validated monthly card.
+func (c *cell) putCardOnFile(accountID string) {
+	c.t.Helper()
+	ctx := context.Background()
+	acct, err := c.db.Account(ctx, accountID)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	tok, err := c.cards.Tokenize(ctx, gateway.Card{Number: "4242424242424242", ExpMonth: 12, ExpYear: 2035, CVC: "123",
+		HolderName: "Pat Doe"}, acct.Address)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	pm := billing.PaymentMethod{ID: billing.NewID(billing.PrefixPaymentMethod), AccountID: accountID,
+		Status: billing.PMPendingValidation, ProcessorToken: tok.Token, Brand: tok.Brand, Last4: tok.Last4,
+		ExpMonth: tok.ExpMonth, ExpYear: tok.ExpYear, HolderName: "Pat Doe", ContactEmail: acct.ContactEmail,
+		BillingAddress: acct.Address, CreatedAt: now, ValidationDeadline: now.Add(24 * time.Hour), WorkflowID: "card-validation/matrix"}
+	if err := c.db.CreatePaymentMethod(ctx, pm); err != nil {
+		c.t.Fatal(err)
+	}
+	if _, _, err := c.db.DecidePaymentMethod(ctx, postgres.CardDecision{PaymentMethodID: pm.ID, Status: billing.PMValidated, At: now}); err != nil {
+		c.t.Fatal(err)
+	}
+}

@@ -2,6 +2,7 @@ package payments_test
 
 import (
 	"context"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -27,11 +28,20 @@ func TestWorkerKilledMidPaymentCompletesOnce(t *testing.T) {
 
 	logDir := t.TempDir()
 	first := startWorkerProcess(t, bin, p, temporalAddr, filepath.Join(logDir, "worker-1.log"))
-	pay := p.pay(cardPayment(1500, "4000000000000119", "937"))
-	authorizeKey := pay.ID + "/authorize"
+	// The POST waits up to 3 s for the saga's answer, longer than the worker lives here: it
+	// runs beside the kill, and answers processing once its wait runs out.
+	type answer struct {
+		status int
+		raw    []byte
+	}
+	posted := make(chan answer, 1)
+	go func() {
+		status, raw := p.call(http.MethodPost, demoPath+"/payments", "key-"+randomHex(8), cardPayment(1500, "4000000000000119", "937"))
+		posted <- answer{status, raw}
+	}()
 
 	deadline := time.Now().Add(60 * time.Second)
-	for p.count(`SELECT coalesce(max(attempts), 0) FROM sandbox_charge_attempts WHERE idempotency_key = $1`, authorizeKey) < 1 {
+	for p.count(`SELECT coalesce(max(attempts), 0) FROM sandbox_charge_attempts WHERE idempotency_key LIKE '%/authorize'`) < 1 {
 		if time.Now().After(deadline) {
 			t.Fatal("the worker never tried to authorize the payment")
 		}
@@ -41,6 +51,12 @@ func TestWorkerKilledMidPaymentCompletesOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = first.Wait()
+	a := <-posted
+	if a.status != http.StatusAccepted {
+		t.Fatalf("POST payment answered %d %s, want 202", a.status, a.raw)
+	}
+	pay := decode[payment](t, a.raw)
+	authorizeKey := pay.ID + "/authorize"
 	attemptsAtKill := p.count(`SELECT attempts FROM sandbox_charge_attempts WHERE idempotency_key = $1`, authorizeKey)
 	t.Logf("worker killed after %d authorize attempt(s)", attemptsAtKill)
 	if attemptsAtKill >= 3 {
