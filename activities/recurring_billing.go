@@ -173,6 +173,36 @@ func (a *RecurringBilling) RecurringPaymentStatus(ctx context.Context, req Recur
 	return recurringPayment(p), nil
 }
 
+// ErrTypeStillInFlight: what a polling activity waits for has not happened yet; its retry
+// policy is the polling loop.
+const ErrTypeStillInFlight = "still_in_flight"
+
+// AwaitRecurringPayment answers the payment once it is final, and fails (to be retried) while
+// it is not: the month waits on a saga an earlier run started.
+func (a *RecurringBilling) AwaitRecurringPayment(ctx context.Context, req RecurringChargeRequest) (RecurringPayment, error) {
+	p, err := a.RecurringPaymentStatus(ctx, req)
+	if err != nil {
+		return RecurringPayment{}, err
+	}
+	if !p.Status.Final() {
+		return RecurringPayment{}, temporal.NewApplicationError("payment "+p.ID+" is still "+string(p.Status), ErrTypeStillInFlight)
+	}
+	return p, nil
+}
+
+// AwaitPaymentsSettled returns once the account has no payment in flight, and fails (to be
+// retried) while it has: the month waits for a checkout or a charge before charging again.
+func (a *RecurringBilling) AwaitPaymentsSettled(ctx context.Context, req RecurringChargeRequest) error {
+	n, err := a.DB.PaymentsInFlight(ctx, req.AccountID)
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		return temporal.NewApplicationError(fmt.Sprintf("%d payments of %s still in flight", n, req.AccountID), ErrTypeStillInFlight)
+	}
+	return nil
+}
+
 func recurringPayment(p billing.Payment) RecurringPayment {
 	return RecurringPayment{ID: p.ID, Status: p.Status, Amount: p.Amount, CardToken: p.CardToken,
 		Brand: p.CardBrand, Last4: p.CardLast4, Failure: p.Failure}

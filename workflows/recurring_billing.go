@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -41,9 +42,9 @@ func RecurringPaymentID(invoiceID string, attempt int) string {
 var DunningPlan = []time.Duration{24 * time.Hour, 3 * 24 * time.Hour, 7 * 24 * time.Hour}
 
 // While what is due is covered by payments in flight (a PayPal checkout the customer opened,
-// a charge still processing), the month looks again after InFlightFirstCheck, then twice as
-// long each time up to InFlightMaxCheck: one activity and one timer per look, so a wait of
-// days stays a few hundred events. It waits until the next dunning date, or InFlightWaitLimit
+// a charge still processing), the month waits in one activity whose retry policy is the
+// polling loop: first after InFlightFirstCheck, then twice as long each time up to
+// InFlightMaxCheck. Retries add no history, so a wait of days is three events. It waits until the next dunning date, or InFlightWaitLimit
 // when there is none; then the attempt counts as failed and dunning goes on.
 var (
 	InFlightFirstCheck = 5 * time.Minute
@@ -59,6 +60,10 @@ const (
 	// (collect) until their next dunning retry, where collectUntilPaidResumeChange takes them
 	// over to the new one.
 	collectUntilPaidChange = "recurring-billing-collect-until-paid"
+	// pollByActivityChange: waits for money in flight and for a saga started by an earlier run
+	// are one activity whose retry policy polls, so their history stays three events however
+	// long they last. Runs from before it keep polling with timers.
+	pollByActivityChange = "recurring-billing-poll-by-activity"
 )
 
 // collectUntilPaidResumeChange is checked after the wait for the retry that follows failed
@@ -274,7 +279,7 @@ type collection struct {
 func (b *monthlyBilling) collectUntilPaid(ctx workflow.Context, c collection) error {
 	maxAttempts := len(DunningPlan) + 1
 	waitUntil := inFlightWaitEnd(workflow.Now(ctx), c)
-	check := InFlightFirstCheck
+	check := InFlightFirstCheck // version-0 timer polling only
 	for {
 		b.state.Stage, b.state.NextAttemptAt = StageCharging, nil
 		req := b.chargeRequest(c.charges + 1)
@@ -295,7 +300,7 @@ func (b *monthlyBilling) collectUntilPaid(ctx workflow.Context, c collection) er
 			return nil
 		case activities.ChargeInFlight:
 			now := workflow.Now(ctx)
-			if now.Before(waitUntil) {
+			if now.Before(waitUntil) && workflow.GetVersion(ctx, pollByActivityChange, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
 				next := now.Add(check)
 				if next.After(waitUntil) {
 					next = waitUntil
@@ -305,6 +310,17 @@ func (b *monthlyBilling) collectUntilPaid(ctx workflow.Context, c collection) er
 					return err
 				}
 				check = min(2*check, InFlightMaxCheck)
+				continue
+			}
+			if now.Before(waitUntil) {
+				b.state.Stage, b.state.NextAttemptAt, b.state.InFlight = StageAwaitingPayment, &waitUntil, prep.InFlight
+				// Whether the wait ended (nothing in flight any more) or ran out, the next
+				// look decides.
+				err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, pollingOptions(InFlightFirstCheck, InFlightMaxCheck, waitUntil.Sub(now))),
+					b.recurring.AwaitPaymentsSettled, req).Get(ctx, nil)
+				if err != nil && !waitRanOut(err) {
+					return fmt.Errorf("wait for the payments in flight of %s: %w", b.in.AccountID, err)
+				}
 				continue
 			}
 			b.state.PaymentID, b.state.PaymentStatus = "", ""
@@ -420,12 +436,28 @@ func (b *monthlyBilling) chargeCard(ctx workflow.Context, req activities.Recurri
 	return p.Status, p.Failure
 }
 
-// awaitPaymentWithBackoff polls the payment until it is final: after a minute, then twice as
-// long each time up to an hour, so a saga that takes long adds a few events, not one pair a
-// minute. A saga that never finishes it (killed by hand) counts as a failed attempt after a
-// day; its payment, still in flight, is then waited for by the next attempt, never charged
-// twice.
+// awaitPaymentWithBackoff waits for the payment to be final in one activity whose retry policy
+// polls: after a minute, then twice as long each time up to an hour. Retries add no history,
+// so a saga stuck for a day costs three events. A saga that never finishes it (killed by
+// hand) counts as a failed attempt after a day; its payment, still in flight, is then waited
+// for by the next attempt, never charged twice.
 func (b *monthlyBilling) awaitPaymentWithBackoff(ctx workflow.Context, req activities.RecurringChargeRequest) (billing.PaymentStatus, *billing.Failure) {
+	if workflow.GetVersion(ctx, pollByActivityChange, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		return b.awaitPaymentByTimers(ctx, req)
+	}
+	var p activities.RecurringPayment
+	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, pollingOptions(time.Minute, time.Hour, 24*time.Hour)),
+		b.recurring.AwaitRecurringPayment, req).Get(ctx, &p)
+	if err != nil {
+		return billing.PaymentFailed, &billing.Failure{Code: billing.CodeProcessingError,
+			Message: "the payment did not complete in time"}
+	}
+	return p.Status, p.Failure
+}
+
+// awaitPaymentByTimers is how runs from before pollByActivityChange wait: a timer and an
+// activity per look, after a minute, then twice as long each time up to an hour.
+func (b *monthlyBilling) awaitPaymentByTimers(ctx workflow.Context, req activities.RecurringChargeRequest) (billing.PaymentStatus, *billing.Failure) {
 	const giveUp = 24 * time.Hour
 	deadline := workflow.Now(ctx).Add(giveUp)
 	poll := time.Minute
@@ -446,6 +478,25 @@ func (b *monthlyBilling) awaitPaymentWithBackoff(ctx workflow.Context, req activ
 		}
 		poll = min(2*poll, time.Hour)
 	}
+}
+
+// pollingOptions make an activity's retries the polling loop of a wait: every first, then
+// twice as long up to most, for at most total.
+func pollingOptions(first, most, total time.Duration) workflow.ActivityOptions {
+	return workflow.ActivityOptions{
+		ScheduleToCloseTimeout: max(total, time.Second),
+		StartToCloseTimeout:    30 * time.Second,
+		RetryPolicy: &temporal.RetryPolicy{InitialInterval: first, BackoffCoefficient: 2, MaximumInterval: max(most, first),
+			MaximumAttempts: 100_000}, // the timeout ends the wait; explicit so test servers don't cap it
+	}
+}
+
+// waitRanOut reports whether a polling activity ended because its time ran out (the server
+// answers a timeout, or the last "not yet") rather than failing.
+func waitRanOut(err error) bool {
+	var t *temporal.TimeoutError
+	var app *temporal.ApplicationError
+	return errors.As(err, &t) || (errors.As(err, &app) && app.Type() == activities.ErrTypeStillInFlight)
 }
 
 func noCardFailure() *billing.Failure {

@@ -21,10 +21,11 @@ import (
 
 // recordedVersion names the code the recorder runs. The v0 files were recorded by this test
 // from the code before collection waited for payments in flight (commit fea2430), v1 ones
-// from collectUntilPaidChange on. recurring_billing_resumed_v0_v1.json is one month started
+// from collectUntilPaidChange on, v2 ones from pollByActivityChange on (the waits are one
+// polling activity). recurring_billing_resumed_v0_v1.json is one month started
 // by the v0 code and left in its first dunning wait, then finished by the v1 code (with a
 // checkout in flight when it woke up): the switch at the old loop's retry.
-const recordedVersion = "v1"
+const recordedVersion = "v2"
 
 // TestRecordRecurringBillingHistories runs the month's workflow on the real dev server with
 // the real activities and payment saga, and saves its histories under testdata for the
@@ -165,7 +166,8 @@ func TestRecurringBillingReplay(t *testing.T) {
 	}
 	for _, want := range []string{"testdata/recurring_billing_dunning_v0.json", "testdata/recurring_billing_past_due_v0.json",
 		"testdata/recurring_billing_paid_v0.json", "testdata/recurring_billing_resumed_v0_v1.json",
-		"testdata/recurring_billing_dunning_v1.json", "testdata/recurring_billing_awaiting_payment_v1.json"} {
+		"testdata/recurring_billing_dunning_v1.json", "testdata/recurring_billing_awaiting_payment_v1.json",
+		"testdata/recurring_billing_awaiting_payment_v2.json"} {
 		if !slices.Contains(files, want) {
 			t.Errorf("%s is missing", want)
 		}

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/mock"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
@@ -226,6 +228,15 @@ func billingEnv(t *testing.T, books *fakeBooks) *testsuite.TestWorkflowEnvironme
 			return nil
 		})
 	env.OnActivity(rb.PrepareRecurringCharge, mock.Anything, mock.Anything).Return(books.prepare(env))
+	env.OnActivity(rb.AwaitPaymentsSettled, mock.Anything, mock.Anything).Return(
+		func(context.Context, activities.RecurringChargeRequest) error {
+			books.mu.Lock()
+			defer books.mu.Unlock()
+			if b := books.inFlightLocked(env.Now()); b > 0 {
+				return temporal.NewApplicationError("still in flight", activities.ErrTypeStillInFlight)
+			}
+			return nil
+		})
 	env.OnActivity(rb.SendDunningMail, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, n activities.DunningNotice) error {
 			books.mu.Lock()
@@ -611,9 +622,10 @@ func TestRecurringBillingInFlightPaymentThatPaysEndsPaidWithoutCharge(t *testing
 	if len(books.dunning) != 0 || books.balance != 0 {
 		t.Errorf("dunning mails %d, balance %d; want none and 0", len(books.dunning), books.balance)
 	}
-	// Looks at 0, 5, 15 and 35 minutes: the wait doubles; the last one finds it paid.
-	if n := len(books.prepareTimes); n != 4 {
-		t.Errorf("looks at %v, want 4", books.prepareTimes)
+	// One look, then one wait (its retries poll at 5, 15 and 35 minutes), then the look that
+	// finds it paid.
+	if n := len(books.prepareTimes); n != 2 || !books.prepareTimes[1].Equal(billingStart.Add(35*time.Minute)) {
+		t.Errorf("looks at %v, want two, the second at 35 minutes", books.prepareTimes)
 	}
 }
 
@@ -666,5 +678,36 @@ func TestRecurringBillingCoveredByCreditEndsPaid(t *testing.T) {
 	}
 	if inv := books.invoices["2026-11-01"]; inv.Status != billing.InvoicePaid || books.prepares[0].Reason != activities.ChargePaidByCredit {
 		t.Errorf("invoice %s after %+v, want paid by credit", inv.Status, books.prepares)
+	}
+}
+
+// A charge stuck in flight for a day costs the month's history no more than one stuck for an
+// hour: the wait is one activity whose retries (which add no history) do the polling.
+func TestRecurringBillingHistoryStaysConstantWhileAPaymentIsStuck(t *testing.T) {
+	commands := func(stuck time.Duration) (activitiesScheduled, timers int) {
+		books := newBooks(0, true)
+		books.outside = []*outsidePayment{{amount: monthTotal, start: billingStart.Add(-time.Hour),
+			end: billingStart.Add(stuck), succeeds: true}}
+		env := billingEnv(t, books)
+		env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, _ converter.EncodedValues) {
+			if info.Attempt == 1 { // a new ActivityTaskScheduled event; retries are not in history
+				activitiesScheduled++
+			}
+		})
+		env.SetOnTimerScheduledListener(func(string, time.Duration) { timers++ })
+		env.ExecuteWorkflow(workflows.RecurringBillingWorkflow, workflows.RecurringBillingInput{AccountID: "acct_demo", BillingDate: billingDecember})
+		var st workflows.RecurringBillingState
+		if err := env.GetWorkflowResult(&st); err != nil || st.Stage != workflows.StagePaid {
+			t.Fatalf("month %+v (err %v), want paid once the payment lands", st, err)
+		}
+		return activitiesScheduled, timers
+	}
+	hourA, hourT := commands(time.Hour)
+	dayA, dayT := commands(23 * time.Hour)
+	if dayA != hourA || dayT != hourT {
+		t.Errorf("stuck an hour: %d activities and %d timers; stuck a day: %d and %d; want the same", hourA, hourT, dayA, dayT)
+	}
+	if dayA > 8 {
+		t.Errorf("%d activities scheduled for the month, want a handful", dayA)
 	}
 }

@@ -47,6 +47,16 @@ func scanPayment(row pgx.Row) (billing.Payment, error) {
 // but they will be if they succeed.
 const inFlightStatuses = `('processing', 'requires_action')`
 
+// PaymentsInFlight counts the account's payments that may still take money.
+func (db *DB) PaymentsInFlight(ctx context.Context, accountID string) (int, error) {
+	var n int
+	err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM payments WHERE account_id = $1 AND status IN `+inFlightStatuses, accountID).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("count payments in flight of %s: %w", accountID, err)
+	}
+	return n, nil
+}
+
 // AvailableToPay is what the account may still pay: its balance minus the payments still in
 // flight. Both sums come from one statement, so from one snapshot: a payment applied between
 // two separate reads would otherwise be counted in neither or in both.

@@ -178,6 +178,8 @@ func TestCardOnFileEndToEnd(t *testing.T) {
 	findByAccount(t, tc, devdata.DemoAccountID, approved.WorkflowID)
 
 	// Two reps approve at once: exactly one decision wins, the other is told it came late.
+	// Each decision is the rep-decision update, which the workflow answers itself: with the
+	// recorded status, or refused (already decided) before it enters the history.
 	type answer struct {
 		status int
 		body   []byte
@@ -207,6 +209,7 @@ func TestCardOnFileEndToEnd(t *testing.T) {
 	if winner == -1 {
 		t.Fatalf("no decision won: %s / %s", answers[0].body, answers[1].body)
 	}
+	t.Logf("the losing decision was answered %d %s", answers[1-winner].status, answers[1-winner].body)
 	var decided pmJSON
 	api.json("GET", demo+"/payment-methods/"+approved.ID, devdata.DemoCustomerKey, nil, 200, &decided)
 	if decided.Status != "validated" || decided.DecidedAt == nil {
@@ -229,7 +232,20 @@ func TestCardOnFileEndToEnd(t *testing.T) {
 		map[string]any{"decision": "reject"}); status != 409 || !strings.Contains(string(body), "already_decided") {
 		t.Errorf("deciding a validated card again: %d %s, want 409 already_decided", status, body)
 	}
-	testenv.RecordWorkflowHistory(t, tc, approved.WorkflowID, "card_validation_approved.json")
+	r := requests(t, tc, approved.WorkflowID)
+	if r["update "+workflows.UpdateRepDecision] < 1 || r["answered "+workflows.UpdateRepDecision] != r["update "+workflows.UpdateRepDecision] ||
+		r["signal "+workflows.SignalRepDecision] != 0 {
+		t.Errorf("the card's history holds %v, want rep-decision updates, each answered, and no signal", r)
+	}
+	// The workflow answered the loser too: refused by its validator (nothing in the history),
+	// or accepted while the card was pending and answered with the other's outcome.
+	if loser := string(answers[1-winner].body); !strings.Contains(loser, ": the card is already ") &&
+		r["update "+workflows.UpdateRepDecision] != 2 {
+		t.Errorf("the losing decision was not answered by the workflow: %s (history %v)", loser, r)
+	}
+	// card_validation_approved.json was recorded by signal, before the update; this one by
+	// update. Both stay in the replay corpus.
+	testenv.RecordWorkflowHistory(t, tc, approved.WorkflowID, "card_validation_approved_update_v1.json")
 	smtp.Reset()
 
 	// Card 2: the company address, rejected with a reason; the monthly card stays.
@@ -241,10 +257,16 @@ func TestCardOnFileEndToEnd(t *testing.T) {
 	}
 	expectMail(t, smtp, 1, "cards2@demo-corp.example", "We received your card mastercard ending 4444")
 	var rejectAnswer pmJSON
+	decidedAt := time.Now()
 	api.json("POST", "/v1/rep/payment-methods/"+rejected.ID+"/decision", devdata.DemoRepKey,
 		map[string]any{"decision": "reject", "reason": "holder name does not match"}, 200, &rejectAnswer)
-	if rejectAnswer.Status != "rejected" || rejectAnswer.DecisionReason != "holder name does not match" {
+	t.Logf("the rep decision was answered in %v", time.Since(decidedAt))
+	if rejectAnswer.Status != "rejected" || rejectAnswer.DecisionReason != "holder name does not match" || rejectAnswer.DecidedAt == nil {
 		t.Errorf("reject answer: %+v", rejectAnswer)
+	}
+	if r := requests(t, tc, rejected.WorkflowID); r["update "+workflows.UpdateRepDecision] != 1 ||
+		r["answered "+workflows.UpdateRepDecision] != 1 || r["signal "+workflows.SignalRepDecision] != 0 {
+		t.Errorf("the rejected card's history holds %v, want one rep-decision update, answered, and no signal", r)
 	}
 	msgs := expectMail(t, smtp, 2, "cards2@demo-corp.example", "was rejected")
 	if !strings.Contains(msgs[1].Text, "holder name does not match") {
@@ -412,6 +434,34 @@ func findByAccount(t *testing.T, tc client.Client, accountID, workflowID string)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// requests counts what reached the workflow's history by name: the updates it accepted
+// ("update <name>"), the updates it answered ("answered <name>") and the signals ("signal
+// <name>"). A refused update leaves nothing.
+func requests(t *testing.T, tc client.Client, workflowID string) map[string]int {
+	t.Helper()
+	out := map[string]int{}
+	accepted := map[int64]string{}
+	it := tc.GetWorkflowHistory(context.Background(), workflowID, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	for it.HasNext() {
+		ev, err := it.Next()
+		if err != nil {
+			t.Fatalf("history of %s: %v", workflowID, err)
+		}
+		if a := ev.GetWorkflowExecutionUpdateAcceptedEventAttributes(); a != nil {
+			name := a.GetAcceptedRequest().GetInput().GetName()
+			accepted[ev.GetEventId()] = name
+			out["update "+name]++
+		}
+		if c := ev.GetWorkflowExecutionUpdateCompletedEventAttributes(); c != nil {
+			out["answered "+accepted[c.GetAcceptedEventId()]]++
+		}
+		if s := ev.GetWorkflowExecutionSignaledEventAttributes(); s != nil {
+			out["signal "+s.GetSignalName()]++
+		}
+	}
+	return out
 }
 
 type haystack struct {
