@@ -3,7 +3,7 @@
 GO           ?= go
 TEMPORAL_CLI := .payportal/bin/temporal
 
-.PHONY: dev test bench load compose-check ci build temporal-cli
+.PHONY: dev test bench load compose-check ci build temporal-cli record-histories
 
 ## dev: run everything (Temporal dev server with its UI on :8233, migrations, demo data, worker, API on :8080)
 dev: $(TEMPORAL_CLI)
@@ -22,6 +22,10 @@ bench:
 ## load: wrk against a real `payportal api` on 127.0.0.1:18480 (Postgres needed; see BENCHMARKS.md)
 load: $(TEMPORAL_CLI)
 	scripts/load.sh
+
+## record-histories: re-record the replay corpus in workflows/testdata from a real dev server
+record-histories: $(TEMPORAL_CLI)
+	scripts/record-histories.sh
 
 ## compose-check: validate docker-compose.yml without a Docker engine
 compose-check:

@@ -275,9 +275,10 @@ func (r *Reconciler) CheckBooks(ctx context.Context, in ReconcileInput) (Reconci
 	return report, r.DB.RecordFindings(ctx, in.RunID, r.Clock.Now(), report.Findings)
 }
 
-// Pass runs the three steps in order, as the Reconcile workflow does, for `payportal
-// reconcile`: stranded payments, then captures, then the books.
-func (r *Reconciler) Pass(ctx context.Context, in ReconcileInput) (ReconcileReport, error) {
+// ReconcilePass runs the three steps in order, as the Reconcile workflow does, for
+// `payportal reconcile`: stranded payments, then captures, then the books. A function, not a
+// method, so it is not registered as an activity.
+func ReconcilePass(ctx context.Context, r *Reconciler, in ReconcileInput) (ReconcileReport, error) {
 	var all ReconcileReport
 	for _, step := range []func(context.Context, ReconcileInput) (ReconcileReport, error){
 		r.ResolveStrandedPayments, r.CheckCaptures, r.CheckBooks,

@@ -116,7 +116,7 @@ func BillingDayWorkflow(ctx workflow.Context, in BillingDayInput) (BillingDayRes
 		TypedSearchAttributes: temporal.NewSearchAttributes(AccountIDKey.ValueSet(in.AccountID)),
 		StaticSummary:         "Monthly billing of " + in.AccountID + " for " + date.Format(time.DateOnly),
 	})
-	month := workflow.ExecuteChildWorkflow(childCtx, RecurringBillingWorkflow,
+	month := workflow.ExecuteChildWorkflow(childCtx, TypeRecurringBilling,
 		RecurringBillingInput{AccountID: in.AccountID, BillingDate: date})
 	err := month.GetChildWorkflowExecution().Get(ctx, nil)
 	if temporal.IsWorkflowExecutionAlreadyStartedError(err) {
@@ -638,7 +638,7 @@ func (b *monthlyBilling) runPaymentSaga(ctx workflow.Context, req activities.Rec
 		StaticSummary: "Recurring charge for invoice " + b.issued.Number,
 	})
 	var saga PaymentState
-	err := workflow.ExecuteChildWorkflow(childCtx, Payment, PaymentInput{
+	err := workflow.ExecuteChildWorkflow(childCtx, TypePayment, PaymentInput{
 		PaymentID: p.ID, AccountID: req.AccountID, Method: billing.MethodCard, Amount: p.Amount, CardToken: p.CardToken,
 		NoFailureMail: true,
 	}).Get(ctx, &saga)

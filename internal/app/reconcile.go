@@ -27,7 +27,7 @@ func (a *App) Reconciler() *activities.Reconciler {
 
 // Reconcile runs one reconciliation pass in this process: what `payportal reconcile` does.
 func (a *App) Reconcile(ctx context.Context) (activities.ReconcileReport, error) {
-	return a.Reconciler().Pass(ctx, activities.ReconcileInput{RunID: "manual-" + a.Clock.Now().UTC().Format("20060102T150405Z")})
+	return activities.ReconcilePass(ctx, a.Reconciler(), activities.ReconcileInput{RunID: "manual-" + a.Clock.Now().UTC().Format("20060102T150405Z")})
 }
 
 // paymentActivities are the saga's side effects over this app's processors and mailer.

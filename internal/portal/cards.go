@@ -154,15 +154,12 @@ func (s *Cards) Pending(ctx context.Context, p billing.ListParams) ([]billing.Pa
 // anything enters the history: that rep gets 409 already_decided. An accepted decision is
 // answered with the card's state once recorded; it names the decision that won, so when two
 // reps click at once and both are accepted, each learns whether its own won (200) or lost
-// (409). A run from before the update refuses it as unknown and is sent the signal instead
-// (decideBySignal).
+// (409). Once the workflow has closed, the card's row answers (409). A run from before the
+// update refuses it as unknown and is sent the signal instead (decideBySignal).
 func (s *Cards) Decide(ctx context.Context, repKeyID, pmID string, decision billing.Decision, reason string) (billing.PaymentMethod, error) {
 	pm, err := s.DB.PaymentMethodByID(ctx, pmID)
 	if err != nil {
 		return billing.PaymentMethod{}, err
-	}
-	if pm.Status.Final() {
-		return billing.PaymentMethod{}, alreadyDecided(pm) // its workflow has ended or is ending
 	}
 	if !s.Clock.Now().Before(pm.ValidationDeadline) {
 		// The workflow's timer is about to expire it, if it has not already.

@@ -332,15 +332,12 @@ func (s *Payments) Get(ctx context.Context, accountID, paymentID string) (billin
 // for the buyer, before anything enters its history, and an accepted cancel voids the order
 // and answers once the payment has ended. A buyer's approval that came first wins: the
 // payment is then not cancelable either. When the saga does not answer within OutcomeWait,
-// the payment is answered as it stands. A run from before the update refuses it as unknown;
-// it is sent the cancel-payment signal instead (cancelBySignal).
+// or has closed, the payment is answered as it stands. A run from before the update refuses
+// it as unknown; it is sent the cancel-payment signal instead (cancelBySignal).
 func (s *Payments) Cancel(ctx context.Context, accountID, paymentID string) (billing.Payment, error) {
 	p, err := s.DB.Payment(ctx, accountID, paymentID)
 	if err != nil {
 		return billing.Payment{}, err
-	}
-	if p.Status.Final() {
-		return billing.Payment{}, notCancelable(p) // its saga has ended or is ending
 	}
 	waitCtx, cancel := context.WithTimeout(ctx, orDefault(s.OutcomeWait, 5*time.Second))
 	defer cancel()
@@ -353,8 +350,11 @@ func (s *Payments) Cancel(ctx context.Context, accountID, paymentID string) (bil
 		return s.cancelBySignal(ctx, p)
 	case refusedAs(err, workflows.ErrTypeNotCancelable):
 		return billing.Payment{}, billing.Conflict(billing.CodeNotCancelable, "%s", refusal(err))
-	case err == nil, errors.As(err, &gone), waitCtx.Err() != nil && ctx.Err() == nil:
-		// Answered, ended meanwhile, or not answered in time: the row tells which.
+	case errors.As(err, &gone):
+		return billing.Payment{}, s.sagaEnded(ctx, p, err)
+	case err == nil, waitCtx.Err() != nil && ctx.Err() == nil:
+		// Answered (the payment has ended: canceled, or how the buyer's approval ended it),
+		// or not answered in time (still waiting, or canceled just now): the row says which.
 	default:
 		return billing.Payment{}, unavailable(fmt.Errorf("%s update to %s: %w", workflows.UpdateCancelPayment, p.WorkflowID, err))
 	}
@@ -365,6 +365,20 @@ func (s *Payments) Cancel(ctx context.Context, accountID, paymentID string) (bil
 	return cancelAnswer(cur)
 }
 
+// sagaEnded answers a cancel of a payment without a running saga: only a payment waiting
+// for the buyer is cancelable, and one whose saga closed leaving it so is the reconciler's
+// to settle within minutes.
+func (s *Payments) sagaEnded(ctx context.Context, p billing.Payment, cause error) error {
+	cur, err := s.DB.PaymentByID(ctx, p.ID)
+	if err != nil {
+		return err
+	}
+	if cur.Status != billing.PaymentRequiresAction {
+		return notCancelable(cur)
+	}
+	return unavailable(fmt.Errorf("payment %s is %s but its saga %s has closed: %w", cur.ID, cur.Status, cur.WorkflowID, cause))
+}
+
 // cancelBySignal cancels a payment whose saga predates UpdateCancelPayment, as the API did
 // before it: the cancel-payment signal, then a wait on the saga's status query until the
 // payment leaves requires_action.
@@ -372,8 +386,13 @@ func (s *Payments) cancelBySignal(ctx context.Context, p billing.Payment) (billi
 	if p.Status != billing.PaymentRequiresAction {
 		return billing.Payment{}, notCancelable(p)
 	}
-	if err := s.signal(ctx, p, workflows.SignalCancel, workflows.CancelPaymentSignal{Reason: "canceled by the customer"}); err != nil {
-		return billing.Payment{}, err
+	err := s.Temporal.SignalWorkflow(ctx, p.WorkflowID, "", workflows.SignalCancel, workflows.CancelPaymentSignal{Reason: "canceled by the customer"})
+	var gone *serviceerror.NotFound
+	if errors.As(err, &gone) {
+		return billing.Payment{}, s.sagaEnded(ctx, p, err)
+	}
+	if err != nil {
+		return billing.Payment{}, unavailable(fmt.Errorf("signal %s to %s: %w", workflows.SignalCancel, p.WorkflowID, err))
 	}
 	cur, err := s.awaitSaga(ctx, p, leftRequiresAction)
 	if err != nil {

@@ -21,11 +21,11 @@ import (
 func EnsureMaintenance(ctx context.Context, c client.Client, taskQueue string) error {
 	return errors.Join(
 		ensureEvery(ctx, c, workflows.ReconcileScheduleID, workflows.ReconcileEvery, &client.ScheduleWorkflowAction{
-			ID: workflows.ReconcileScheduleID, Workflow: workflows.Reconcile, Args: []any{activities.ReconcileInput{}},
+			ID: workflows.ReconcileScheduleID, Workflow: workflows.TypeReconcile, Args: []any{activities.ReconcileInput{}},
 			TaskQueue: taskQueue, StaticSummary: "Reconcile the books with the processors",
 		}, "Settles payments whose saga is gone, refunds money the books do not show, checks the ledger; see README, Money and faults"),
 		ensureEvery(ctx, c, workflows.SyncSchedulesScheduleID, workflows.SyncSchedulesEvery, &client.ScheduleWorkflowAction{
-			ID: workflows.SyncSchedulesScheduleID, Workflow: workflows.SyncBillingSchedules,
+			ID: workflows.SyncSchedulesScheduleID, Workflow: workflows.TypeSyncBillingSchedules,
 			TaskQueue: taskQueue, StaticSummary: "Keep every account's billing schedule on its billing day",
 		}, "Creates the billing schedule of new accounts and follows changed billing days"),
 	)

@@ -94,7 +94,7 @@ func recurringAction(taskQueue string, acct billing.Account) *client.ScheduleWor
 		// The server appends the scheduled time to this ID; BillingDayWorkflow then starts
 		// the month's workflow under recurring-billing/<account>/<YYYY-MM>.
 		ID:                    workflows.RecurringBillingScheduleID(acct.ID),
-		Workflow:              workflows.BillingDayWorkflow,
+		Workflow:              workflows.TypeBillingDay,
 		Args:                  []any{workflows.BillingDayInput{AccountID: acct.ID}},
 		TaskQueue:             taskQueue,
 		TypedSearchAttributes: temporal.NewSearchAttributes(workflows.AccountIDKey.ValueSet(acct.ID)),
