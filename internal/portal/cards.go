@@ -124,7 +124,7 @@ func (s *Cards) startValidation(ctx context.Context, acct billing.Account, pm bi
 		Deadline:        pm.ValidationDeadline,
 		Timeout:         s.ValidationTimeout,
 	}
-	if _, err := s.Temporal.ExecuteWorkflow(ctx, opts, workflows.CardValidationWorkflow, in); err != nil {
+	if _, err := s.Temporal.ExecuteWorkflow(ctx, opts, workflows.TypeCardValidation, in); err != nil {
 		return unavailable(fmt.Errorf("start %s: %w", pm.WorkflowID, err))
 	}
 	return nil

@@ -195,7 +195,7 @@ func (s *Payments) startAndAwait(ctx context.Context, p billing.Payment) (billin
 	defer cancel()
 	opts, in := s.startOptions(p)
 	handle, err := s.Temporal.UpdateWithStartWorkflow(waitCtx, client.UpdateWithStartWorkflowOptions{
-		StartWorkflowOperation: s.Temporal.NewWithStartWorkflowOperation(opts, workflows.Payment, in),
+		StartWorkflowOperation: s.Temporal.NewWithStartWorkflowOperation(opts, workflows.TypePayment, in),
 		UpdateOptions: client.UpdateWorkflowOptions{UpdateName: workflows.UpdatePaymentStarted,
 			WaitForStage: client.WorkflowUpdateStageAccepted},
 	})
@@ -269,7 +269,7 @@ func (s *Payments) start(ctx context.Context, p billing.Payment) error {
 		return nil
 	}
 	opts, in := s.startOptions(p)
-	_, err := s.Temporal.ExecuteWorkflow(ctx, opts, workflows.Payment, in)
+	_, err := s.Temporal.ExecuteWorkflow(ctx, opts, workflows.TypePayment, in)
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
 	if err != nil && !errors.As(err, &started) {
 		return unavailable(fmt.Errorf("start %s: %w", p.WorkflowID, err))
@@ -412,7 +412,9 @@ func cancelAnswer(p billing.Payment) (billing.Payment, error) {
 	return billing.Payment{}, notCancelable(p)
 }
 
-func leftRequiresAction(st workflows.PaymentState) bool { return st.Status != billing.PaymentRequiresAction }
+func leftRequiresAction(st workflows.PaymentState) bool {
+	return st.Status != billing.PaymentRequiresAction
+}
 
 func notCancelable(p billing.Payment) error {
 	return billing.Conflict(billing.CodeNotCancelable,

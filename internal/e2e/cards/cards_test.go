@@ -316,6 +316,10 @@ func TestCardOnFileEndToEnd(t *testing.T) {
 	if !bytes.Contains(logs.Bytes(), []byte("card submitted for validation")) {
 		t.Fatal("the captured logs miss the API's lines; the search below would prove nothing")
 	}
+	// The worker logs TMPRL1102 for a workflow that ends with an update handler unfinished.
+	if bytes.Contains(logs.Bytes(), []byte("TMPRL1102")) {
+		t.Error("a card workflow ended with a rep-decision update unanswered (TMPRL1102 in the worker's log)")
+	}
 	for _, c := range []card{visa, mc, amex} {
 		for _, h := range haystacks {
 			if loc := panPattern(c.Number).FindIndex(h.data); loc != nil {
