@@ -61,7 +61,7 @@ func TestCancelledWorkflowOfWaitingPayPalPaymentEndsCanceled(t *testing.T) {
 	if st := p.awaitClosed(pay.WorkflowID, 30*time.Second); st != enumspb.WORKFLOW_EXECUTION_STATUS_CANCELED {
 		t.Errorf("the workflow closed %s, want CANCELED", st)
 	}
-	testenv.RecordWorkflowHistory(t, p.temporal, pay.WorkflowID, "payment_"+pay.Method+"_cancelled_v1.json")
+	testenv.RecordWorkflowHistory(t, p.temporal, pay.WorkflowID, "payment_"+pay.Method+"_cancelled_v2.json")
 	order, err := p.paypal().Order(ctx, orderID)
 	if err != nil {
 		t.Fatal(err)
@@ -124,7 +124,7 @@ func TestCancelledWorkflowWhileCaptureFailsVoidsTheHold(t *testing.T) {
 	if st := p.awaitClosed(pay.WorkflowID, 30*time.Second); st != enumspb.WORKFLOW_EXECUTION_STATUS_CANCELED {
 		t.Errorf("the workflow closed %s, want CANCELED", st)
 	}
-	testenv.RecordWorkflowHistory(t, p.temporal, pay.WorkflowID, "payment_"+pay.Method+"_cancelled_v1.json")
+	testenv.RecordWorkflowHistory(t, p.temporal, pay.WorkflowID, "payment_"+pay.Method+"_cancelled_v2.json")
 	row := p.row(pay.ID)
 	if row.AuthorizationID == "" {
 		t.Fatal("the payment records no authorization")
@@ -184,7 +184,7 @@ func TestCancelledWorkflowAfterLostCaptureAnswerBooksTheCapture(t *testing.T) {
 		t.Fatalf("payment ended %+v, want succeeded: the money was taken", got)
 	}
 	p.awaitClosed(pay.WorkflowID, 30*time.Second)
-	testenv.RecordWorkflowHistory(t, p.temporal, pay.WorkflowID, "payment_"+pay.Method+"_cancelled_capture_booked_v1.json")
+	testenv.RecordWorkflowHistory(t, p.temporal, pay.WorkflowID, "payment_"+pay.Method+"_cancelled_capture_booked_v2.json")
 	if n := p.ledgerEntries(pay.ID); n != 1 {
 		t.Errorf("%d ledger entries for the payment, want 1", n)
 	}
@@ -242,7 +242,7 @@ func TestCancelledWorkflowAfterLostPayPalCaptureAnswerBooksTheCapture(t *testing
 		t.Fatalf("payment ended %+v, want succeeded: the money was taken", got)
 	}
 	p.awaitClosed(pay.WorkflowID, 30*time.Second)
-	testenv.RecordWorkflowHistory(t, p.temporal, pay.WorkflowID, "payment_"+pay.Method+"_cancelled_capture_booked_v1.json")
+	testenv.RecordWorkflowHistory(t, p.temporal, pay.WorkflowID, "payment_"+pay.Method+"_cancelled_capture_booked_v2.json")
 	if n := p.ledgerEntries(pay.ID); n != 1 {
 		t.Errorf("%d ledger entries for the payment, want 1", n)
 	}

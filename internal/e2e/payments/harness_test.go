@@ -31,6 +31,7 @@ import (
 	"github.com/payportal/payportal/internal/mail"
 	"github.com/payportal/payportal/internal/mail/mailtest"
 	"github.com/payportal/payportal/internal/postgres"
+	"github.com/payportal/payportal/internal/telemetry"
 	"github.com/payportal/payportal/internal/testenv"
 	"github.com/payportal/payportal/worker"
 )
@@ -67,6 +68,8 @@ type portalOptions struct {
 	// noWorker leaves the task queue without a worker: the crash test runs its own process.
 	noWorker        bool
 	approvalTimeout time.Duration
+	// telemetry, when set, gets the Temporal client's metrics and spans and the app's.
+	telemetry *telemetry.Telemetry
 }
 
 func startPortal(t *testing.T, opts portalOptions) *portal {
@@ -76,6 +79,9 @@ func startPortal(t *testing.T, opts portalOptions) *portal {
 		t.Fatalf("seed dev data: %v", err)
 	}
 	tc := testenv.TemporalClient(t)
+	if opts.telemetry != nil {
+		tc = instrumentedClient(t, tc, opts.telemetry)
+	}
 	p := &portal{t: t, db: db, dbURL: dbURL, temporal: tc, taskQueue: "payments-test-" + randomHex(6),
 		logs: &testenv.LogBuffer{}, outbox: &mailtest.Outbox{}}
 
@@ -107,6 +113,9 @@ func startPortal(t *testing.T, opts portalOptions) *portal {
 	}
 	a.Mail = p.outbox
 	p.app = a
+	if opts.telemetry != nil {
+		a.UseTelemetry(opts.telemetry)
+	}
 	handler = a.APIServer().Handler()
 
 	if !opts.noWorker {
