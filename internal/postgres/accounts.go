@@ -51,8 +51,12 @@ func (db *DB) Accounts(ctx context.Context) ([]billing.Account, error) {
 
 // SetAccountStatus marks an account active or past due.
 func (db *DB) SetAccountStatus(ctx context.Context, id string, status billing.AccountStatus) error {
-	if _, err := db.Pool.Exec(ctx, `UPDATE accounts SET status = $2 WHERE id = $1`, id, status); err != nil {
+	tag, err := db.Pool.Exec(ctx, `UPDATE accounts SET status = $2 WHERE id = $1 AND status <> $2`, id, status)
+	if err != nil {
 		return fmt.Errorf("set account %s status: %w", id, err)
+	}
+	if tag.RowsAffected() == 1 && status == billing.AccountPastDue {
+		db.events().AccountPastDue()
 	}
 	return nil
 }
@@ -87,7 +91,8 @@ func (db *DB) CallerByAPIKey(ctx context.Context, key string) (billing.Caller, e
 	return c, nil
 }
 
-// Balance is the sum of the account's ledger entries, in the account's currency.
+// Balance is the sum of the account's ledger entries, in the account's currency, as the
+// ledger keeps it.
 func (db *DB) Balance(ctx context.Context, accountID string) (int64, error) {
 	return balance(ctx, db.Pool, accountID)
 }
@@ -96,7 +101,12 @@ type querier interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 
-const balanceSQL = `SELECT coalesce(sum(amount), 0)::bigint FROM ledger_entries WHERE account_id = $1`
+// balanceSQL reads the balance the ledger keeps per account (account_balances, maintained by
+// a trigger on every ledger entry): one row, however long the ledger.
+const (
+	balanceExpr = `coalesce((SELECT balance FROM account_balances WHERE account_id = $1), 0)`
+	balanceSQL  = `SELECT ` + balanceExpr + `::bigint`
+)
 
 func balance(ctx context.Context, q querier, accountID string) (int64, error) {
 	var b int64

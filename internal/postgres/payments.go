@@ -67,7 +67,7 @@ func (db *DB) AvailableToPay(ctx context.Context, accountID string) (int64, erro
 func availableToPay(ctx context.Context, q querier, accountID string) (int64, error) {
 	var available int64
 	err := q.QueryRow(ctx, `SELECT
-		(SELECT coalesce(sum(amount), 0) FROM ledger_entries WHERE account_id = $1) -
+		`+balanceExpr+` -
 		(SELECT coalesce(sum(amount), 0) FROM payments WHERE account_id = $1 AND status IN `+inFlightStatuses+`)`,
 		accountID).Scan(&available)
 	if err != nil {
@@ -280,23 +280,49 @@ func (db *DB) RecordPaymentAuthorization(ctx context.Context, paymentID, authori
 // RecordPaymentRefund keeps the processor's refund id, so the refund is visible on the
 // payment, and records the refund as the payment's compensation.
 func (db *DB) RecordPaymentRefund(ctx context.Context, paymentID, refundID string, at time.Time) error {
-	_, err := db.Pool.Exec(ctx, `UPDATE payments SET refund_id = $2, compensation = 'refunded',
-		compensated_at = coalesce(compensated_at, $3) WHERE id = $1`, paymentID, refundID, at)
+	before, err := db.updateCompensation(ctx, paymentID, `UPDATE payments p SET refund_id = $2, compensation = 'refunded',
+		compensated_at = coalesce(p.compensated_at, $3) FROM before WHERE p.id = before.id`, refundID, at)
 	if err != nil {
 		return fmt.Errorf("record refund of payment %s: %w", paymentID, err)
 	}
+	db.countCompensation(before, billing.CompensationRefunded)
 	return nil
 }
 
 // RecordCompensation records what undoing the payment did. A refund, once recorded, is never
 // overwritten: it is the strongest statement about the money.
 func (db *DB) RecordCompensation(ctx context.Context, paymentID string, c billing.Compensation, at time.Time) error {
-	_, err := db.Pool.Exec(ctx, `UPDATE payments SET compensation = $2, compensated_at = $3
-		WHERE id = $1 AND compensation <> 'refunded'`, paymentID, string(c), at)
+	before, err := db.updateCompensation(ctx, paymentID, `UPDATE payments p SET compensation = $2, compensated_at = $3
+		FROM before WHERE p.id = before.id AND p.compensation <> 'refunded'`, string(c), at)
 	if err != nil {
 		return fmt.Errorf("record compensation %s of payment %s: %w", c, paymentID, err)
 	}
+	db.countCompensation(before, c)
 	return nil
+}
+
+// updateCompensation runs update (an UPDATE of payments p FROM before, with $1 the payment
+// id) and answers the compensation the payment had before it, or nil when it changed no
+// row. before locks the row first, so two writers cannot both see the old value.
+func (db *DB) updateCompensation(ctx context.Context, paymentID, update string, args ...any) (before *billing.Compensation, err error) {
+	var old billing.Compensation
+	err = db.Pool.QueryRow(ctx, `WITH before AS (SELECT id, compensation FROM payments WHERE id = $1 FOR UPDATE) `+
+		update+` RETURNING before.compensation`, append([]any{paymentID}, args...)...).Scan(&old)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &old, nil
+}
+
+// countCompensation reports a compensation that the update recorded for the first time or
+// changed; repeating the same one is no event.
+func (db *DB) countCompensation(before *billing.Compensation, now billing.Compensation) {
+	if before != nil && *before != now {
+		db.events().PaymentCompensated(now)
+	}
 }
 
 // FinishPayment ends a payment that did not succeed (failed, canceled or expired). A payment
@@ -309,10 +335,15 @@ func (db *DB) FinishPayment(ctx context.Context, paymentID string, status billin
 	if failure != nil {
 		code, message = failure.Code, failure.Message
 	}
-	_, err := db.Pool.Exec(ctx, `UPDATE payments SET status = $2, failure_code = $3, failure_message = $4, completed_at = $5
-		WHERE id = $1 AND status IN `+inFlightStatuses, paymentID, status, code, message, at)
-	if err != nil {
+	var method billing.PaymentMethodKind
+	err := db.Pool.QueryRow(ctx, `UPDATE payments SET status = $2, failure_code = $3, failure_message = $4, completed_at = $5
+		WHERE id = $1 AND status IN `+inFlightStatuses+` RETURNING method`, paymentID, status, code, message, at).Scan(&method)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows): // already final: nothing changed
+	case err != nil:
 		return fmt.Errorf("finish payment %s as %s: %w", paymentID, status, err)
+	default:
+		db.events().PaymentFinished(method, status)
 	}
 	return nil
 }
@@ -325,6 +356,10 @@ var ErrPaymentNotApplicable = errors.New("payment cannot be applied")
 // open invoices. Applying a payment already applied changes nothing and answers the same.
 // It returns the account's balance afterwards.
 func (db *DB) ApplyPayment(ctx context.Context, paymentID string, at time.Time) (balanceAfter int64, err error) {
+	var (
+		method  billing.PaymentMethodKind
+		applied bool // this call made the payment succeed
+	)
 	err = db.inTx(ctx, func(tx pgx.Tx) error {
 		var (
 			accountID, currency string
@@ -332,8 +367,8 @@ func (db *DB) ApplyPayment(ctx context.Context, paymentID string, at time.Time) 
 			amount              int64
 			invoiceID           *string
 		)
-		err := tx.QueryRow(ctx, `SELECT account_id, status, amount, currency, invoice_id FROM payments WHERE id = $1 FOR UPDATE`,
-			paymentID).Scan(&accountID, &status, &amount, &currency, &invoiceID)
+		err := tx.QueryRow(ctx, `SELECT account_id, status, amount, currency, invoice_id, method FROM payments WHERE id = $1 FOR UPDATE`,
+			paymentID).Scan(&accountID, &status, &amount, &currency, &invoiceID, &method)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return fmt.Errorf("%w: no payment %s", ErrPaymentNotApplicable, paymentID)
 		}
@@ -364,10 +399,14 @@ func (db *DB) ApplyPayment(ctx context.Context, paymentID string, at time.Time) 
 			return err
 		}
 		balanceAfter, err = balance(ctx, tx, accountID)
+		applied = err == nil
 		return err
 	})
 	if err != nil {
 		return 0, fmt.Errorf("apply payment %s: %w", paymentID, err)
+	}
+	if applied {
+		db.events().PaymentFinished(method, billing.PaymentSucceeded)
 	}
 	return balanceAfter, nil
 }

@@ -43,6 +43,9 @@ func (db *DB) RecordFindings(ctx context.Context, runID string, at time.Time, fi
 	if err := db.Pool.SendBatch(ctx, batch).Close(); err != nil {
 		return fmt.Errorf("record %d reconciliation findings: %w", len(findings), err)
 	}
+	for _, f := range findings {
+		db.events().FindingRecorded(f.Kind, f.Resolved)
+	}
 	return nil
 }
 
@@ -105,6 +108,13 @@ func (db *DB) CheckBooks(ctx context.Context) ([]Finding, error) {
 			SELECT account_id, id, format('payment %s: %s %s was captured (%s) and the processor refused the refund; a person must refund or book it',
 				id, amount, currency, capture_id)
 			FROM payments WHERE compensation = 'refund_refused' AND status <> 'succeeded'`},
+		{FindingBalanceMismatch, `
+			SELECT a.id, '', format('account %s: the kept balance says %s, the ledger''s entries sum to %s',
+				a.id, coalesce(b.balance, 0), coalesce(l.sum, 0))
+			FROM accounts a
+			LEFT JOIN account_balances b ON b.account_id = a.id
+			LEFT JOIN (SELECT account_id, sum(amount) AS sum FROM ledger_entries GROUP BY account_id) l ON l.account_id = a.id
+			WHERE coalesce(b.balance, 0) <> coalesce(l.sum, 0)`},
 		{FindingBalanceMismatch, `
 			WITH ledger AS (
 				SELECT account_id, sum(amount) AS balance FROM ledger_entries GROUP BY account_id

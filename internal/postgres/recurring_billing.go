@@ -95,7 +95,7 @@ func (db *DB) PrepareInvoiceCharge(ctx context.Context, accountID, invoiceID str
 		}
 		var balance, inFlight int64
 		err = tx.QueryRow(ctx, `SELECT
-			(SELECT coalesce(sum(amount), 0) FROM ledger_entries WHERE account_id = $1),
+			`+balanceExpr+`,
 			(SELECT coalesce(sum(amount), 0) FROM payments WHERE account_id = $1 AND status IN `+inFlightStatuses+`)`,
 			accountID).Scan(&balance, &inFlight)
 		if err != nil {
