@@ -13,6 +13,8 @@ RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/payportal ./cmd/pa
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/payportal /usr/local/bin/payportal
 USER nonroot:nonroot
-EXPOSE 8080
+# 8080: the API; 9090: the ops listener (PAYPORTAL_OPS_ADDR), for `payportal healthcheck`,
+# Prometheus and the Temporal UI's codec server.
+EXPOSE 8080 9090
 ENTRYPOINT ["/usr/local/bin/payportal"]
 CMD ["api"]

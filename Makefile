@@ -3,7 +3,7 @@
 GO           ?= go
 TEMPORAL_CLI := .payportal/bin/temporal
 
-.PHONY: dev test bench load compose-check ci build temporal-cli record-histories
+.PHONY: dev test bench load loadgen compose-check ci build temporal-cli record-histories
 
 ## dev: run everything (Temporal dev server with its UI on :8233, migrations, demo data, worker, API on :8080)
 dev: $(TEMPORAL_CLI)
@@ -22,6 +22,12 @@ bench:
 ## load: wrk against a real `payportal api` on 127.0.0.1:18480 (Postgres needed; see BENCHMARKS.md)
 load: $(TEMPORAL_CLI)
 	scripts/load.sh
+
+## loadgen: `payportal loadgen` against a real API and worker on 127.0.0.1:18481, ceilings in
+## the same run (Postgres needed; see BENCHMARKS.md). One run per argument of LOADGEN_RUNS
+## ("-customers 5 -mix card" "-customers 20 -mix card"), or LOADGEN_ARGS
+loadgen: $(TEMPORAL_CLI)
+	scripts/loadgen.sh $(LOADGEN_RUNS)
 
 ## record-histories: re-record the replay corpus in workflows/testdata from a real dev server
 record-histories: $(TEMPORAL_CLI)

@@ -132,13 +132,18 @@ func decodeError(err error) error {
 }
 
 // fieldParam is a key from the body as an error may name it: only a plausible field name is
-// repeated, never arbitrary text such as a card number sent as a key.
+// repeated, never arbitrary text such as a card number sent as a key ("x4242424242424242"
+// included: no field name holds more than a few digits).
 func fieldParam(key string) string {
 	if key == "" || len(key) > 64 {
 		return ""
 	}
+	digits := 0
 	for i, r := range key {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r == '_' || i > 0 && r >= '0' && r <= '9') {
+		if r >= '0' && r <= '9' {
+			digits++
+		}
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r == '_' || i > 0 && r >= '0' && r <= '9') || digits > 4 {
 			return ""
 		}
 	}

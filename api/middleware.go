@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -11,9 +12,16 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/time/rate"
 
 	"github.com/payportal/payportal/internal/billing"
+	"github.com/payportal/payportal/internal/telemetry"
 )
 
 type callerKey struct{}
@@ -147,18 +155,76 @@ func (s *Server) recoverPanics(c *gin.Context) {
 	c.Next()
 }
 
-// observe logs each request (never its body) and records its metrics.
+// observe gives each request its id and its server span, then logs it (never its body) and
+// records its metrics. The id is the caller's Request-Id (or X-Request-Id) when well formed,
+// a new one otherwise; every answer carries it in Request-Id, and every log line written
+// while serving the request names it, with the trace id. The span continues a trace the
+// caller sent in traceparent, and the Temporal client, the activities, the queries and the
+// processor calls it leads to hang below it.
 func (s *Server) observe(c *gin.Context) {
 	start := time.Now()
+	id := requestID(c.Request.Header)
+	c.Header(requestIDHeader, id)
+	method := methodLabel(c.Request.Method)
+	ctx := otel.GetTextMapPropagator().Extract(c.Request.Context(), propagation.HeaderCarrier(c.Request.Header))
+	ctx, span := otel.Tracer(tracerName).Start(ctx, method, trace.WithSpanKind(trace.SpanKindServer),
+		trace.WithAttributes(semconv.HTTPRequestMethodKey.String(method), attribute.String("payportal.request_id", id)))
+	defer span.End()
+	defer func() {
+		if r := recover(); r != nil {
+			span.SetStatus(codes.Error, "panic")
+			panic(r) // recoverPanics answers it
+		}
+	}()
+	c.Request = c.Request.WithContext(telemetry.WithRequestID(ctx, id))
 	c.Next()
 	route := c.FullPath()
 	if route == "" {
 		route = "unmatched"
 	}
+	status := c.Writer.Status()
+	span.SetName(method + " " + route)
+	span.SetAttributes(semconv.HTTPRoute(route), semconv.HTTPResponseStatusCode(status))
+	if status >= http.StatusInternalServerError {
+		span.SetStatus(codes.Error, http.StatusText(status))
+	}
 	elapsed := time.Since(start)
-	s.metrics.observe(c.Request.Method, route, c.Writer.Status(), elapsed)
+	s.metrics.observe(c.Request.Method, route, status, elapsed)
 	s.log.InfoContext(c.Request.Context(), "http request", "method", c.Request.Method, "route", route,
-		"status", c.Writer.Status(), "duration_ms", elapsed.Milliseconds())
+		"status", status, "duration_ms", elapsed.Milliseconds())
+}
+
+const (
+	requestIDHeader = "Request-Id"
+	tracerName      = "github.com/payportal/payportal/api"
+)
+
+// requestID is the caller's Request-Id, or X-Request-Id, when it is 1 to 128 characters of
+// [A-Za-z0-9._-] (anything else could forge log lines or bloat them); otherwise a new random
+// one, "req_" and 24 hex digits.
+func requestID(h http.Header) string {
+	for _, name := range []string{requestIDHeader, "X-Request-Id"} {
+		if v := h.Get(name); validRequestID(v) {
+			return v
+		}
+	}
+	var b [12]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
+	return "req_" + hex.EncodeToString(b[:])
+}
+
+func validRequestID(v string) bool {
+	if v == "" || len(v) > 128 {
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		switch b := v[i]; {
+		case b >= 'a' && b <= 'z', b >= 'A' && b <= 'Z', b >= '0' && b <= '9', b == '.', b == '_', b == '-':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // keyLimiter holds one token bucket per API key or client address, forgetting idle ones.

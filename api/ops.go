@@ -5,7 +5,9 @@ import (
 	_ "embed"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -28,10 +30,8 @@ func OpenAPIJSON() ([]byte, error) {
 	return json.Marshal(doc)
 }
 
-func (s *Server) opsRoutes(r *gin.Engine, reg *prometheus.Registry) {
-	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
-	r.GET("/readyz", s.readyz)
-	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})))
+// openAPIRoutes serve the contract on the public listener.
+func (s *Server) openAPIRoutes(r *gin.Engine) {
 	r.GET("/openapi.yaml", func(c *gin.Context) { c.Data(http.StatusOK, "application/yaml", openAPIYAML) })
 	openAPI, err := OpenAPIJSON()
 	r.GET("/openapi.json", func(c *gin.Context) {
@@ -43,27 +43,73 @@ func (s *Server) opsRoutes(r *gin.Engine, reg *prometheus.Registry) {
 	})
 }
 
-// readyz checks every dependency with a short deadline and names the ones that failed.
-func (s *Server) readyz(c *gin.Context) {
-	ctx, cancel := context.WithTimeout(c.Request.Context(), 3*time.Second)
-	defer cancel()
-	checks := gin.H{}
+// OpsHandler is the ops listener's router (PAYPORTAL_OPS_ADDR), for the probes, Prometheus
+// and ops, never for customers: /healthz, /readyz, /metrics (Registry) and, when Codec is
+// set, the codec server under /codec/. The public router serves none of these. It needs only
+// Ready, Registry, Codec and Logger, so a worker builds a Server with those alone.
+func (s *Server) OpsHandler() http.Handler {
+	if s.Registry == nil {
+		s.Registry = prometheus.NewRegistry()
+	}
+	log := s.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeOpsJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) { s.readyz(w, r, log) })
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.Registry, promhttp.HandlerOpts{Registry: s.Registry}))
+	if s.Codec != nil {
+		mux.Handle("/codec/", s.Codec)
+	}
+	return mux
+}
+
+// readyzTimeout bounds each dependency's check.
+const readyzTimeout = 3 * time.Second
+
+// readyz checks every dependency at once, each with a short deadline, and names each one's
+// state. Only a failing required check makes the process unready (503): an optional one
+// (Temporal: reads need only Postgres, and payments started meanwhile are resumed by the
+// reconciler) is reported in the body of a 200.
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request, log *slog.Logger) {
+	results := make([]error, len(s.Ready))
+	var wg sync.WaitGroup
+	for i, h := range s.Ready {
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(r.Context(), readyzTimeout)
+			defer cancel()
+			results[i] = h.Check(ctx)
+		})
+	}
+	wg.Wait()
+	checks := map[string]string{}
 	ready := true
-	for _, h := range s.Ready {
-		if err := h.Check(ctx); err != nil {
-			s.log.WarnContext(ctx, "readiness check failed", "dependency", h.Name, "err", err)
-			checks[h.Name] = "unavailable"
-			ready = false
+	for i, h := range s.Ready {
+		if err := results[i]; err != nil {
+			log.WarnContext(r.Context(), "readiness check failed", "dependency", h.Name, "optional", h.Optional, "err", err)
+			checks[h.Name] = "unavailable: " + err.Error()
+			ready = ready && h.Optional
 			continue
 		}
 		checks[h.Name] = "ok"
 	}
 	if !ready {
-		c.AbortWithStatusJSON(http.StatusServiceUnavailable, gin.H{
-			"error":  errorDetail{Type: "internal", Code: billing.CodeUnavailable, Message: "a dependency is unavailable"},
+		writeOpsJSON(w, http.StatusServiceUnavailable, map[string]any{
+			"status": "unavailable",
+			"error":  errorDetail{Type: "internal", Code: billing.CodeUnavailable, Message: "a required dependency is unavailable"},
 			"checks": checks,
 		})
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"status": "ok", "checks": checks})
+	writeOpsJSON(w, http.StatusOK, map[string]any{"status": "ready", "checks": checks})
+}
+
+func writeOpsJSON(w http.ResponseWriter, status int, body any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(body)
 }

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -51,7 +52,7 @@ func pdfLanguage(header string) string {
 		for p := range strings.SplitSeq(params, ";") {
 			if v, ok := strings.CutPrefix(strings.TrimSpace(p), "q="); ok {
 				f, err := strconv.ParseFloat(v, 64)
-				if err != nil {
+				if err != nil || math.IsNaN(f) { // a weight that is no number is no preference
 					f = 0
 				}
 				q = f

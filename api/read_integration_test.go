@@ -7,7 +7,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -750,36 +749,4 @@ func TestInvoicesAndItemsShowWhatWasBilled(t *testing.T) {
 			}
 		}
 	})
-}
-
-func TestOpsRoutes(t *testing.T) {
-	p := startReadServer(t)
-	for path, want := range map[string]int{"/healthz": 200, "/readyz": 200} {
-		if resp, raw := p.send(t, readRequest{path: path}); resp.StatusCode != want {
-			t.Errorf("GET %s: %d, want %d; body %s", path, resp.StatusCode, want, raw)
-		}
-	}
-
-	failing := &api.Server{Auth: p.db, Billing: &portal.Billing{DB: p.db, Clock: &billing.FixedClock{T: readNow}},
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Ready: []api.HealthCheck{
-			{Name: "postgres", Check: p.db.Ping},
-			{Name: "temporal", Check: func(context.Context) error { return errors.New("connection refused") }},
-		}}
-	ts := httptest.NewServer(failing.Handler())
-	defer ts.Close()
-	resp, err := http.Get(ts.URL + "/readyz")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var body struct {
-		Checks map[string]string `json:"checks"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
-		t.Fatal(err)
-	}
-	if resp.StatusCode != http.StatusServiceUnavailable || body.Checks["temporal"] != "unavailable" || body.Checks["postgres"] != "ok" {
-		t.Errorf("/readyz with Temporal down: %d %v; want 503 naming temporal", resp.StatusCode, body.Checks)
-	}
 }

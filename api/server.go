@@ -23,6 +23,8 @@ type Authenticator interface {
 type HealthCheck struct {
 	Name  string
 	Check func(ctx context.Context) error
+	// Optional: when it fails, /readyz says so but stays ready (200).
+	Optional bool
 }
 
 // Server wires the routes to the services behind them.
@@ -33,11 +35,16 @@ type Server struct {
 	Payments PaymentService
 	PDFs     InvoicePDFService
 	Checkout PayPalCheckout // the PayPal sandbox's approval page; nil with a live PayPal
-	Ready    []HealthCheck
+	Ready    []HealthCheck  // checked by /readyz on the ops listener
 	Limits   RateLimits
-	Registry *prometheus.Registry // nil: a fresh one
-	Logger   *slog.Logger
-	Clock    billing.Clock // validation's "now" (card expiry); nil: the system clock
+	// Registry holds the HTTP metrics; the ops listener's /metrics serves it. nil: a fresh
+	// one, shared by Handler and OpsHandler.
+	Registry *prometheus.Registry
+	// Codec is the codec server the ops listener mounts under /codec/ (codec.Handler); nil:
+	// none.
+	Codec  http.Handler
+	Logger *slog.Logger
+	Clock  billing.Clock // validation's "now" (card expiry); nil: the system clock
 	// ReturnURLHosts is where a payment's return_url may send the buyer.
 	ReturnURLHosts ReturnURLHosts
 	// TrustedProxies are the CIDRs of reverse proxies whose X-Forwarded-For names the client
@@ -69,11 +76,10 @@ func (s *Server) Handler() http.Handler {
 		s.Limits = RateLimits{PerSecond: 50, Burst: 100}
 	}
 	s.limiter = newKeyLimiter(s.Limits.PerSecond, s.Limits.Burst, 10*time.Minute)
-	reg := s.Registry
-	if reg == nil {
-		reg = prometheus.NewRegistry()
+	if s.Registry == nil {
+		s.Registry = prometheus.NewRegistry()
 	}
-	s.metrics = newHTTPMetrics(reg)
+	s.metrics = newHTTPMetrics(s.Registry)
 
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
@@ -95,7 +101,7 @@ func (s *Server) Handler() http.Handler {
 			Type: "invalid_request", Code: "method_not_allowed", Message: c.Request.Method + " is not allowed here"}})
 	})
 
-	s.opsRoutes(r, reg)
+	s.openAPIRoutes(r) // /metrics, /healthz and /readyz are on the ops listener: OpsHandler
 	s.paypalReturnRoutes(r.Group("", s.rateLimitByAddress))
 
 	v1 := r.Group("/v1", s.authenticate, s.checkPathIDs)

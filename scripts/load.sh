@@ -13,6 +13,7 @@
 #   LOAD_THREADS         wrk threads                     (2)
 #   LOAD_CONNECTIONS     wrk connections                 (32)
 #   LOAD_API_PORT        port of the API on 127.0.0.1    (18480)
+#   LOAD_OPS_PORT        port of its ops listener (/readyz) (18490)
 #   LOAD_TEMPORAL_PORT   port of the Temporal dev server (17999)
 #   LOAD_DATABASE        throwaway database, payportal_bench*   (payportal_bench)
 #   LOAD_PG_SERVER       Postgres server                 (postgres://postgres@127.0.0.1:5432)
@@ -26,6 +27,7 @@ duration="${LOAD_DURATION:-20s}"
 threads="${LOAD_THREADS:-2}"
 connections="${LOAD_CONNECTIONS:-32}"
 api_port="${LOAD_API_PORT:-18480}"
+ops_port="${LOAD_OPS_PORT:-18490}"
 temporal_port="${LOAD_TEMPORAL_PORT:-17999}"
 db_name="${LOAD_DATABASE:-payportal_bench}"
 pg_server="${LOAD_PG_SERVER:-postgres://postgres@127.0.0.1:5432}"
@@ -45,9 +47,9 @@ for tool in wrk curl psql go; do
 	command -v "$tool" >/dev/null || die "$tool is missing (wrk: apt-get install -y wrk)"
 done
 [ -x "$temporal_cli" ] || die "no Temporal CLI at $temporal_cli: run 'make temporal-cli' first"
-for port in "$api_port" "$temporal_port"; do
+for port in "$api_port" "$ops_port" "$temporal_port"; do
 	if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-		die "port $port on 127.0.0.1 is in use; pick another (LOAD_API_PORT, LOAD_TEMPORAL_PORT)"
+		die "port $port on 127.0.0.1 is in use; pick another (LOAD_API_PORT, LOAD_OPS_PORT, LOAD_TEMPORAL_PORT)"
 	fi
 done
 
@@ -97,11 +99,12 @@ db_url+="${LOAD_POOL_MAX_CONNS:+&pool_max_conns=$LOAD_POOL_MAX_CONNS}"
 
 echo "== payportal api on $base"
 DATABASE_URL="$db_url" TEMPORAL_ADDRESS="127.0.0.1:$temporal_port" PAYPORTAL_HTTP_ADDR="127.0.0.1:$api_port" \
+	PAYPORTAL_OPS_ADDR="127.0.0.1:$ops_port" \
 	PAYPORTAL_RATE_LIMIT_RPS=1000000 PAYPORTAL_RATE_LIMIT_BURST=1000000 \
 	PAYPORTAL_LOG_LEVEL="${LOAD_LOG_LEVEL:-info}" "$work/payportal" api 2>"$work/api.log" &
 api_pid=$!
 for i in $(seq 60); do
-	curl -fsS -o /dev/null "$base/readyz" 2>/dev/null && break
+	curl -fsS -o /dev/null "http://127.0.0.1:$ops_port/readyz" 2>/dev/null && break
 	kill -0 "$api_pid" 2>/dev/null || { cat "$work/api.log" >&2; die "payportal api exited"; }
 	[ "$i" -lt 60 ] || die "payportal api is not ready"
 	sleep 1

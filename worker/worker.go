@@ -6,8 +6,10 @@ package worker
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/interceptor"
 	sdkworker "go.temporal.io/sdk/worker"
 
 	"github.com/payportal/payportal/activities"
@@ -20,6 +22,12 @@ import (
 type Config struct {
 	TaskQueue  string
 	Activities activities.Dependencies
+	// StopTimeout is how long Stop lets running activities finish before cancelling them
+	// (PAYPORTAL_WORKER_STOP_TIMEOUT): a deploy should not cut a capture in half. Zero: the
+	// SDK's default, which cancels them at once.
+	StopTimeout time.Duration
+	// Interceptors wrap workflow and activity calls (tracing); nil: none.
+	Interceptors []interceptor.WorkerInterceptor
 }
 
 // Register puts every workflow and activity on r.
@@ -30,12 +38,13 @@ func Register(r sdkworker.Registry, deps activities.Dependencies) {
 
 // New builds a worker on the task queue, with everything registered.
 func New(c client.Client, cfg Config) sdkworker.Worker {
-	w := sdkworker.New(c, cfg.TaskQueue, sdkworker.Options{})
+	w := sdkworker.New(c, cfg.TaskQueue, sdkworker.Options{WorkerStopTimeout: cfg.StopTimeout, Interceptors: cfg.Interceptors})
 	Register(w, cfg.Activities)
 	return w
 }
 
-// Run starts the worker and blocks until ctx is done.
+// Run starts the worker and blocks until ctx is done, then stops it: polling ends at once,
+// running activities get StopTimeout to finish.
 func Run(ctx context.Context, c client.Client, cfg Config) error {
 	w := New(c, cfg)
 	if err := w.Start(); err != nil {

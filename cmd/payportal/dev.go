@@ -53,13 +53,15 @@ func runDev(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	printBanner(cfg)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return worker.Run(gctx, a.Temporal, a.WorkerConfig()) })
-	g.Go(func() error { return serveHTTP(gctx, cfg.HTTPAddr, a.APIServer().Handler(), log) })
+	g.Go(func() error { return serveHTTP(gctx, "api", cfg.HTTPAddr, a.APIServer().Handler(), log) })
+	g.Go(func() error { return serveOps(gctx, cfg, a, log) })
 	return g.Wait()
 }
 
 func startOrReuseTemporal(ctx context.Context, cfg config.Config, log *slog.Logger) (*devserver.Server, error) {
 	if devserver.Reachable(cfg.TemporalAddress) {
-		log.Info("reusing the Temporal server already answering", "addr", cfg.TemporalAddress)
+		log.Info("reusing the Temporal server already answering; its UI decodes payloads only if it was started with --ui-codec-endpoint "+codecEndpoint(cfg),
+			"addr", cfg.TemporalAddress)
 		return nil, nil
 	}
 	cli, err := devserver.FindCLI(ctx, cfg.TemporalCLI)
@@ -75,16 +77,21 @@ func startOrReuseTemporal(ctx context.Context, cfg config.Config, log *slog.Logg
 	log.Info("starting the Temporal dev server", "addr", cfg.TemporalAddress, "ui_port", cfg.TemporalUIPort, "state", stateDir)
 	return devserver.Start(ctx, devserver.Options{
 		CLI: cli, Address: cfg.TemporalAddress, UIPort: cfg.TemporalUIPort, Namespace: cfg.TemporalNamespace,
-		StateDir: stateDir, SearchAttributes: workflows.SearchAttributeTypes,
+		StateDir: stateDir, SearchAttributes: workflows.SearchAttributeTypes, CodecEndpoint: codecEndpoint(cfg),
 	})
 }
+
+// codecEndpoint is the ops listener's codec server as the browser showing the Temporal UI
+// (on this machine) reaches it.
+func codecEndpoint(cfg config.Config) string { return cfg.OpsURL() + "/codec" }
 
 func printBanner(cfg config.Config) {
 	fmt.Printf(`
 PayPortal is running (Ctrl-C stops everything)
 
   API          http://%s   (OpenAPI: /openapi.json)
-  Temporal UI  http://127.0.0.1:%d
+  Temporal UI  http://127.0.0.1:%d   (payloads decoded by the codec server at %s)
+  Ops          %s/metrics, /healthz, /readyz
   Temporal     %s, namespace %s, task queue %s
   Mail         %s
 
@@ -96,7 +103,7 @@ Development keys (dev only):
 Try:
   curl -H 'Authorization: Bearer %s' http://%s/v1/accounts/%s/billing-summary
 
-`, cfg.HTTPAddr, cfg.TemporalUIPort, cfg.TemporalAddress, cfg.TemporalNamespace, cfg.TaskQueue, mailMode(cfg),
+`, cfg.HTTPAddr, cfg.TemporalUIPort, codecEndpoint(cfg), cfg.OpsURL(), cfg.TemporalAddress, cfg.TemporalNamespace, cfg.TaskQueue, mailMode(cfg),
 		devdata.DemoCustomerKey, devdata.DemoAccountID, devdata.OtherCustomerKey, devdata.OtherAccountID, devdata.DemoRepKey,
 		devdata.DemoCustomerKey, cfg.HTTPAddr, devdata.DemoAccountID)
 }

@@ -14,10 +14,13 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/payportal/payportal/internal/app"
 	"github.com/payportal/payportal/internal/billing"
 	"github.com/payportal/payportal/internal/config"
 	"github.com/payportal/payportal/internal/devdata"
+	"github.com/payportal/payportal/internal/loadgen"
 	"github.com/payportal/payportal/internal/postgres"
 	"github.com/payportal/payportal/worker"
 )
@@ -32,6 +35,10 @@ commands:
              not show, check the ledger; exits 1 when a disagreement remains (see README)
   migrate    create the database if needed and apply migrations
              (--demo also seeds the development accounts and keys: PAYPORTAL_ENV=development only)
+  healthcheck  ask the ops listener (PAYPORTAL_OPS_ADDR) whether this host's api or worker is
+             ready; exits 0 if so, 1 if not (for container health checks)
+  loadgen    drive a running development PayPortal with concurrent customers, measure the
+             ceilings in the same run and check the books (payportal loadgen -h; see BENCHMARKS.md)
 
 Settings come from the environment; see README.md.`
 
@@ -39,6 +46,10 @@ func main() {
 	if len(os.Args) < 2 {
 		fmt.Fprintln(os.Stderr, usage)
 		os.Exit(2)
+	}
+	if os.Args[1] == "healthcheck" {
+		// Before the other settings: a container health check answers 0 or 1, whatever they say.
+		os.Exit(runHealthcheck())
 	}
 	cfg, err := config.Load()
 	if err != nil {
@@ -62,6 +73,8 @@ func main() {
 		err = runReconcile(ctx, cfg, log)
 	case "migrate":
 		err = runMigrateCommand(ctx, cfg, os.Args[2:])
+	case "loadgen":
+		err = loadgen.Main(ctx, cfg, log, os.Args[2:])
 	case "-h", "--help", "help":
 		fmt.Println(usage)
 		return
@@ -138,7 +151,10 @@ func runAPI(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if err := a.CheckProductionSafe(ctx); err != nil {
 		return err
 	}
-	return serveHTTP(ctx, cfg.HTTPAddr, a.APIServer().Handler(), log)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return serveHTTP(gctx, "api", cfg.HTTPAddr, a.APIServer().Handler(), log) })
+	g.Go(func() error { return serveOps(gctx, cfg, a, log) })
+	return g.Wait()
 }
 
 func runWorker(ctx context.Context, cfg config.Config, log *slog.Logger) error {
@@ -156,8 +172,11 @@ func runWorker(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if err := a.EnsureSchedules(ctx); err != nil {
 		return err
 	}
-	log.Info("worker polling", "task_queue", cfg.TaskQueue, "temporal", cfg.TemporalAddress)
-	return worker.Run(ctx, a.Temporal, a.WorkerConfig())
+	log.Info("worker polling", "task_queue", cfg.TaskQueue, "temporal", cfg.TemporalAddress, "stop_timeout", cfg.WorkerStopTimeout.String())
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return worker.Run(gctx, a.Temporal, a.WorkerConfig()) })
+	g.Go(func() error { return serveOps(gctx, cfg, a, log) })
+	return g.Wait()
 }
 
 // runReconcile runs one reconciliation pass in this process and prints every finding. It
@@ -195,13 +214,13 @@ func runReconcile(ctx context.Context, cfg config.Config, log *slog.Logger) erro
 // findings above say what disagrees.
 var errBooksDisagree = errors.New("the books and the processors disagree; see the findings above")
 
-// serveHTTP serves until ctx ends, then drains in-flight requests.
-func serveHTTP(ctx context.Context, addr string, h http.Handler, log *slog.Logger) error {
+// serveHTTP serves until ctx ends, then drains in-flight requests (up to 15 s).
+func serveHTTP(ctx context.Context, name, addr string, h http.Handler, log *slog.Logger) error {
 	srv := &http.Server{Addr: addr, Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 1 << 20}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ListenAndServe() }()
-	log.Info("api listening", "addr", addr)
+	log.Info(name+" listening", "addr", addr)
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve http on %s: %w", addr, err)

@@ -15,6 +15,7 @@ import (
 	"github.com/payportal/payportal/activities"
 	"github.com/payportal/payportal/api"
 	"github.com/payportal/payportal/internal/billing"
+	"github.com/payportal/payportal/internal/codec"
 	"github.com/payportal/payportal/internal/config"
 	"github.com/payportal/payportal/internal/devdata"
 	"github.com/payportal/payportal/internal/gateway"
@@ -23,6 +24,7 @@ import (
 	"github.com/payportal/payportal/internal/portal"
 	"github.com/payportal/payportal/internal/postgres"
 	"github.com/payportal/payportal/internal/schedules"
+	"github.com/payportal/payportal/internal/telemetry"
 	"github.com/payportal/payportal/internal/temporalclient"
 	"github.com/payportal/payportal/worker"
 )
@@ -37,15 +39,39 @@ type App struct {
 	Cards    gateway.CardProcessor // built once: the API tokenizes with it, activities charge with it
 	Mail     mail.Sender
 	PayPal   gateway.PayPal // built once: the sandbox's checkout page and the activities share it
+	// Telemetry is the metrics registry and tracing (Open sets it up; UseTelemetry); nil: none.
+	Telemetry *telemetry.Telemetry
+	// Codec encrypts Temporal payloads with the configured key ring (Config.PayloadKeyRing);
+	// the ops listener's codec server decodes with it. nil when the ring is unset outside
+	// development (Open refuses that; tests may build such an app).
+	Codec *codec.Codec
 }
 
 // Open connects to Postgres and Temporal and builds the processors and the mailer.
-func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error) {
+func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, err error) {
+	tel, err := openTelemetry(ctx, log)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			_ = tel.Shutdown(ctx)
+		}
+	}()
+	keys, err := cfg.PayloadKeyRing()
+	if err != nil {
+		// Production without keys: name every other setting production refuses too, at once.
+		if perr := cfg.CheckProduction(); perr != nil {
+			err = perr
+		}
+		return nil, err
+	}
 	db, err := postgres.Open(ctx, cfg.DatabaseURL)
 	if err != nil {
 		return nil, err
 	}
-	tc, err := temporalclient.Dial(ctx, temporalclient.Options{Address: cfg.TemporalAddress, Namespace: cfg.TemporalNamespace, Logger: log})
+	tc, err := temporalclient.Dial(ctx, temporalclient.Options{Address: cfg.TemporalAddress, Namespace: cfg.TemporalNamespace, Logger: log,
+		Codec: codec.New(keys), MetricsHandler: tel.TemporalMetrics(), Interceptors: tel.TemporalInterceptors()})
 	if err != nil {
 		db.Close()
 		return nil, err
@@ -56,13 +82,18 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 		db.Close()
 		return nil, err
 	}
+	a.UseTelemetry(tel)
 	return a, nil
 }
 
 // New builds the app over connections the caller opened; tests use it with a fresh database
 // and the test Temporal server.
 func New(cfg config.Config, log *slog.Logger, db *postgres.DB, tc client.Client) (*App, error) {
+	log = telemetry.Logger(log) // lines written with a request's or an activity's context name its trace
 	a := &App{Config: cfg, Log: log, Clock: billing.SystemClock{}, DB: db, Temporal: tc}
+	if keys, err := cfg.PayloadKeyRing(); err == nil {
+		a.Codec = codec.New(keys)
+	}
 	var err error
 	if a.Cards, err = newCardProcessor(cfg, db, a.Clock); err != nil {
 		return nil, err
@@ -120,28 +151,20 @@ func (a *App) activeDemoKeys(ctx context.Context) ([]string, error) {
 func (a *App) Close() {
 	a.Temporal.Close()
 	a.DB.Close()
+	a.closeTelemetry()
 }
 
 // APIServer is the HTTP API over this app's services.
 func (a *App) APIServer() *api.Server {
 	return &api.Server{
-		Auth:     a.DB,
-		Billing:  &portal.Billing{DB: a.DB, Clock: a.Clock},
-		Cards:    a.cardService(),
-		Payments: a.paymentService(),
-		Checkout: a.checkout(),
-		Clock:    a.Clock,
-		PDFs:     &portal.InvoicePDFs{Store: &pdfstore.Store{DB: a.DB, Clock: a.Clock}},
-		Ready: []api.HealthCheck{
-			{Name: "postgres", Check: a.DB.Ping},
-			{Name: "temporal", Check: func(ctx context.Context) error {
-				_, err := a.Temporal.CheckHealth(ctx, &client.CheckHealthRequest{})
-				if err != nil {
-					return fmt.Errorf("temporal health: %w", err)
-				}
-				return nil
-			}},
-		},
+		Auth:           a.DB,
+		Billing:        &portal.Billing{DB: a.DB, Clock: a.Clock},
+		Cards:          a.cardService(),
+		Payments:       a.paymentService(),
+		Checkout:       a.checkout(),
+		Clock:          a.Clock,
+		PDFs:           &portal.InvoicePDFs{Store: &pdfstore.Store{DB: a.DB, Clock: a.Clock}},
+		Registry:       a.registry(),
 		Limits:         api.RateLimits{PerSecond: a.Config.RateLimitPerSecond, Burst: a.Config.RateLimitBurst},
 		ReturnURLHosts: api.ReturnURLHosts{Allowed: a.Config.ReturnURLHosts, AnyWhenEmpty: a.Config.Development()},
 		TrustedProxies: a.Config.TrustedProxies,
@@ -152,7 +175,8 @@ func (a *App) APIServer() *api.Server {
 // WorkerConfig is the worker over this app's activities.
 func (a *App) WorkerConfig() worker.Config {
 	return worker.Config{
-		TaskQueue: a.Config.TaskQueue,
+		TaskQueue:   a.Config.TaskQueue,
+		StopTimeout: a.Config.WorkerStopTimeout,
 		Activities: activities.Dependencies{
 			DB:        a.DB,
 			Clock:     a.Clock,

@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"encoding/base64"
 	"io"
 	"log/slog"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/payportal/payportal/internal/app"
+	"github.com/payportal/payportal/internal/codec"
 	"github.com/payportal/payportal/internal/config"
 	"github.com/payportal/payportal/internal/devdata"
 	"github.com/payportal/payportal/internal/testenv"
@@ -20,8 +22,12 @@ import (
 func TestProductionRefusesTheDemoKeys(t *testing.T) {
 	ctx := context.Background()
 	db, _ := testenv.Database(t)
+	keys, err := codec.ParseKeyRing("k1:" + base64.StdEncoding.EncodeToString([]byte(strings.Repeat("k", 32))))
+	if err != nil {
+		t.Fatal(err)
+	}
 	production := config.Config{Env: config.EnvProduction, CardProcessor: "stripe", PayPalMode: "live",
-		IdempotencySecret: strings.Repeat("s", 32)}
+		IdempotencySecret: strings.Repeat("s", 32), PayloadKeys: keys}
 	a := &app.App{Config: production, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), DB: db}
 	if err := a.CheckProductionSafe(ctx); err != nil {
 		t.Fatalf("a fresh database in production: %v", err)
@@ -30,7 +36,7 @@ func TestProductionRefusesTheDemoKeys(t *testing.T) {
 	if _, err := devdata.Seed(ctx, db, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	err := a.CheckProductionSafe(ctx)
+	err = a.CheckProductionSafe(ctx)
 	if err == nil || !strings.Contains(err.Error(), "demo API keys") || !strings.Contains(err.Error(), "PAYPORTAL_ENV=development") ||
 		!strings.Contains(err.Error(), "UPDATE api_keys SET revoked_at") {
 		t.Fatalf("seeded demo keys in production: %v, want a refusal saying how to revoke them", err)

@@ -5,11 +5,15 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/payportal/payportal/internal/codec"
 )
 
 // The two environments (PAYPORTAL_ENV). Production is the default, so a deployment that
@@ -68,6 +72,21 @@ type Config struct {
 	// (PAYPORTAL_TRUSTED_PROXIES); empty: the connection's address is the client's.
 	TrustedProxies []string
 
+	// OpsAddr is the ops listener (PAYPORTAL_OPS_ADDR): /metrics, /healthz, /readyz and the
+	// codec server, never on the public listener.
+	OpsAddr string
+	// PayloadKeys encrypt every Temporal payload (PAYPORTAL_PAYLOAD_KEYS, "id:base64key,...",
+	// the first encrypts); zero: unset, see PayloadKeyRing.
+	PayloadKeys codec.KeyRing
+	// CodecCORSOrigins are the browser origins (the Temporal UI's) that may call the codec
+	// server (PAYPORTAL_CODEC_CORS_ORIGINS).
+	CodecCORSOrigins []string
+	// CodecToken, when set, is the bearer token the codec server wants (PAYPORTAL_CODEC_TOKEN).
+	CodecToken string
+	// WorkerStopTimeout is how long a stopping worker lets running activities finish before
+	// cancelling them (PAYPORTAL_WORKER_STOP_TIMEOUT).
+	WorkerStopTimeout time.Duration
+
 	RateLimitPerSecond float64 // per API key
 	RateLimitBurst     int
 	LogLevel           string
@@ -101,6 +120,8 @@ func Load() (Config, error) {
 		IdempotencySecret:  env("PAYPORTAL_IDEMPOTENCY_SECRET", DefaultIdempotencySecret),
 		DevStateDir:        env("PAYPORTAL_DEV_STATE_DIR", ".payportal"),
 		TemporalCLI:        env("PAYPORTAL_TEMPORAL_CLI", ""),
+		OpsAddr:            env("PAYPORTAL_OPS_ADDR", DefaultOpsAddr),
+		CodecToken:         env("PAYPORTAL_CODEC_TOKEN", ""),
 	}
 	c.PublicURL = env("PAYPORTAL_PUBLIC_URL", "http://"+c.HTTPAddr)
 	var err error
@@ -129,6 +150,23 @@ func Load() (Config, error) {
 		return Config{}, err
 	}
 	c.TemporalUIPort = int(ui)
+	if c.WorkerStopTimeout, err = durationEnv("PAYPORTAL_WORKER_STOP_TIMEOUT", DefaultWorkerStopTimeout); err != nil {
+		return Config{}, err
+	}
+	if keys := os.Getenv("PAYPORTAL_PAYLOAD_KEYS"); keys != "" {
+		if c.PayloadKeys, err = codec.ParseKeyRing(keys); err != nil {
+			return Config{}, fmt.Errorf("PAYPORTAL_PAYLOAD_KEYS: %w", err)
+		}
+	}
+	if c.CodecCORSOrigins, err = originListEnv("PAYPORTAL_CODEC_CORS_ORIGINS"); err != nil {
+		return Config{}, err
+	}
+	if len(c.CodecCORSOrigins) == 0 {
+		c.CodecCORSOrigins = []string{fmt.Sprintf("http://127.0.0.1:%d", c.TemporalUIPort), fmt.Sprintf("http://localhost:%d", c.TemporalUIPort)}
+	}
+	if _, _, err := net.SplitHostPort(c.OpsAddr); err != nil {
+		return Config{}, fmt.Errorf("PAYPORTAL_OPS_ADDR=%q: want host:port, e.g. 127.0.0.1:9090", c.OpsAddr)
+	}
 	switch c.Env {
 	case EnvDevelopment, EnvProduction:
 	default:
@@ -152,6 +190,14 @@ func Load() (Config, error) {
 	return c, nil
 }
 
+// DefaultOpsAddr is where the ops listener listens unless PAYPORTAL_OPS_ADDR says otherwise:
+// this host only.
+const DefaultOpsAddr = "127.0.0.1:9090"
+
+// DefaultWorkerStopTimeout covers the longest money-moving activity (30 s StartToClose): a
+// deploy lets an authorization or a capture finish rather than cancel it half way.
+const DefaultWorkerStopTimeout = 30 * time.Second
+
 // Development reports whether PAYPORTAL_ENV=development: sandboxes, demo data and default
 // secrets are allowed. Anything else (also a Config built without Env) is production.
 func (c Config) Development() bool { return c.Env == EnvDevelopment }
@@ -159,7 +205,8 @@ func (c Config) Development() bool { return c.Env == EnvDevelopment }
 // CheckProduction refuses the settings that are for development only, unless Env is
 // development: a sandbox card processor or PayPal (customers could approve their own
 // payments), and a missing, built-in or short idempotency secret (anyone could compute the
-// fingerprints). Each refusal names the setting to change; all of them are reported at once.
+// fingerprints), and payload keys that are missing or the public development one (Temporal
+// would hold personal data anyone could read). Each refusal names the setting to change; all of them are reported at once.
 // The demo API keys live in the database: app.CheckProductionSafe checks those too.
 func (c Config) CheckProduction() error {
 	if c.Development() {
@@ -182,7 +229,44 @@ func (c Config) CheckProduction() error {
 		errs = append(errs, fmt.Errorf("PAYPORTAL_IDEMPOTENCY_SECRET is %d bytes; "+
 			"set it to a random secret of at least %d bytes (or PAYPORTAL_ENV=development for a trial)", len(c.IdempotencySecret), minIdempotencySecretLen))
 	}
+	switch {
+	case c.PayloadKeys.IsZero():
+		errs = append(errs, errPayloadKeysUnset)
+	case c.PayloadKeys.HoldsDevelopmentKey():
+		errs = append(errs, fmt.Errorf("PAYPORTAL_PAYLOAD_KEYS holds the development key %s, which is public; "+
+			"set your own: PAYPORTAL_PAYLOAD_KEYS=<id>:$(openssl rand -base64 32) (or PAYPORTAL_ENV=development for a trial)", codec.DevelopmentKeyID))
+	}
 	return errors.Join(errs...)
+}
+
+var errPayloadKeysUnset = errors.New("PAYPORTAL_PAYLOAD_KEYS is unset, and Temporal would hold customers' emails, names and addresses in plain text; " +
+	"set it to id:base64key, e.g. PAYPORTAL_PAYLOAD_KEYS=k1:$(openssl rand -base64 32) (or PAYPORTAL_ENV=development for a trial)")
+
+// PayloadKeyRing is the key ring that encrypts Temporal payloads: PAYPORTAL_PAYLOAD_KEYS, or
+// in development when it is unset the public development key (codec.DevelopmentKeyID), so
+// `payportal dev`, the tests and docker compose need no setting. Production without keys
+// is an error.
+func (c Config) PayloadKeyRing() (codec.KeyRing, error) {
+	switch {
+	case !c.PayloadKeys.IsZero():
+		return c.PayloadKeys, nil
+	case c.Development():
+		return codec.DevelopmentKeyRing(), nil
+	}
+	return codec.KeyRing{}, errPayloadKeysUnset
+}
+
+// OpsURL is how a process on this host reaches the ops listener: OpsAddr, with a wildcard
+// host (0.0.0.0, ::, empty) replaced by the loopback address.
+func (c Config) OpsURL() string {
+	host, port, err := net.SplitHostPort(c.OpsAddr)
+	if err != nil {
+		return "http://" + c.OpsAddr
+	}
+	if ip, err := netip.ParseAddr(host); host == "" || err == nil && ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port)
 }
 
 func env(name, def string) string {
@@ -261,6 +345,20 @@ func validHostName(h string) bool {
 		}
 	}
 	return true
+}
+
+// originListEnv reads browser origins: scheme://host[:port], no path.
+func originListEnv(name string) ([]string, error) {
+	origins := list(name)
+	for i, o := range origins {
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") ||
+			u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+			return nil, fmt.Errorf("%s: %q is not an origin; want origins such as https://temporal.example.com or http://127.0.0.1:8233, comma-separated", name, o)
+		}
+		origins[i] = u.Scheme + "://" + u.Host
+	}
+	return origins, nil
 }
 
 // cidrListEnv reads CIDRs; a bare address is taken as its own /32 (or /128).

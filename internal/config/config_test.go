@@ -1,10 +1,13 @@
 package config_test
 
 import (
+	"encoding/base64"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/payportal/payportal/internal/codec"
 	"github.com/payportal/payportal/internal/config"
 )
 
@@ -12,7 +15,9 @@ import (
 func clearEnv(t *testing.T) {
 	t.Helper()
 	for _, name := range []string{"PAYPORTAL_ENV", "PAYPORTAL_CARD_PROCESSOR", "PAYPORTAL_PAYPAL", "PAYPORTAL_IDEMPOTENCY_SECRET",
-		"PAYPORTAL_RETURN_URL_HOSTS", "PAYPORTAL_TRUSTED_PROXIES", "STRIPE_API_KEY", "PAYPAL_CLIENT_ID", "PAYPAL_CLIENT_SECRET"} {
+		"PAYPORTAL_RETURN_URL_HOSTS", "PAYPORTAL_TRUSTED_PROXIES", "STRIPE_API_KEY", "PAYPAL_CLIENT_ID", "PAYPAL_CLIENT_SECRET",
+		"PAYPORTAL_PAYLOAD_KEYS", "PAYPORTAL_OPS_ADDR", "PAYPORTAL_CODEC_CORS_ORIGINS", "PAYPORTAL_CODEC_TOKEN",
+		"PAYPORTAL_WORKER_STOP_TIMEOUT", "PAYPORTAL_TEMPORAL_UI_PORT"} {
 		t.Setenv(name, "") // restored after the test; empty reads as unset
 	}
 }
@@ -24,7 +29,12 @@ func productionReady(t *testing.T) {
 	t.Setenv("PAYPORTAL_CARD_PROCESSOR", "stripe")
 	t.Setenv("PAYPORTAL_PAYPAL", "live")
 	t.Setenv("PAYPORTAL_IDEMPOTENCY_SECRET", strings.Repeat("s", 32))
+	t.Setenv("PAYPORTAL_PAYLOAD_KEYS", productionKeys)
 }
+
+// productionKeys is a key ring of two keys that are not the development key.
+var productionKeys = "k2:" + base64.StdEncoding.EncodeToString([]byte(strings.Repeat("b", 32))) +
+	",k1:" + base64.StdEncoding.EncodeToString([]byte(strings.Repeat("a", 32)))
 
 func load(t *testing.T) config.Config {
 	t.Helper()
@@ -76,6 +86,10 @@ func TestProductionRefusesEachDevelopmentSetting(t *testing.T) {
 			[]string{"PAYPORTAL_IDEMPOTENCY_SECRET is the built-in"}},
 		{"short secret", "PAYPORTAL_IDEMPOTENCY_SECRET", strings.Repeat("s", 31),
 			[]string{"PAYPORTAL_IDEMPOTENCY_SECRET is 31 bytes", "at least 32 bytes"}},
+		{"no payload keys", "PAYPORTAL_PAYLOAD_KEYS", "",
+			[]string{"PAYPORTAL_PAYLOAD_KEYS is unset", "plain text", "PAYPORTAL_ENV=development"}},
+		{"the development payload key", "PAYPORTAL_PAYLOAD_KEYS", productionKeys + "," + codec.DevelopmentKeyRingSpec(),
+			[]string{"PAYPORTAL_PAYLOAD_KEYS holds the development key", "PAYPORTAL_ENV=development"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			productionReady(t)
@@ -102,7 +116,7 @@ func TestProductionRefusesEachDevelopmentSetting(t *testing.T) {
 func TestDefaultsAreRefusedAllAtOnce(t *testing.T) {
 	clearEnv(t)
 	err := load(t).CheckProduction()
-	for _, want := range []string{"PAYPORTAL_CARD_PROCESSOR", "PAYPORTAL_PAYPAL", "PAYPORTAL_IDEMPOTENCY_SECRET"} {
+	for _, want := range []string{"PAYPORTAL_CARD_PROCESSOR", "PAYPORTAL_PAYPAL", "PAYPORTAL_IDEMPOTENCY_SECRET", "PAYPORTAL_PAYLOAD_KEYS"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("defaults in production: %v, want %s named", err, want)
 		}
@@ -144,5 +158,81 @@ func TestReturnURLHosts(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "PAYPORTAL_RETURN_URL_HOSTS") {
 			t.Errorf("PAYPORTAL_RETURN_URL_HOSTS=%q: %v, want an error naming the setting", bad, err)
 		}
+	}
+}
+
+// TestPayloadKeys: a malformed ring stops every start; an unset one is the development key in
+// development and an error in production.
+func TestPayloadKeys(t *testing.T) {
+	clearEnv(t)
+	for _, bad := range []string{"k1", "k1:short", "k1:" + base64.StdEncoding.EncodeToString(make([]byte, 16))} {
+		t.Setenv("PAYPORTAL_PAYLOAD_KEYS", bad)
+		if _, err := config.Load(); err == nil || !strings.Contains(err.Error(), "PAYPORTAL_PAYLOAD_KEYS") {
+			t.Errorf("PAYPORTAL_PAYLOAD_KEYS=%q: %v, want an error naming the setting", bad, err)
+		}
+	}
+	t.Setenv("PAYPORTAL_PAYLOAD_KEYS", productionKeys)
+	ring, err := load(t).PayloadKeyRing()
+	if err != nil || !slices.Equal(ring.IDs(), []string{"k2", "k1"}) {
+		t.Errorf("ring %v, %v; want k2 (encrypting), k1", ring, err)
+	}
+	t.Setenv("PAYPORTAL_PAYLOAD_KEYS", "")
+	if _, err := load(t).PayloadKeyRing(); err == nil {
+		t.Error("production without keys has a key ring")
+	}
+	t.Setenv("PAYPORTAL_ENV", "development")
+	ring, err = load(t).PayloadKeyRing()
+	if err != nil || !ring.HoldsDevelopmentKey() {
+		t.Errorf("development without keys: %v, %v; want the development key", ring, err)
+	}
+	// A Config built in a test, without Load, is the same.
+	if ring, err := (config.Config{Env: config.EnvDevelopment}).PayloadKeyRing(); err != nil || !ring.HoldsDevelopmentKey() {
+		t.Errorf("a literal development Config: %v, %v", ring, err)
+	}
+}
+
+func TestOpsSettings(t *testing.T) {
+	clearEnv(t)
+	c := load(t)
+	if c.OpsAddr != "127.0.0.1:9090" || c.OpsURL() != "http://127.0.0.1:9090" {
+		t.Errorf("ops listener %q (%s), want 127.0.0.1:9090", c.OpsAddr, c.OpsURL())
+	}
+	if !slices.Equal(c.CodecCORSOrigins, []string{"http://127.0.0.1:8233", "http://localhost:8233"}) {
+		t.Errorf("codec origins %v, want the dev UI's", c.CodecCORSOrigins)
+	}
+	if c.WorkerStopTimeout != 30*time.Second || c.CodecToken != "" {
+		t.Errorf("stop timeout %s, token %q", c.WorkerStopTimeout, c.CodecToken)
+	}
+	for addr, want := range map[string]string{"0.0.0.0:9191": "http://127.0.0.1:9191", ":9191": "http://127.0.0.1:9191",
+		"[::]:9191": "http://127.0.0.1:9191", "10.1.2.3:9191": "http://10.1.2.3:9191", "[::1]:9191": "http://[::1]:9191"} {
+		t.Setenv("PAYPORTAL_OPS_ADDR", addr)
+		if got := load(t).OpsURL(); got != want {
+			t.Errorf("PAYPORTAL_OPS_ADDR=%s: OpsURL %s, want %s", addr, got, want)
+		}
+	}
+	t.Setenv("PAYPORTAL_OPS_ADDR", "9090")
+	if _, err := config.Load(); err == nil || !strings.Contains(err.Error(), "PAYPORTAL_OPS_ADDR") {
+		t.Errorf("PAYPORTAL_OPS_ADDR=9090: %v", err)
+	}
+	t.Setenv("PAYPORTAL_OPS_ADDR", "")
+
+	t.Setenv("PAYPORTAL_TEMPORAL_UI_PORT", "18233")
+	if got := load(t).CodecCORSOrigins; !slices.Equal(got, []string{"http://127.0.0.1:18233", "http://localhost:18233"}) {
+		t.Errorf("codec origins follow the UI port: %v", got)
+	}
+	t.Setenv("PAYPORTAL_CODEC_CORS_ORIGINS", "https://temporal.example.com/, http://127.0.0.1:8233")
+	if got := load(t).CodecCORSOrigins; !slices.Equal(got, []string{"https://temporal.example.com", "http://127.0.0.1:8233"}) {
+		t.Errorf("codec origins %v", got)
+	}
+	for _, bad := range []string{"temporal.example.com", "https://temporal.example.com/ui", "*", "ftp://x.example"} {
+		t.Setenv("PAYPORTAL_CODEC_CORS_ORIGINS", bad)
+		if _, err := config.Load(); err == nil || !strings.Contains(err.Error(), "PAYPORTAL_CODEC_CORS_ORIGINS") {
+			t.Errorf("PAYPORTAL_CODEC_CORS_ORIGINS=%q: %v", bad, err)
+		}
+	}
+	t.Setenv("PAYPORTAL_CODEC_CORS_ORIGINS", "")
+	t.Setenv("PAYPORTAL_WORKER_STOP_TIMEOUT", "2m")
+	if got := load(t).WorkerStopTimeout; got != 2*time.Minute {
+		t.Errorf("PAYPORTAL_WORKER_STOP_TIMEOUT=2m: %s", got)
 	}
 }

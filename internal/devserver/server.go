@@ -20,6 +20,9 @@ type Options struct {
 	Namespace        string   // registered at start
 	StateDir         string   // its SQLite file and log go here
 	SearchAttributes []string // NAME=Type
+	// CodecEndpoint is the codec server the Web UI decodes payloads with
+	// (--ui-codec-endpoint), e.g. http://127.0.0.1:9090/codec; empty: none.
+	CodecEndpoint string
 }
 
 // Server is a dev server this process started; nil Stop is safe for a reused one.
@@ -39,11 +42,34 @@ func Reachable(addr string) bool {
 	return true
 }
 
+// Args is the command line of the CLI that Start runs: `temporal server start-dev` with the
+// state file under StateDir, the namespace and search attributes registered and, with
+// CodecEndpoint, the UI decoding payloads through it.
+func (o Options) Args() ([]string, error) {
+	host, port, err := net.SplitHostPort(o.Address)
+	if err != nil {
+		return nil, fmt.Errorf("temporal address %q: %w", o.Address, err)
+	}
+	args := []string{"server", "start-dev",
+		"--ip", host, "--port", port,
+		"--ui-port", strconv.Itoa(o.UIPort),
+		"--db-filename", filepath.Join(o.StateDir, "temporal.db"),
+		"--namespace", o.Namespace,
+		"--log-level", "warn",
+	}
+	if o.CodecEndpoint != "" {
+		args = append(args, "--ui-codec-endpoint", o.CodecEndpoint)
+	}
+	for _, sa := range o.SearchAttributes {
+		args = append(args, "--search-attribute", sa)
+	}
+	return args, nil
+}
+
 // Start runs `temporal server start-dev` with its state in a file under StateDir, so
 // workflows survive a restart, and waits until the frontend answers.
 func Start(ctx context.Context, o Options) (*Server, error) {
-	host, port, err := net.SplitHostPort(o.Address)
-	if err != nil {
+	if _, _, err := net.SplitHostPort(o.Address); err != nil {
 		return nil, fmt.Errorf("temporal address %q: %w", o.Address, err)
 	}
 	if err := os.MkdirAll(o.StateDir, 0o755); err != nil {
@@ -54,15 +80,10 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", logPath, err)
 	}
-	args := []string{"server", "start-dev",
-		"--ip", host, "--port", port,
-		"--ui-port", strconv.Itoa(o.UIPort),
-		"--db-filename", filepath.Join(o.StateDir, "temporal.db"),
-		"--namespace", o.Namespace,
-		"--log-level", "warn",
-	}
-	for _, sa := range o.SearchAttributes {
-		args = append(args, "--search-attribute", sa)
+	args, err := o.Args()
+	if err != nil {
+		logFile.Close()
+		return nil, err
 	}
 	cmd := exec.Command(o.CLI, args...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile

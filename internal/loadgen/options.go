@@ -45,12 +45,34 @@ var (
 	readKinds    = []Kind{KindSummary, KindInvoices, KindPDF}
 )
 
+// rounds is how many rounds the run measures in: one with a count, or without ceilings to
+// interleave.
+func (o Options) rounds() int {
+	if o.Count > 0 || !o.Ceilings || o.Rounds < 1 {
+		return 1
+	}
+	return o.Rounds
+}
+
+// name is how the report calls a kind: the second workflow ceiling says what it runs.
+func (o Options) name(k Kind) string {
+	if k != KindActivityWorkflow {
+		return string(k)
+	}
+	local := ""
+	if o.CeilingLocal {
+		local = " local"
+	}
+	return fmt.Sprintf("workflow, %d no-op%s activities", o.CeilingActivities, local)
+}
+
 // workflowKind says whether the kind runs workflows, so the workflow ceilings apply.
 func workflowKind(k Kind) bool { return k == KindCard || k == KindPayPal || k == KindAddCard }
 
 // CardSagaActivities is how many activities the card payment saga runs on its happy path
-// (workflows/payment.go: authorize, capture, apply, receipt mail); the second workflow
-// ceiling runs as many no-op activities. Count them again when the saga changes.
+// (workflows/payment.go: authorize, capture, apply, receipt mail), local activities since the
+// saga's version 2 (versionLocalSteps); the second workflow ceiling runs as many no-op ones,
+// local too by default. Count them again when the saga changes.
 const CardSagaActivities = 4
 
 // Options are the flags of `payportal loadgen`.
@@ -62,12 +84,17 @@ type Options struct {
 	Customers int           // concurrent customers (and clients of each ceiling)
 	Accounts  int           // accounts the customers share, round-robin
 	Duration  time.Duration // measured time, after the warm-up
-	Count     int           // >0: measure this many operations instead of a duration
-	Warmup    time.Duration // run, not counted, before the measured window
-	Mix       []Kind        // what customers do, in turn
-	Ceilings  bool          // measure the ceilings in the same run
-	// CeilingActivities is the no-op activity count of the second workflow ceiling.
+	// Rounds splits Duration into this many rounds, each measuring the customers and every
+	// ceiling in turn, so that the machine's other load weighs on all of them alike.
+	Rounds   int
+	Count    int           // >0: measure this many operations instead of a duration
+	Warmup   time.Duration // run, not counted, before the measured window
+	Mix      []Kind        // what customers do, in turn
+	Ceilings bool          // measure the ceilings in the same run
+	// CeilingActivities is the no-op activity count of the second workflow ceiling, and
+	// CeilingLocal runs them as local activities, as the card saga runs its steps.
 	CeilingActivities int
+	CeilingLocal      bool
 	Poll              time.Duration // interval of GETs while waiting for a final status
 	Timeout           time.Duration // longest wait for one operation's final status
 	Histories         int           // payments whose Temporal history is broken down (0: none)
@@ -99,11 +126,13 @@ func ParseFlags(args []string, cfg config.Config, out io.Writer) (Options, error
 	fs.IntVar(&o.Customers, "customers", 5, "concurrent customers (and clients of each ceiling)")
 	fs.IntVar(&o.Accounts, "accounts", 0, "accounts the customers share (0: one per customer)")
 	fs.DurationVar(&o.Duration, "duration", 20*time.Second, "measured time after the warm-up")
+	fs.IntVar(&o.Rounds, "rounds", 4, "split -duration into rounds that interleave the customers and the ceilings (a warm-up each)")
 	fs.IntVar(&o.Count, "count", 0, "measure this many operations instead of -duration")
 	fs.DurationVar(&o.Warmup, "warmup", time.Second, "warm-up before the measured window, not counted")
 	mix := fs.String("mix", "all", "what customers do, in turn: all, or a comma list of card, paypal, add-card, summary, invoices, pdf, payments (card,paypal), reads (summary,invoices,pdf)")
 	fs.BoolVar(&o.Ceilings, "ceilings", true, "measure the ceilings in the same run (no-op workflows, bare Gin+pgx page)")
 	fs.IntVar(&o.CeilingActivities, "ceiling-activities", CardSagaActivities, "no-op activities of the second workflow ceiling (the card saga's happy path)")
+	fs.BoolVar(&o.CeilingLocal, "ceiling-local", true, "run the second ceiling's activities as local activities, as the card saga runs its steps")
 	fs.DurationVar(&o.Poll, "poll", 20*time.Millisecond, "interval of GETs while waiting for a final status")
 	fs.DurationVar(&o.Timeout, "timeout", time.Minute, "longest wait for one operation to end")
 	fs.IntVar(&o.Histories, "histories", 20, "payments (and ceiling workflows) whose Temporal history is broken down; 0: none")
@@ -145,6 +174,10 @@ func (o Options) validate() error {
 		return errors.New("-count must not be negative")
 	case o.Count == 0 && o.Duration <= 0:
 		return errors.New("-duration must be positive (or give -count)")
+	case o.Rounds < 1:
+		return errors.New("-rounds must be at least 1")
+	case o.Count == 0 && o.Duration/time.Duration(o.Rounds) < 100*time.Millisecond:
+		return errors.New("-duration is too short for that many -rounds")
 	case o.Warmup < 0:
 		return errors.New("-warmup must not be negative")
 	case o.Poll <= 0 || o.Timeout <= 0:

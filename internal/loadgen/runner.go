@@ -14,6 +14,7 @@ type sample struct {
 	err        string // empty on success; otherwise a label without IDs, to count alike errors together
 	detail     string // the full error
 	ref        string // the workflow behind it, when there is one
+	run        string // its run, when known (empty: the latest)
 	payment    string // the payment it created, if any
 	paid       bool   // that payment succeeded
 	counted    bool   // inside the measured window

@@ -16,14 +16,49 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
+	"github.com/payportal/payportal/internal/billing"
 	"github.com/payportal/payportal/internal/postgres/migrations"
 )
 
 // DB is the connection pool every store shares.
 type DB struct {
 	Pool *pgxpool.Pool
+	// Events hears of the business events the stores record (a payment finished, a card
+	// decided...), each once: when the statement made the transition, never on a repeat.
+	// The app counts them in its metrics; nil: no one listens.
+	Events Events
 }
+
+// Events are the business events the stores report. Implementations must be quick and safe
+// for concurrent use: they are called after the write committed, on the caller's goroutine.
+type Events interface {
+	PaymentFinished(method billing.PaymentMethodKind, status billing.PaymentStatus)
+	CardDecided(status billing.PaymentMethodStatus)
+	PaymentCompensated(kind billing.Compensation)
+	FindingRecorded(kind string, resolved bool)
+	AccountPastDue()
+}
+
+// events is db.Events, or a listener that ignores everything.
+func (db *DB) events() Events {
+	if db.Events == nil {
+		return noEvents{}
+	}
+	return db.Events
+}
+
+type noEvents struct{}
+
+func (noEvents) PaymentFinished(billing.PaymentMethodKind, billing.PaymentStatus) {}
+func (noEvents) CardDecided(billing.PaymentMethodStatus)                          {}
+func (noEvents) PaymentCompensated(billing.Compensation)                          {}
+func (noEvents) FindingRecorded(string, bool)                                     {}
+func (noEvents) AccountPastDue()                                                  {}
 
 // Open connects to databaseURL and checks the connection.
 func Open(ctx context.Context, databaseURL string) (*DB, error) {
@@ -31,6 +66,7 @@ func Open(ctx context.Context, databaseURL string) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parse database url: %w", err)
 	}
+	cfg.ConnConfig.Tracer = queryTracer{}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("connect to postgres: %w", err)
@@ -118,4 +154,39 @@ func isUniqueViolation(err error) bool {
 // inTx runs fn in a transaction, committing when it returns nil.
 func (db *DB) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
 	return pgx.BeginFunc(ctx, db.Pool, fn)
+}
+
+// queryTracer makes an OpenTelemetry span of each query run inside a traced operation (an
+// HTTP request, an activity), as a child of that operation's span; queries outside any trace
+// (pool upkeep, the first ping) make none. It takes the tracer from the global provider the
+// app installs, so without tracing configured it costs a context lookup.
+type queryTracer struct{}
+
+type querySpanKey struct{}
+
+const tracerName = "github.com/payportal/payportal/internal/postgres"
+
+func (queryTracer) TraceQueryStart(ctx context.Context, _ *pgx.Conn, data pgx.TraceQueryStartData) context.Context {
+	if !trace.SpanFromContext(ctx).IsRecording() {
+		return ctx
+	}
+	op, _, _ := strings.Cut(strings.TrimSpace(data.SQL), " ")
+	op = strings.ToUpper(op)
+	// The statement's text holds no values: pgx sends them apart, as parameters.
+	ctx, span := otel.Tracer(tracerName).Start(ctx, "postgres "+op, trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(attribute.String("db.system.name", "postgresql"), attribute.String("db.operation.name", op),
+			attribute.String("db.query.text", data.SQL)))
+	return context.WithValue(ctx, querySpanKey{}, span)
+}
+
+func (queryTracer) TraceQueryEnd(ctx context.Context, _ *pgx.Conn, data pgx.TraceQueryEndData) {
+	span, ok := ctx.Value(querySpanKey{}).(trace.Span)
+	if !ok {
+		return
+	}
+	if data.Err != nil && !errors.Is(data.Err, pgx.ErrNoRows) {
+		span.RecordError(data.Err)
+		span.SetStatus(codes.Error, "query failed")
+	}
+	span.End()
 }

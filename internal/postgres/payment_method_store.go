@@ -140,6 +140,8 @@ func (db *DB) DecidePaymentMethod(ctx context.Context, d CardDecision) (pm billi
 		if err != nil {
 			return billing.PaymentMethod{}, false, err
 		}
+	} else {
+		db.events().CardDecided(d.Status)
 	}
 	return pm, changed, nil
 }

@@ -20,8 +20,10 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/testsuite"
 
+	"github.com/payportal/payportal/internal/codec"
 	"github.com/payportal/payportal/internal/devserver"
 	"github.com/payportal/payportal/internal/postgres"
+	"github.com/payportal/payportal/internal/temporalclient"
 	"github.com/payportal/payportal/workflows"
 )
 
@@ -143,11 +145,20 @@ func TemporalAddress(t testing.TB) string {
 	return temporalAddr
 }
 
-// TemporalClient dials TemporalAddress and closes the client when the test ends.
+// PayloadCodec is the codec of PayPortal in development, over the development key: what
+// TemporalClient encrypts with, and what a `payportal worker` process the tests start (with
+// PAYPORTAL_ENV=development and no PAYPORTAL_PAYLOAD_KEYS) uses too.
+func PayloadCodec() *codec.Codec { return codec.New(codec.DevelopmentKeyRing()) }
+
+// TemporalClient dials TemporalAddress through PayPortal's own client factory, payload
+// encryption included, and closes the client when the test ends.
 func TemporalClient(t testing.TB) client.Client {
 	t.Helper()
 	addr := TemporalAddress(t)
-	c, err := client.Dial(client.Options{HostPort: addr, Logger: NopTemporalLogger()})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := temporalclient.Dial(ctx, temporalclient.Options{Address: addr, Namespace: "default", Codec: PayloadCodec(),
+		Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		Unavailable(t, "dial temporal at %s: %v", addr, err)
 	}

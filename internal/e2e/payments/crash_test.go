@@ -154,6 +154,8 @@ func startWorkerProcess(t *testing.T, bin string, p *portal, temporalAddr, logPa
 		"PAYPORTAL_CARD_PROCESSOR=sandbox",
 		"PAYPORTAL_PAYPAL=sandbox",
 		"PAYPORTAL_ENV=development", // sandboxes, demo keys and the default secret: a worker refuses them otherwise
+		// The ops listener on any free port: other tests and `make dev` may run beside it.
+		"PAYPORTAL_OPS_ADDR=127.0.0.1:0",
 	)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {

@@ -490,9 +490,10 @@ func isReceipt(m mail.Message) bool { return strings.HasPrefix(m.Subject, "Payme
 // notice that says no money was taken and nowhere claims it was, nor any of untrue.
 func (p *portal) checkNoMoneyTakenMail(paymentID string, untrue ...string) {
 	p.t.Helper()
-	mails := p.awaitMails(paymentID, 1, 30*time.Second)
+	p.awaitMails(paymentID, 1, 30*time.Second)
 	time.Sleep(200 * time.Millisecond) // a second mail would be a bug; give it a moment
-	if mails = p.mailsAbout(paymentID); len(mails) != 1 {
+	mails := p.mailsAbout(paymentID)
+	if len(mails) != 1 {
 		p.t.Errorf("%d mails about payment %s, want 1: %+v", len(mails), paymentID, mails)
 	}
 	m := mails[0]

@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/otel"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
 	"go.temporal.io/sdk/client"
 
 	"github.com/payportal/payportal/internal/telemetry"
@@ -48,11 +49,10 @@ func startObservedPortal(t *testing.T) (*portal, *tracetest.SpanRecorder) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	prevTP, prevProp := otel.GetTracerProvider(), otel.GetTextMapPropagator()
 	tel.InstallGlobal()
 	t.Cleanup(func() {
-		otel.SetTracerProvider(prevTP)
-		otel.SetTextMapPropagator(prevProp)
+		// Not back to the global delegate, which would keep delegating here.
+		otel.SetTracerProvider(tracenoop.NewTracerProvider())
 		_ = tel.Shutdown(context.Background())
 	})
 	return startPortal(t, portalOptions{telemetry: tel}), rec
@@ -138,8 +138,8 @@ func TestAPaymentShowsInTheMetrics(t *testing.T) {
 		"temporal_workflow_task_execution_latency_seconds",
 		"temporal_workflow_task_schedule_to_start_latency_seconds",
 		"temporal_workflow_endtoend_latency_seconds",
-		"temporal_activity_execution_latency_seconds",
-		"temporal_activity_schedule_to_start_latency_seconds",
+		"temporal_local_activity_execution_latency_seconds", // the saga's steps are local activities
+		"temporal_local_activity_total",
 		"temporal_workflow_completed_total",
 	} {
 		if v := sample(fams, name, queue); v < 1 {

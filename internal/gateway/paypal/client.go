@@ -15,6 +15,10 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/payportal/payportal/internal/billing"
 	"github.com/payportal/payportal/internal/gateway"
 )
@@ -31,6 +35,8 @@ type Config struct {
 	ClientID     string
 	ClientSecret string
 	HTTPClient   *http.Client // nil: a client with a 30 s timeout
+	// Tracing makes a span of each call to PayPal; nil: OpenTelemetry's global provider.
+	Tracing trace.TracerProvider
 }
 
 // Client calls PayPal. It is safe for concurrent use and shares one access token.
@@ -56,15 +62,25 @@ func New(cfg Config) (*Client, error) {
 	if _, err := url.Parse(cfg.BaseURL); err != nil {
 		return nil, fmt.Errorf("paypal: base url: %w", err)
 	}
-	hc := cfg.HTTPClient
-	if hc == nil {
-		hc = &http.Client{Timeout: 30 * time.Second}
+	hc := http.Client{Timeout: 30 * time.Second}
+	if cfg.HTTPClient != nil {
+		hc = *cfg.HTTPClient
 	}
+	// Each call to PayPal is a client span, named "paypal" and the method (paths hold order
+	// ids). The trace context is not sent: PayPal is not part of PayPortal's traces.
+	opts := []otelhttp.Option{
+		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return "paypal " + r.Method }),
+		otelhttp.WithPropagators(propagation.NewCompositeTextMapPropagator()),
+	}
+	if cfg.Tracing != nil {
+		opts = append(opts, otelhttp.WithTracerProvider(cfg.Tracing))
+	}
+	hc.Transport = otelhttp.NewTransport(hc.Transport, opts...)
 	return &Client{
 		base:         strings.TrimRight(cfg.BaseURL, "/"),
 		clientID:     cfg.ClientID,
 		clientSecret: cfg.ClientSecret,
-		http:         hc,
+		http:         &hc,
 		now:          time.Now,
 	}, nil
 }

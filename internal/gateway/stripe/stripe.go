@@ -12,6 +12,9 @@ import (
 	"time"
 
 	"github.com/stripe/stripe-go/v82"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/payportal/payportal/internal/billing"
 	"github.com/payportal/payportal/internal/gateway"
@@ -24,7 +27,9 @@ const DefaultBackendURL = "https://api.stripe.com"
 type Config struct {
 	APIKey     string       // sk_live_... or sk_test_...
 	BackendURL string       // "" for DefaultBackendURL; stripe-mock in tests
-	HTTPClient *http.Client // nil: stripe-go's default (80 s timeout)
+	HTTPClient *http.Client // nil: a client with stripe-go's default 80 s timeout
+	// Tracing makes a span of each call to Stripe; nil: OpenTelemetry's global provider.
+	Tracing trace.TracerProvider
 }
 
 // Processor is a gateway.CardProcessor on Stripe.
@@ -49,7 +54,7 @@ func New(cfg Config) (*Processor, error) {
 	}
 	backends := stripe.NewBackendsWithConfig(&stripe.BackendConfig{
 		URL:        stripe.String(strings.TrimRight(url, "/")),
-		HTTPClient: cfg.HTTPClient,
+		HTTPClient: tracedClient(cfg.HTTPClient, cfg.Tracing),
 		// Temporal's activity retries are the one retry loop: retrying inside too would
 		// multiply attempts and hide transient failures from the workflow.
 		MaxNetworkRetries: stripe.Int64(0),
@@ -57,6 +62,25 @@ func New(cfg Config) (*Processor, error) {
 		LeveledLogger: &stripe.LeveledLogger{Level: stripe.LevelNull},
 	})
 	return &Processor{sc: stripe.NewClient(cfg.APIKey, stripe.WithBackends(backends)), now: time.Now}, nil
+}
+
+// tracedClient is hc (or a client with stripe-go's default timeout) whose transport makes a
+// client span of each request, named "stripe" and the method (paths hold object ids). The
+// trace context is not sent: Stripe is not part of PayPortal's traces.
+func tracedClient(hc *http.Client, tp trace.TracerProvider) *http.Client {
+	traced := http.Client{Timeout: 80 * time.Second}
+	if hc != nil {
+		traced = *hc
+	}
+	opts := []otelhttp.Option{
+		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return "stripe " + r.Method }),
+		otelhttp.WithPropagators(propagation.NewCompositeTextMapPropagator()),
+	}
+	if tp != nil {
+		opts = append(opts, otelhttp.WithTracerProvider(tp))
+	}
+	traced.Transport = otelhttp.NewTransport(traced.Transport, opts...)
+	return &traced
 }
 
 // Tokenize creates a card PaymentMethod from the raw card. Stripe accepts raw numbers only
