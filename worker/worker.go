@@ -38,7 +38,15 @@ func Register(r sdkworker.Registry, deps activities.Dependencies) {
 
 // New builds a worker on the task queue, with everything registered.
 func New(c client.Client, cfg Config) sdkworker.Worker {
-	w := sdkworker.New(c, cfg.TaskQueue, sdkworker.Options{WorkerStopTimeout: cfg.StopTimeout, Interceptors: cfg.Interceptors})
+	w := sdkworker.New(c, cfg.TaskQueue, sdkworker.Options{
+		WorkerStopTimeout: cfg.StopTimeout,
+		Interceptors:      cfg.Interceptors,
+		// Pollers follow the load instead of the fixed two per kind: under twenty
+		// concurrent payments, two pollers left new workflow tasks waiting seconds for a
+		// worker (issue 10's histories).
+		WorkflowTaskPollerBehavior: sdkworker.NewPollerBehaviorAutoscaling(sdkworker.PollerBehaviorAutoscalingOptions{}),
+		ActivityTaskPollerBehavior: sdkworker.NewPollerBehaviorAutoscaling(sdkworker.PollerBehaviorAutoscalingOptions{}),
+	})
 	Register(w, cfg.Activities)
 	return w
 }
