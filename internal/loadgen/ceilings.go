@@ -13,8 +13,9 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
-	sdkworker "go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
+
+	"github.com/payportal/payportal/worker"
 )
 
 // The ceilings' workflow and activity types, on a task queue of the run's own.
@@ -47,11 +48,13 @@ func activitiesWorkflow(ctx workflow.Context, n int, local bool) error {
 
 func noopActivity(context.Context) error { return nil }
 
-// startCeilingWorker runs the ceilings' workflows in this process, with the worker defaults
-// PayPortal's worker uses (worker.New: sdkworker.Options{}). Keep the two in step: a ceiling
-// measured with other settings than the product's would compare different things.
+// startCeilingWorker runs the ceilings' workflows in this process on a worker built by
+// PayPortal's own worker.New, so it polls with the product's worker options (pollers, slots,
+// sticky cache) whatever they become: a ceiling measured with other settings would compare
+// different things. PayPortal's workflows and activities are registered on it too, idle: this
+// task queue only ever sees the ceilings'.
 func startCeilingWorker(tc client.Client, taskQueue string) (stop func(), err error) {
-	w := sdkworker.New(tc, taskQueue, sdkworker.Options{})
+	w := worker.New(tc, worker.Config{TaskQueue: taskQueue})
 	w.RegisterWorkflowWithOptions(noopWorkflow, workflow.RegisterOptions{Name: noopWorkflowType})
 	w.RegisterWorkflowWithOptions(activitiesWorkflow, workflow.RegisterOptions{Name: activitiesWorkflowType})
 	w.RegisterActivityWithOptions(noopActivity, activity.RegisterOptions{Name: noopActivityType})

@@ -126,7 +126,7 @@ func fmtPercent(r float64) string {
 	if r <= 0 {
 		return "–"
 	}
-	return fmt.Sprintf("%.0f %%", 100*r)
+	return fmt.Sprintf("%.1f %%", 100*r) // a decimal, so 49.7 % does not read as a met 50 %
 }
 
 // table writes a Markdown table, so a run's figures paste into BENCHMARKS.md as they are.

@@ -57,6 +57,7 @@ type Telemetry struct {
 	// baggage).
 	Propagator propagation.TextMapPropagator
 
+	log             *slog.Logger
 	temporalMetrics client.MetricsHandler
 	temporalTracing interceptor.Interceptor
 	shutdown        []func(context.Context) error
@@ -73,6 +74,7 @@ func New(ctx context.Context, o Options) (*Telemetry, error) {
 		getenv = os.Getenv
 	}
 	t := &Telemetry{
+		log:        log,
 		Registry:   prometheus.NewRegistry(),
 		Propagator: propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}),
 	}
@@ -186,11 +188,13 @@ func (t *Telemetry) TracingEnabled() bool {
 }
 
 // InstallGlobal makes this tracer provider and propagator OpenTelemetry's globals, which the
-// HTTP middleware, the pgx tracer and the processors' HTTP transports use. A process calls it
-// once, before it builds them.
+// HTTP middleware, the pgx tracer and the processors' HTTP transports use, and sends
+// OpenTelemetry's own errors (an export that failed) to the log. A process calls it once,
+// before it builds them.
 func (t *Telemetry) InstallGlobal() {
 	otel.SetTracerProvider(t.Tracing)
 	otel.SetTextMapPropagator(t.Propagator)
+	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) { t.log.Warn("opentelemetry", "err", err) }))
 }
 
 // TemporalMetrics is the Temporal client's MetricsHandler: every worker built from the client

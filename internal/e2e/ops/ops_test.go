@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -187,7 +188,7 @@ func TestReadyzWithTemporalStopped(t *testing.T) {
 	}
 	if out, err := healthcheck(t, api.opsAddr); err == nil {
 		t.Errorf("payportal healthcheck passed with nothing listening:\n%s", out)
-	} else if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
+	} else if ee, ok := errors.AsType[*exec.ExitError](err); !ok || ee.ExitCode() != 1 {
 		t.Errorf("payportal healthcheck with nothing listening: %v, want exit 1", err)
 	}
 }
@@ -309,7 +310,7 @@ func startAPI(t *testing.T, dbURL, temporalAddr string) *apiProcess {
 	t.Cleanup(func() {
 		if a.cmd.ProcessState == nil {
 			_ = a.cmd.Process.Kill()
-			<-a.exited
+			<-a.exited //nolint:errcheck // killed on purpose: how it exited says nothing
 		}
 	})
 	deadline := time.Now().Add(60 * time.Second)
