@@ -292,7 +292,7 @@ func (c *cell) run(p billing.Payment) {
 	if faulted == 0 {
 		c.t.Fatalf("the fault was never injected: the cell tests nothing")
 	}
-	if c.fault == postgresDown && c.proxy.Refused == 0 {
+	if c.fault == postgresDown && c.proxy.Refused() == 0 {
 		c.t.Fatalf("Postgres never went down: the cell tests nothing")
 	}
 }
@@ -452,7 +452,7 @@ func TestFaultMatrixRecurringCharge(t *testing.T) {
 			c.mu.Lock()
 			faulted := c.faulted[tc.op]
 			c.mu.Unlock()
-			if faulted == 0 || (tc.fault == postgresDown && c.proxy.Refused == 0) {
+			if faulted == 0 || (tc.fault == postgresDown && c.proxy.Refused() == 0) {
 				t.Fatal("the fault was never injected: the cell tests nothing")
 			}
 

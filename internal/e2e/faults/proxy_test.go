@@ -11,13 +11,19 @@ import (
 // Down closes every open connection and refuses the next n new ones, which is what the
 // activities see when Postgres restarts or its network goes away for a while.
 type pgProxy struct {
-	ln     net.Listener
-	target string
-	mu     sync.Mutex
-	conns  map[net.Conn]struct{}
-	refuse int
-	// Refused counts connections refused, so a test can tell the outage really happened.
-	Refused int
+	ln      net.Listener
+	target  string
+	mu      sync.Mutex
+	conns   map[net.Conn]struct{}
+	refuse  int
+	refused int
+}
+
+// Refused counts the connections refused, so a test can tell the outage really happened.
+func (p *pgProxy) Refused() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.refused
 }
 
 func startProxy(t *testing.T, target string) *pgProxy {
@@ -63,7 +69,7 @@ func (p *pgProxy) serve() {
 		p.mu.Lock()
 		if p.refuse > 0 {
 			p.refuse--
-			p.Refused++
+			p.refused++
 			p.mu.Unlock()
 			client.Close()
 			continue
