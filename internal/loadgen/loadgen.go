@@ -21,6 +21,8 @@ import (
 	"strings"
 	"time"
 
+	"go.temporal.io/sdk/client"
+
 	"github.com/payportal/payportal/internal/app"
 	"github.com/payportal/payportal/internal/codec"
 	"github.com/payportal/payportal/internal/config"
@@ -82,9 +84,9 @@ func (r *Result) Failed() bool {
 	return !r.Books.OK()
 }
 
-// Run creates the run's accounts, drives PayPortal with the customers, checks the books,
-// breaks sampled histories down, then measures the ceilings for as long, writing the report
-// to out as it goes.
+// Run creates the run's accounts, drives PayPortal with the customers in rounds interleaved
+// with the ceilings, checks the books, breaks sampled histories down, and writes the report
+// to out.
 func Run(ctx context.Context, cfg config.Config, o Options, log *slog.Logger, out io.Writer) (*Result, error) {
 	if err := checkDevelopment(cfg, o.Database); err != nil {
 		return nil, err
@@ -106,8 +108,11 @@ func Run(ctx context.Context, cfg config.Config, o Options, log *slog.Logger, ou
 	defer db.Close()
 	// PayPortal's client settings, its payload codec included: the reconciliation pass
 	// reads PayPortal's workflows, and the ceilings pay for encryption as the payments do.
-	tc, err := temporalclient.Dial(ctx, temporalclient.Options{Address: o.Temporal, Namespace: o.Namespace, Logger: log,
-		Codec: codec.New(keys)})
+	dial := func() (client.Client, error) {
+		return temporalclient.Dial(ctx, temporalclient.Options{Address: o.Temporal, Namespace: o.Namespace, Logger: log,
+			Codec: codec.New(keys)})
+	}
+	tc, err := dial()
 	if err != nil {
 		return nil, err
 	}
@@ -119,8 +124,8 @@ func Run(ctx context.Context, cfg config.Config, o Options, log *slog.Logger, ou
 
 	res := &Result{RunID: newRunID()}
 	hc := newHTTPClient(o.Customers)
-	fmt.Fprintf(out, "payportal loadgen, run %s: %d customers over %d accounts, mix %s, %s after a %s warm-up; %s, Temporal %s, database %s\n",
-		res.RunID, o.Customers, o.Accounts, mixName(o.Mix), measured(o), o.Warmup, o.Base, o.Temporal, databaseName(o.Database))
+	fmt.Fprintf(out, "payportal loadgen, run %s: %d customers over %d accounts, mix %s, %s; %s, Temporal %s, database %s\n",
+		res.RunID, o.Customers, o.Accounts, mixName(o.Mix), measured(o), o.Base, o.Temporal, databaseName(o.Database))
 	fmt.Fprintf(out, "machine: %s/%s, %d cores, %s; load average before: %s\n", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version(), loadAverage())
 
 	accounts, err := createAccounts(ctx, db, res.RunID, o.Accounts, o.Invoices, time.Now().UTC())
@@ -148,7 +153,14 @@ func Run(ctx context.Context, cfg config.Config, o Options, log *slog.Logger, ou
 	if o.Ceilings {
 		if slices.ContainsFunc(o.Mix, workflowKind) {
 			taskQueue := "loadgen-" + res.RunID
-			stop, err := startCeilingWorker(tc, taskQueue)
+			// The ceilings' worker has a connection of its own, as PayPortal's worker process
+			// has: its long polls do not queue behind the clients' calls.
+			wc, err := dial()
+			if err != nil {
+				return nil, err
+			}
+			defer wc.Close()
+			stop, err := startCeilingWorker(wc, taskQueue)
 			if err != nil {
 				return nil, err
 			}
@@ -337,9 +349,12 @@ func mixName(mix []Kind) string {
 
 func measured(o Options) string {
 	if o.Count > 0 {
-		return fmt.Sprintf("%d operations measured", o.Count)
+		return fmt.Sprintf("%d operations measured after a %s warm-up", o.Count, o.Warmup)
 	}
-	return fmt.Sprintf("%s measured", o.Duration)
+	if r := o.rounds(); r > 1 {
+		return fmt.Sprintf("%s measured in %d rounds, each after a %s warm-up", o.Duration, r, o.Warmup)
+	}
+	return fmt.Sprintf("%s measured after a %s warm-up", o.Duration, o.Warmup)
 }
 
 func fmtWindow(d time.Duration) string { return d.Round(time.Millisecond).String() }
