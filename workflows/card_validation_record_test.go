@@ -2,15 +2,12 @@ package workflows_test
 
 import (
 	"context"
-	"io"
 	"os"
 	"testing"
 	"time"
 
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/worker"
 
-	"github.com/payportal/payportal/activities"
 	"github.com/payportal/payportal/internal/billing"
 	"github.com/payportal/payportal/internal/testenv"
 	"github.com/payportal/payportal/workflows"
@@ -35,17 +32,8 @@ func TestRecordCardValidationHistories(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			w := newBillingWorld(t)
-			w.clock.T = time.Now().UTC()
 			acct := w.newAccount(t, 1)
-			queue := "card-record-" + billing.NewID("q")
-			wk := worker.New(c, queue, worker.Options{})
-			workflows.RegisterAll(wk)
-			activities.RegisterAll(wk, activities.Dependencies{DB: w.db, Clock: w.clock, Logger: testenv.Logger(io.Discard),
-				Mail: w.outbox, Cards: w.cards})
-			if err := wk.Start(); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(wk.Stop)
+			queue := w.recordingWorker(t, c, "card-record-")
 			pm := w.pendingCard(t, acct.ID, tc.timeout)
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()

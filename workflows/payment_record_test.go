@@ -2,15 +2,12 @@ package workflows_test
 
 import (
 	"context"
-	"io"
 	"os"
 	"testing"
 	"time"
 
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/worker"
 
-	"github.com/payportal/payportal/activities"
 	"github.com/payportal/payportal/internal/billing"
 	"github.com/payportal/payportal/internal/devdata"
 	"github.com/payportal/payportal/internal/gateway"
@@ -53,17 +50,7 @@ func TestRecordPaymentHistories(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			w := newBillingWorld(t)
-			w.clock.T = time.Now().UTC()
-			paypal := sandbox.NewPayPal(w.db.Pool, "http://checkout.test")
-			queue := "payment-record-" + billing.NewID("q")
-			wk := worker.New(c, queue, worker.Options{})
-			workflows.RegisterAll(wk)
-			activities.RegisterAll(wk, activities.Dependencies{DB: w.db, Clock: w.clock, Logger: testenv.Logger(io.Discard),
-				Mail: w.outbox, Cards: w.cards, PayPal: paypal, PublicURL: "http://portal.test"})
-			if err := wk.Start(); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(wk.Stop)
+			queue := w.recordingWorker(t, c, "payment-record-")
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
 			acct, err := w.db.Account(ctx, devdata.DemoAccountID)

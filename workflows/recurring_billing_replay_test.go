@@ -13,6 +13,7 @@ import (
 	"github.com/payportal/payportal/activities"
 	"github.com/payportal/payportal/internal/billing"
 	"github.com/payportal/payportal/internal/devdata"
+	"github.com/payportal/payportal/internal/gateway/sandbox"
 	"github.com/payportal/payportal/internal/testenv"
 	"github.com/payportal/payportal/workflows"
 )
@@ -60,17 +61,8 @@ func TestRecordRecurringBillingHistories(t *testing.T) {
 	t.Run("billing_day", func(t *testing.T) {
 		// The schedule's workflow starts the month and returns; the month runs on.
 		w := newBillingWorld(t)
-		w.clock.T = time.Now().UTC()
 		acct := w.newAccount(t, 1)
-		queue := "billing-day-record-" + billing.NewID("q")
-		wk := worker.New(c, queue, worker.Options{})
-		workflows.RegisterAll(wk)
-		activities.RegisterAll(wk, activities.Dependencies{DB: w.db, Clock: w.clock, Logger: testenv.Logger(io.Discard),
-			Mail: w.outbox, Cards: w.cards})
-		if err := wk.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(wk.Stop)
+		queue := w.recordingWorker(t, c, "billing-day-record-")
 		id := "billing-day-record/" + billing.NewID("wf")
 		run, err := c.ExecuteWorkflow(context.Background(), client.StartWorkflowOptions{ID: id, TaskQueue: queue},
 			workflows.TypeBillingDay, workflows.BillingDayInput{AccountID: acct.ID, BillingDate: billingDecember})
@@ -121,16 +113,7 @@ func startRecording(t *testing.T, c client.Client, accountID, cardNumber string,
 
 func startRecordingIn(t *testing.T, c client.Client, w *billingWorld, accountID, cardNumber string, billingDate time.Time) *recording {
 	t.Helper()
-	w.clock.T = time.Now().UTC()
-	queue := "recurring-record-" + billing.NewID("q")
-	wk := worker.New(c, queue, worker.Options{})
-	workflows.RegisterAll(wk)
-	activities.RegisterAll(wk, activities.Dependencies{DB: w.db, Clock: w.clock, Logger: testenv.Logger(io.Discard),
-		Mail: w.outbox, Cards: w.cards})
-	if err := wk.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(wk.Stop)
+	queue := w.recordingWorker(t, c, "recurring-record-")
 	w.putCardOnFile(t, accountID, cardNumber)
 	r := &recording{w: w, c: c, id: "recurring-billing-record/" + billing.NewID("wf")}
 	var err error
@@ -176,4 +159,21 @@ func waitForStage(t *testing.T, c client.Client, workflowID string, stage workfl
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// recordingWorker runs every workflow and activity over w's database, clock, outbox and
+// sandbox processors on a task queue of its own on the recording server, and answers the queue.
+func (w *billingWorld) recordingWorker(t *testing.T, c client.Client, prefix string) string {
+	t.Helper()
+	w.clock.T = time.Now().UTC()
+	queue := prefix + billing.NewID("q")
+	wk := worker.New(c, queue, worker.Options{})
+	workflows.RegisterAll(wk)
+	activities.RegisterAll(wk, activities.Dependencies{DB: w.db, Clock: w.clock, Logger: testenv.Logger(io.Discard),
+		Mail: w.outbox, Cards: w.cards, PayPal: sandbox.NewPayPal(w.db.Pool, "http://checkout.test"), PublicURL: "http://portal.test"})
+	if err := wk.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(wk.Stop)
+	return queue
 }
