@@ -5,14 +5,19 @@ import (
 	"encoding/base64"
 	"io"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/payportal/payportal/internal/app"
+	"github.com/payportal/payportal/internal/billing"
 	"github.com/payportal/payportal/internal/codec"
 	"github.com/payportal/payportal/internal/config"
 	"github.com/payportal/payportal/internal/devdata"
+	"github.com/payportal/payportal/internal/gateway"
+	"github.com/payportal/payportal/internal/gateway/sandbox"
 	"github.com/payportal/payportal/internal/testenv"
 )
 
@@ -83,5 +88,35 @@ func TestProductionCheckIncludesTheSettings(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("sandbox settings in production: %v, want %s named", err, want)
 		}
+	}
+}
+
+// The PayPal sandbox's buyer page lets anyone holding an order's token approve it, so it is
+// served in development only, even if the production check were skipped.
+func TestSandboxCheckoutPageIsServedInDevelopmentOnly(t *testing.T) {
+	db, _ := testenv.Database(t)
+	tc := testenv.TemporalClient(t)
+	for _, tt := range []struct {
+		env  string
+		want int
+	}{{config.EnvDevelopment, http.StatusOK}, {config.EnvProduction, http.StatusNotFound}} {
+		t.Run(tt.env, func(t *testing.T) {
+			cfg := config.Config{Env: tt.env, CardProcessor: "sandbox", PayPalMode: "sandbox", PublicURL: "http://portal.test",
+				RateLimitPerSecond: 1000, RateLimitBurst: 1000}
+			a, err := app.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), db, tc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			order, err := a.PayPal.CreateOrder(context.Background(), gateway.OrderRequest{Amount: billing.Money{Amount: 100, Currency: "USD"},
+				RequestID: "req-" + tt.env, ReturnURL: "http://portal.test/r", CancelURL: "http://portal.test/c"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			rec := httptest.NewRecorder()
+			a.APIServer().Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, sandbox.CheckoutPath+"?token="+order.ID, nil))
+			if rec.Code != tt.want {
+				t.Errorf("%s: checkout page answered %d, want %d", tt.env, rec.Code, tt.want)
+			}
+		})
 	}
 }
