@@ -107,6 +107,7 @@ func TestWorkerKilledMidPaymentCompletesOnce(t *testing.T) {
 		t.Fatal("the history's payloads were not decoded")
 	}
 	scan.check(t, "the Temporal history", payloads)
+	p.checkBooksAgree() // the product's own invariants, as after every other fault
 }
 
 // binDir holds the payportal binary built for this test binary; TestMain removes it.
