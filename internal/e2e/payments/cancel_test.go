@@ -33,6 +33,21 @@ func lostAnswer() error {
 	return gateway.Transient(billing.CodeProcessingError, errors.New("sandbox fault: the answer was lost"))
 }
 
+// loseAnswers makes the processor do op and lose every answer after, until the test ends; it
+// counts the answers lost.
+func (p *portal) loseAnswers(processor interface{ SetFault(sandbox.Fault) }, op string) *atomic.Int32 {
+	var lost atomic.Int32
+	processor.SetFault(func(got string, committed bool) error {
+		if got == op && committed {
+			lost.Add(1)
+			return lostAnswer()
+		}
+		return nil
+	})
+	p.t.Cleanup(func() { processor.SetFault(nil) })
+	return &lost
+}
+
 // A PayPal payment waiting for the buyer, cancelled: the order is voided, the payment ends
 // canceled, nothing stays counted in flight, and the mail says no money was taken.
 func TestCancelledWorkflowOfWaitingPayPalPaymentEndsCanceled(t *testing.T) {
@@ -160,15 +175,7 @@ func TestCancelledWorkflowAfterLostCaptureAnswerBooksTheCapture(t *testing.T) {
 	ctx := context.Background()
 	before := p.balance()
 
-	var lost atomic.Int32
-	p.cards().SetFault(func(op string, committed bool) error {
-		if op == sandbox.OpCapture && committed {
-			lost.Add(1)
-			return lostAnswer()
-		}
-		return nil
-	})
-	t.Cleanup(func() { p.cards().SetFault(nil) })
+	lost := p.loseAnswers(p.cards(), sandbox.OpCapture)
 
 	pay := p.pay(cardPayment(1500, "4242424242424242", "123"))
 	p.eventually("the capture commits and its answers are lost", 30*time.Second, func() bool { return lost.Load() >= 2 })
@@ -213,15 +220,7 @@ func TestCancelledWorkflowAfterLostPayPalCaptureAnswerBooksTheCapture(t *testing
 	ctx := context.Background()
 	before := p.balance()
 
-	var lost atomic.Int32
-	p.paypal().SetFault(func(op string, committed bool) error {
-		if op == sandbox.OpCaptureOrder && committed {
-			lost.Add(1)
-			return lostAnswer()
-		}
-		return nil
-	})
-	t.Cleanup(func() { p.paypal().SetFault(nil) })
+	lost := p.loseAnswers(p.paypal(), sandbox.OpCaptureOrder)
 
 	pay := p.pay(paypalPayment(2000))
 	p.awaitPayment(pay.ID, 30*time.Second, func(got payment) bool { return got.Status == "requires_action" })

@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -35,15 +34,7 @@ func TestTerminatedPaymentWithLostCaptureIsBookedByReconciler(t *testing.T) {
 	ctx := context.Background()
 	before := p.balance()
 
-	var lost atomic.Int32
-	p.cards().SetFault(func(op string, committed bool) error {
-		if op == sandbox.OpCapture && committed {
-			lost.Add(1)
-			return lostAnswer()
-		}
-		return nil
-	})
-	t.Cleanup(func() { p.cards().SetFault(nil) })
+	lost := p.loseAnswers(p.cards(), sandbox.OpCapture)
 
 	pay := p.pay(cardPayment(1500, "4242424242424242", "123"))
 	p.eventually("the capture commits and its answers are lost", 30*time.Second, func() bool { return lost.Load() >= 2 })
