@@ -76,7 +76,14 @@ func TestAPIDrainsInFlightRequestsOnSIGTERM(t *testing.T) {
 		body, err := io.ReadAll(resp.Body)
 		answered <- answer{resp.StatusCode, body, err}
 	}()
-	waitForLockWait(t, db, "invoice_pdfs")
+	waitForLockWait(t, db, "invoice_pdfs", func() string {
+		select {
+		case a := <-answered:
+			return fmt.Sprintf("the request ended first: %d %v %.200s\n%s", a.status, a.err, a.body, api.log())
+		default:
+			return ""
+		}
+	})
 
 	if err := api.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -243,10 +250,11 @@ func bigInvoice(t *testing.T, db *postgres.DB, n int) billing.Invoice {
 	return inv
 }
 
-// waitForLockWait waits until a statement of the test database waits for a lock on table.
-func waitForLockWait(t *testing.T, db *postgres.DB, table string) {
+// waitForLockWait waits until a statement of the test database waits for a lock on table;
+// ended says why the wait can stop early (the request is already answered).
+func waitForLockWait(t *testing.T, db *postgres.DB, table string, ended func() string) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for {
 		var n int
 		err := db.Pool.QueryRow(context.Background(), `SELECT count(*)::int FROM pg_stat_activity
@@ -257,8 +265,19 @@ func waitForLockWait(t *testing.T, db *postgres.DB, table string) {
 		if n > 0 {
 			return
 		}
+		if why := ended(); why != "" {
+			t.Fatalf("no statement waited on %s: %s", table, why)
+		}
 		if time.Now().After(deadline) {
-			t.Fatalf("no statement waits on %s", table)
+			var sessions []string
+			rows, _ := db.Pool.Query(context.Background(), `SELECT coalesce(state,'')||' '||coalesce(wait_event_type,'')||' '||left(query, 80)
+				FROM pg_stat_activity WHERE datname = current_database()`)
+			for rows != nil && rows.Next() {
+				var s string
+				_ = rows.Scan(&s)
+				sessions = append(sessions, s)
+			}
+			t.Fatalf("no statement waits on %s; sessions of the database:\n%s", table, strings.Join(sessions, "\n"))
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
