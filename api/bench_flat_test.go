@@ -91,4 +91,3 @@ func analyze(b *testing.B, db *postgres.DB) {
 		b.Fatalf("analyze: %v", err)
 	}
 }
-
