@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"go.temporal.io/sdk/contrib/envconfig"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/payportal/payportal/internal/app"
@@ -27,6 +28,10 @@ func runDev(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return err
 	}
 	defer temporalServer.Stop()
+	if temporalServer != nil {
+		// Our own dev server speaks plain gRPC: a TLS or API-key profile is for other servers.
+		cfg.Temporal = envconfig.ClientConfigProfile{Address: cfg.TemporalAddress, Namespace: cfg.TemporalNamespace}
+	}
 
 	if err := runMigrate(ctx, cfg); err != nil {
 		return err

@@ -70,7 +70,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, err
 	if err != nil {
 		return nil, err
 	}
-	tc, err := temporalclient.Dial(ctx, temporalclient.Options{Address: cfg.TemporalAddress, Namespace: cfg.TemporalNamespace, Logger: log,
+	tc, err := temporalclient.Dial(ctx, temporalclient.Options{Address: cfg.TemporalAddress, Namespace: cfg.TemporalNamespace, Connection: &cfg.Temporal, Logger: log,
 		Codec: codec.New(keys), MetricsHandler: tel.TemporalMetrics(), Interceptors: tel.TemporalInterceptors()})
 	if err != nil {
 		db.Close()

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
@@ -37,18 +38,37 @@ func (a *App) paymentActivities() *activities.Payments {
 }
 
 // EnsureSchedules creates or updates the schedules of the periodic passes (the reconciler and
-// the billing-schedule sync) and triggers a sync now, so accounts seeded or changed before this
+// the billing-schedule sync) and asks for a sync now, so accounts seeded or changed before this
 // start get their billing schedule without waiting for the next pass. `payportal worker` calls
-// it at start: two schedules and a trigger, whatever the number of accounts, and idempotent.
+// it at start: two schedules and at most one sync whatever the number of accounts and of
+// workers starting, since a sync running or started in the last minute is enough.
 func (a *App) EnsureSchedules(ctx context.Context) error {
 	if err := schedules.EnsureMaintenance(ctx, a.Temporal, a.Config.TaskQueue); err != nil {
 		return fmt.Errorf("maintenance schedules: %w", err)
 	}
-	err := a.Temporal.ScheduleClient().GetHandle(ctx, workflows.SyncSchedulesScheduleID).Trigger(ctx, client.ScheduleTriggerOptions{
-		Overlap: enumspb.SCHEDULE_OVERLAP_POLICY_SKIP,
-	})
+	h := a.Temporal.ScheduleClient().GetHandle(ctx, workflows.SyncSchedulesScheduleID)
+	desc, err := h.Describe(ctx)
 	if err != nil {
+		return fmt.Errorf("describe %s: %w", workflows.SyncSchedulesScheduleID, err)
+	}
+	if recentSync(desc.Info, time.Now()) { // the schedule's times are the wall clock
+		return nil
+	}
+	if err := h.Trigger(ctx, client.ScheduleTriggerOptions{Overlap: enumspb.SCHEDULE_OVERLAP_POLICY_SKIP}); err != nil {
 		return fmt.Errorf("trigger %s: %w", workflows.SyncSchedulesScheduleID, err)
 	}
 	return nil
+}
+
+// recentSync reports whether a sync runs now or started within the last minute.
+func recentSync(info client.ScheduleInfo, now time.Time) bool {
+	if len(info.RunningWorkflows) > 0 {
+		return true
+	}
+	for _, act := range info.RecentActions {
+		if now.Sub(act.ActualTime) < time.Minute {
+			return true
+		}
+	}
+	return false
 }

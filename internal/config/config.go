@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"go.temporal.io/sdk/contrib/envconfig"
+
 	"github.com/payportal/payportal/internal/codec"
 )
 
@@ -41,14 +43,20 @@ type Config struct {
 	DatabaseURL       string
 	TemporalAddress   string
 	TemporalNamespace string
-	TaskQueue         string
-	HTTPAddr          string
-	PublicURL         string // how browsers reach the API: PayPal approval and return links
-	SMTPAddr          string // empty: mail is logged, not sent
-	SMTPFrom          string
-	SMTPUsername      string
-	SMTPPassword      string
-	SMTPTLS           string // opportunistic | mandatory | none
+	// Temporal is the connection as the SDK's environment configuration reads it, like the
+	// temporal CLI: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS_*,
+	// TEMPORAL_GRPC_META_*, over a profile (TEMPORAL_PROFILE) of the TOML file
+	// TEMPORAL_CONFIG_FILE. Its address and namespace are TemporalAddress and TemporalNamespace.
+	Temporal envconfig.ClientConfigProfile
+
+	TaskQueue    string
+	HTTPAddr     string
+	PublicURL    string // how browsers reach the API: PayPal approval and return links
+	SMTPAddr     string // empty: mail is logged, not sent
+	SMTPFrom     string
+	SMTPUsername string
+	SMTPPassword string
+	SMTPTLS      string // opportunistic | mandatory | none
 
 	CardValidationTimeout time.Duration
 	PayPalApprovalTimeout time.Duration
@@ -100,8 +108,6 @@ func Load() (Config, error) {
 	c := Config{
 		Env:                env("PAYPORTAL_ENV", EnvProduction),
 		DatabaseURL:        env("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/payportal?sslmode=disable"),
-		TemporalAddress:    env("TEMPORAL_ADDRESS", "127.0.0.1:7233"),
-		TemporalNamespace:  env("TEMPORAL_NAMESPACE", "default"),
 		TaskQueue:          env("PAYPORTAL_TASK_QUEUE", "payportal"),
 		HTTPAddr:           env("PAYPORTAL_HTTP_ADDR", "127.0.0.1:8080"),
 		SMTPAddr:           env("PAYPORTAL_SMTP_ADDR", ""),
@@ -125,6 +131,16 @@ func Load() (Config, error) {
 	}
 	c.PublicURL = env("PAYPORTAL_PUBLIC_URL", "http://"+c.HTTPAddr)
 	var err error
+	if c.Temporal, err = envconfig.LoadClientConfigProfile(envconfig.LoadClientConfigProfileOptions{EnvLookup: nonEmptyEnv{}}); err != nil {
+		return Config{}, fmt.Errorf("temporal connection (TEMPORAL_* and TEMPORAL_CONFIG_FILE): %w", err)
+	}
+	if c.Temporal.Address == "" {
+		c.Temporal.Address = "127.0.0.1:7233"
+	}
+	if c.Temporal.Namespace == "" {
+		c.Temporal.Namespace = "default"
+	}
+	c.TemporalAddress, c.TemporalNamespace = c.Temporal.Address, c.Temporal.Namespace
 	if c.ReturnURLHosts, err = hostListEnv("PAYPORTAL_RETURN_URL_HOSTS"); err != nil {
 		return Config{}, err
 	}
@@ -198,6 +214,18 @@ const DefaultOpsAddr = "127.0.0.1:9090"
 // deploy lets an authorization or a capture finish rather than cancel it half way.
 const DefaultWorkerStopTimeout = 30 * time.Second
 
+// nonEmptyEnv is the environment with empty variables unset, as for every PayPortal setting:
+// to the SDK an empty TEMPORAL_TLS_CLIENT_CERT_PATH would turn TLS on, an empty
+// TEMPORAL_ADDRESS would hide the profile's.
+type nonEmptyEnv struct{}
+
+func (nonEmptyEnv) Environ() []string { return os.Environ() }
+
+func (nonEmptyEnv) LookupEnv(key string) (string, bool) {
+	v := os.Getenv(key)
+	return v, v != ""
+}
+
 // Development reports whether PAYPORTAL_ENV=development: sandboxes, demo data and default
 // secrets are allowed. Anything else (also a Config built without Env) is production.
 func (c Config) Development() bool { return c.Env == EnvDevelopment }
@@ -228,6 +256,10 @@ func (c Config) CheckProduction() error {
 	case len(c.IdempotencySecret) < minIdempotencySecretLen:
 		errs = append(errs, fmt.Errorf("PAYPORTAL_IDEMPOTENCY_SECRET is %d bytes; "+
 			"set it to a random secret of at least %d bytes (or PAYPORTAL_ENV=development for a trial)", len(c.IdempotencySecret), minIdempotencySecretLen))
+	}
+	if c.Temporal.APIKey != "" && c.Temporal.TLS != nil && c.Temporal.TLS.Disabled {
+		errs = append(errs, errors.New("TEMPORAL_API_KEY is set with TEMPORAL_TLS=false, so the key would cross the network in plain text; "+
+			"drop TEMPORAL_TLS=false (an API key turns TLS on)"))
 	}
 	switch {
 	case c.PayloadKeys.IsZero():

@@ -2,6 +2,8 @@ package config_test
 
 import (
 	"encoding/base64"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -20,6 +22,12 @@ func clearEnv(t *testing.T) {
 		"PAYPORTAL_WORKER_STOP_TIMEOUT", "PAYPORTAL_TEMPORAL_UI_PORT"} {
 		t.Setenv(name, "") // restored after the test; empty reads as unset
 	}
+	// The SDK's connection settings; the TOML file is one that does not exist.
+	for _, name := range []string{"TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE", "TEMPORAL_API_KEY", "TEMPORAL_PROFILE",
+		"TEMPORAL_TLS", "TEMPORAL_TLS_CLIENT_CERT_PATH", "TEMPORAL_TLS_CLIENT_KEY_PATH", "TEMPORAL_TLS_SERVER_CA_CERT_PATH", "TEMPORAL_TLS_SERVER_NAME"} {
+		t.Setenv(name, "")
+	}
+	t.Setenv("TEMPORAL_CONFIG_FILE", filepath.Join(t.TempDir(), "none.toml"))
 }
 
 // productionReady is a configuration production accepts.
@@ -234,5 +242,72 @@ func TestOpsSettings(t *testing.T) {
 	t.Setenv("PAYPORTAL_WORKER_STOP_TIMEOUT", "2m")
 	if got := load(t).WorkerStopTimeout; got != 2*time.Minute {
 		t.Errorf("PAYPORTAL_WORKER_STOP_TIMEOUT=2m: %s", got)
+	}
+}
+
+// TestTemporalConnection: the connection is read as the temporal CLI reads it: a profile of a
+// TOML file, then TEMPORAL_* on top; the defaults are the local dev server's.
+func TestTemporalConnection(t *testing.T) {
+	clearEnv(t)
+	c := load(t)
+	if c.TemporalAddress != "127.0.0.1:7233" || c.TemporalNamespace != "default" || c.Temporal.TLS != nil || c.Temporal.APIKey != "" {
+		t.Errorf("defaults: %s %s TLS %v key %q; want the plain local dev server", c.TemporalAddress, c.TemporalNamespace, c.Temporal.TLS, c.Temporal.APIKey)
+	}
+
+	file := filepath.Join(t.TempDir(), "temporal.toml")
+	toml := `
+[profile.cloud]
+address = "payportal.a1b2c.tmprl.cloud:7233"
+namespace = "payportal.a1b2c"
+api_key = "from-the-file"
+
+[profile.selfhosted]
+address = "temporal.internal:7233"
+namespace = "billing"
+[profile.selfhosted.tls]
+client_cert_path = "/etc/payportal/tls/client.pem"
+client_key_path = "/etc/payportal/tls/client.key"
+server_name = "temporal.internal"
+`
+	if err := os.WriteFile(file, []byte(toml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("TEMPORAL_CONFIG_FILE", file)
+	t.Setenv("TEMPORAL_PROFILE", "cloud")
+	c = load(t)
+	if c.TemporalAddress != "payportal.a1b2c.tmprl.cloud:7233" || c.TemporalNamespace != "payportal.a1b2c" || c.Temporal.APIKey != "from-the-file" {
+		t.Errorf("profile cloud: %s %s key %q", c.TemporalAddress, c.TemporalNamespace, c.Temporal.APIKey)
+	}
+	t.Setenv("TEMPORAL_API_KEY", "from-the-environment")
+	t.Setenv("TEMPORAL_NAMESPACE", "other")
+	if c = load(t); c.Temporal.APIKey != "from-the-environment" || c.TemporalNamespace != "other" {
+		t.Errorf("TEMPORAL_* over the profile: key %q namespace %s", c.Temporal.APIKey, c.TemporalNamespace)
+	}
+
+	t.Setenv("TEMPORAL_API_KEY", "")
+	t.Setenv("TEMPORAL_NAMESPACE", "")
+	t.Setenv("TEMPORAL_PROFILE", "selfhosted")
+	c = load(t)
+	if c.TemporalNamespace != "billing" || c.Temporal.TLS == nil || c.Temporal.TLS.ClientCertPath != "/etc/payportal/tls/client.pem" || c.Temporal.TLS.ServerName != "temporal.internal" {
+		t.Errorf("profile selfhosted: namespace %s TLS %+v", c.TemporalNamespace, c.Temporal.TLS)
+	}
+
+	t.Setenv("TEMPORAL_PROFILE", "nosuch")
+	if _, err := config.Load(); err == nil || !strings.Contains(err.Error(), "nosuch") {
+		t.Errorf("an unknown profile: %v; want an error naming it", err)
+	}
+}
+
+func TestProductionRefusesAnAPIKeyInClear(t *testing.T) {
+	productionReady(t)
+	t.Setenv("TEMPORAL_API_KEY", "secret")
+	t.Setenv("TEMPORAL_TLS", "false")
+	err := load(t).CheckProduction()
+	if err == nil || !strings.Contains(err.Error(), "TEMPORAL_TLS=false") {
+		t.Errorf("an API key without TLS: %v; want a refusal naming TEMPORAL_TLS", err)
+	}
+	t.Setenv("TEMPORAL_TLS", "true")
+	if err := load(t).CheckProduction(); err != nil {
+		t.Errorf("an API key over TLS: %v", err)
 	}
 }

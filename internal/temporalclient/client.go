@@ -10,6 +10,7 @@ import (
 	"log/slog"
 
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/contrib/envconfig"
 	"go.temporal.io/sdk/interceptor"
 	tlog "go.temporal.io/sdk/log"
 
@@ -20,7 +21,11 @@ import (
 type Options struct {
 	Address   string
 	Namespace string
-	Logger    *slog.Logger
+	// Connection adds TLS (mTLS, a CA, a server name), an API key, gRPC headers and the
+	// authority, as the SDK's environment configuration reads them (config.Config.Temporal);
+	// its address and namespace are ignored for the two above. Nil: plain gRPC, no key.
+	Connection *envconfig.ClientConfigProfile
+	Logger     *slog.Logger
 	// Codec encrypts every payload, failure message and stack trace the client and the
 	// workers built on it write, and decrypts what they read. Required.
 	Codec *codec.Codec
@@ -44,6 +49,13 @@ func ClientOptions(o Options) (client.Options, error) {
 		FailureConverter: o.Codec.FailureConverter(),
 		MetricsHandler:   o.MetricsHandler,
 		Interceptors:     o.Interceptors,
+	}
+	if o.Connection != nil {
+		conn, err := o.Connection.ToClientOptions(envconfig.ToClientOptionsRequest{})
+		if err != nil {
+			return client.Options{}, fmt.Errorf("temporal connection settings: %w", err)
+		}
+		opts.Credentials, opts.ConnectionOptions, opts.HeadersProvider = conn.Credentials, conn.ConnectionOptions, conn.HeadersProvider
 	}
 	if o.Logger != nil {
 		opts.Logger = tlog.NewStructuredLogger(o.Logger.With("component", "temporal"))
