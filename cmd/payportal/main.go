@@ -166,11 +166,23 @@ func runWorker(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if err := a.CheckProductionSafe(ctx); err != nil {
 		return err
 	}
-	// Every worker makes sure each account's billing schedule exists and follows its billing
-	// day, and that the reconciler's exists; it is idempotent, so several workers starting
-	// together do no harm.
-	if err := a.EnsureSchedules(ctx); err != nil {
-		return err
+	// Every worker makes sure the periodic passes' schedules exist and asks for a billing
+	// schedule sync unless one just ran: several workers starting together do it once. A
+	// refusal from Temporal at that moment (a frontend restarting) is retried, not fatal.
+	for wait := time.Second; ; wait *= 2 {
+		err := a.EnsureSchedules(ctx)
+		if err == nil {
+			break
+		}
+		if wait > 16*time.Second || ctx.Err() != nil {
+			return err
+		}
+		log.Warn("ensure schedules; retrying", "err", err, "in", wait.String())
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
 	}
 	log.Info("worker polling", "task_queue", cfg.TaskQueue, "temporal", cfg.TemporalAddress, "stop_timeout", cfg.WorkerStopTimeout.String())
 	g, gctx := errgroup.WithContext(ctx)

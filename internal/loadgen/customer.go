@@ -233,8 +233,9 @@ func (c *customer) addCard(ctx context.Context, s *sample) {
 			"cvc": "123", "holder_name": "Load Test"},
 		"use_company_info": true, "contact_email": "cards@load.example",
 	})
-	jsonHeader := map[string]string{"Content-Type": "application/json"}
-	status, answer, _, err := c.send(ctx, http.MethodPost, c.accountPath("/payment-methods"), c.acct.Key, jsonHeader, raw)
+	c.keys++
+	status, answer, _, err := c.send(ctx, http.MethodPost, c.accountPath("/payment-methods"), c.acct.Key,
+		map[string]string{"Content-Type": "application/json", "Idempotency-Key": fmt.Sprintf("%s-%d", c.prefix, c.keys)}, raw)
 	if !c.ok(s, "POST payment-methods", status, answer, err, http.StatusAccepted) {
 		return
 	}
@@ -244,7 +245,9 @@ func (c *customer) addCard(ctx context.Context, s *sample) {
 		return
 	}
 	s.ref = pm.WorkflowID
-	status, answer, _, err = c.send(ctx, http.MethodPost, "/v1/rep/payment-methods/"+pm.ID+"/decision", c.repKey, jsonHeader,
+	c.keys++
+	status, answer, _, err = c.send(ctx, http.MethodPost, "/v1/rep/payment-methods/"+pm.ID+"/decision", c.repKey,
+		map[string]string{"Content-Type": "application/json", "Idempotency-Key": fmt.Sprintf("%s-%d", c.prefix, c.keys)},
 		[]byte(`{"decision": "approve", "reason": "load test"}`))
 	if !c.ok(s, "POST decision", status, answer, err, http.StatusOK) {
 		return
@@ -300,9 +303,29 @@ func (c *customer) getJSON(ctx context.Context, s *sample, what, path, key strin
 
 // send makes one request to the API (path relative to base) and reads the whole answer, so
 // the connection goes back to the pool.
+// send makes one request as a careful client does: a GET, or a write carrying an
+// Idempotency-Key, is sent again when the answer is lost (the connection broke, a proxy
+// answered 502/504) or is 503, as the README tells callers to.
 func (c *customer) send(ctx context.Context, method, path, key string, header map[string]string, body []byte) (int, []byte, http.Header, error) {
-	return send(ctx, c.http, method, c.base+path, key, header, body)
+	retry := method == http.MethodGet || header["Idempotency-Key"] != ""
+	wait := 50 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		status, raw, h, err := send(ctx, c.http, method, c.base+path, key, header, body)
+		lost := (err != nil && ctx.Err() == nil) || status == http.StatusBadGateway || status == http.StatusServiceUnavailable || status == http.StatusGatewayTimeout
+		if !retry || !lost || attempt == maxAttempts {
+			return status, raw, h, err
+		}
+		select {
+		case <-ctx.Done():
+			return status, raw, h, err
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, time.Second)
+	}
 }
+
+// maxAttempts bounds a request's retries: about ten seconds of backoff.
+const maxAttempts = 14
 
 func send(ctx context.Context, hc *http.Client, method, target, key string, header map[string]string, body []byte) (int, []byte, http.Header, error) {
 	var rd io.Reader

@@ -2,10 +2,12 @@ package temporalclient_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
 
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/contrib/envconfig"
@@ -32,6 +34,12 @@ func TestDialWithMutualTLS(t *testing.T) {
 	defer c.Close()
 	if _, err := c.WorkflowService().DescribeNamespace(context.Background(), describeDefault()); err != nil {
 		t.Fatalf("a call through the mTLS proxy: %v", err)
+	}
+	// The server's errors come through as themselves.
+	_, err = c.WorkflowService().DescribeNamespace(context.Background(), &workflowservice.DescribeNamespaceRequest{Namespace: "no-such-namespace"})
+	var notFound *serviceerror.NamespaceNotFound
+	if !errors.As(err, &notFound) {
+		t.Fatalf("describe an unknown namespace through the proxy: %v; want NamespaceNotFound", err)
 	}
 
 	// A certificate from another CA, or none: the proxy refuses the handshake. Under TLS 1.3 the

@@ -113,6 +113,24 @@ func StartTLSProxy(t testing.TB, ca *CA, backend string, o TLSProxyOptions) stri
 		Rewrite:       func(r *httputil.ProxyRequest) { r.SetURL(target) },
 		Transport:     &http.Transport{Protocols: &protocols},
 		FlushInterval: -1, // gRPC streams
+		// A gRPC error may come as headers only (grpc-status among them, ending the stream).
+		// Streamed on, those headers and the end of the stream would arrive apart, which
+		// gRPC reads as a stream without trailers: send the status as trailers instead.
+		ModifyResponse: func(resp *http.Response) error {
+			if resp.Header.Get("Grpc-Status") == "" {
+				return nil
+			}
+			if resp.Trailer == nil {
+				resp.Trailer = http.Header{}
+			}
+			for _, k := range []string{"Grpc-Status", "Grpc-Message", "Grpc-Status-Details-Bin"} {
+				if v, ok := resp.Header[k]; ok {
+					resp.Trailer[k] = v
+					resp.Header.Del(k)
+				}
+			}
+			return nil
+		},
 	}
 	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if o.APIKey != "" && r.Header.Get("Authorization") != "Bearer "+o.APIKey {

@@ -32,9 +32,7 @@ import (
 func TestMain(m *testing.M) {
 	code := m.Run()
 	testenv.StopTemporal()
-	if binDir != "" {
-		_ = os.RemoveAll(binDir)
-	}
+	testenv.RemoveBinary()
 	os.Exit(code)
 }
 
@@ -202,26 +200,6 @@ func TestReadyzWithTemporalStopped(t *testing.T) {
 
 // --- helpers ---------------------------------------------------------------------------------
 
-var binDir string
-
-func buildPayportal(t *testing.T) string {
-	t.Helper()
-	if binDir != "" {
-		return filepath.Join(binDir, "payportal")
-	}
-	dir, err := os.MkdirTemp("", "payportal-bin-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(dir, "payportal")
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/payportal/payportal/cmd/payportal").CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/payportal: %v\n%s", err, out)
-	}
-	binDir = dir
-	return bin
-}
 
 func seededDatabase(t *testing.T) (*postgres.DB, string) {
 	t.Helper()
@@ -300,7 +278,7 @@ func (a *apiProcess) log() string {
 // startAPI runs `payportal api` on free ports and waits until its ops listener answers.
 func startAPI(t *testing.T, dbURL, temporalAddr string) *apiProcess {
 	t.Helper()
-	bin := buildPayportal(t)
+	bin := testenv.Payportal(t)
 	publicAddr, opsAddr := freeAddr(t), freeAddr(t)
 	a := &apiProcess{exited: make(chan error, 1), public: "http://" + publicAddr, ops: "http://" + opsAddr, opsAddr: opsAddr,
 		logPath: filepath.Join(t.TempDir(), "api.log")}
@@ -370,7 +348,7 @@ func readyz(t *testing.T, base string) (int, readyzBody) {
 // healthcheck runs `payportal healthcheck` against the ops listener at addr.
 func healthcheck(t *testing.T, addr string) (string, error) {
 	t.Helper()
-	cmd := exec.Command(buildPayportal(t), "healthcheck")
+	cmd := exec.Command(testenv.Payportal(t), "healthcheck")
 	cmd.Env = append(os.Environ(), "PAYPORTAL_OPS_ADDR="+addr, "PAYPORTAL_PAYLOAD_KEYS=")
 	out, err := cmd.CombinedOutput()
 	return string(out), err

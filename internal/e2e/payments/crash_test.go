@@ -1,7 +1,6 @@
 package payments_test
 
 import (
-	"context"
 	"net/http"
 	"os"
 	"os/exec"
@@ -21,7 +20,7 @@ func TestWorkerKilledMidPaymentCompletesOnce(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the payportal binary")
 	}
-	bin := buildPayportal(t)
+	bin := testenv.Payportal(t)
 	p := startPortal(t, portalOptions{noWorker: true})
 	temporalAddr := testenv.TemporalAddress(t)
 	before := p.balance()
@@ -110,30 +109,6 @@ func TestWorkerKilledMidPaymentCompletesOnce(t *testing.T) {
 	p.checkBooksAgree() // the product's own invariants, as after every other fault
 }
 
-// binDir holds the payportal binary built for this test binary; TestMain removes it.
-var binDir string
-
-// buildPayportal builds cmd/payportal once per test binary.
-func buildPayportal(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(binDir, "payportal")
-	if binDir != "" {
-		return bin
-	}
-	dir, err := os.MkdirTemp("", "payportal-bin-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin = filepath.Join(dir, "payportal")
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/payportal/payportal/cmd/payportal").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build ./cmd/payportal: %v\n%s", err, out)
-	}
-	binDir = dir
-	return bin
-}
 
 // startWorkerProcess runs `payportal worker` against the test's database and task queue,
 // logging at debug level to logPath, which the test searches afterwards.

@@ -39,9 +39,7 @@ import (
 func TestMain(m *testing.M) {
 	code := m.Run()
 	testenv.StopTemporal()
-	if binDir != "" {
-		_ = os.RemoveAll(binDir)
-	}
+	testenv.RemoveBinary()
 	os.Exit(code)
 }
 

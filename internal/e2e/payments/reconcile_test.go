@@ -333,7 +333,7 @@ func TestPayportalReconcileExitsNonZeroWhenTheBooksDisagree(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the payportal binary")
 	}
-	bin := buildPayportal(t)
+	bin := testenv.Payportal(t)
 	p := startPortal(t, portalOptions{})
 	pay := p.pay(cardPayment(1200, "4242424242424242", "123"))
 	if got := p.awaitFinal(pay.ID, 30*time.Second); got.Status != "succeeded" {

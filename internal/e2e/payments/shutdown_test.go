@@ -26,7 +26,7 @@ func TestWorkerFinishesItsActivityOnSIGTERM(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the payportal binary")
 	}
-	bin := buildPayportal(t)
+	bin := testenv.Payportal(t)
 	p := startPortal(t, portalOptions{noWorker: true})
 	before := p.balance()
 	ctx := context.Background()

@@ -1,0 +1,50 @@
+package testenv
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+)
+
+var (
+	binMu  sync.Mutex
+	binDir string
+)
+
+// Payportal builds cmd/payportal once per test binary and returns its path, for the tests
+// that run the real processes; RemoveBinary (from TestMain) deletes it.
+func Payportal(t testing.TB) string {
+	t.Helper()
+	binMu.Lock()
+	defer binMu.Unlock()
+	if binDir != "" {
+		return filepath.Join(binDir, "payportal")
+	}
+	dir, err := os.MkdirTemp("", "payportal-bin-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "payportal")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/payportal/payportal/cmd/payportal").CombinedOutput(); err != nil {
+		_ = os.RemoveAll(dir)
+		t.Fatalf("go build ./cmd/payportal: %v\n%s", err, out)
+	}
+	binDir = dir
+	return bin
+}
+
+// RemoveBinary deletes what Payportal built.
+func RemoveBinary() {
+	binMu.Lock()
+	defer binMu.Unlock()
+	if binDir != "" {
+		_ = os.RemoveAll(binDir)
+		binDir = ""
+	}
+}
