@@ -200,7 +200,6 @@ func TestReadyzWithTemporalStopped(t *testing.T) {
 
 // --- helpers ---------------------------------------------------------------------------------
 
-
 func seededDatabase(t *testing.T) (*postgres.DB, string) {
 	t.Helper()
 	db, dbURL := testenv.Database(t)

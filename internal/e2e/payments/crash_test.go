@@ -109,7 +109,6 @@ func TestWorkerKilledMidPaymentCompletesOnce(t *testing.T) {
 	p.checkBooksAgree() // the product's own invariants, as after every other fault
 }
 
-
 // startWorkerProcess runs `payportal worker` against the test's database and task queue,
 // logging at debug level to logPath, which the test searches afterwards.
 func startWorkerProcess(t *testing.T, bin string, p *portal, temporalAddr, logPath string) *exec.Cmd {
