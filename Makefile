@@ -2,6 +2,9 @@
 
 GO           ?= go
 TEMPORAL_CLI := .payportal/bin/temporal
+HELM         := .payportal/bin/helm
+MANIFESTCHECK := .payportal/bin/manifestcheck
+HELM_CHART   := deploy/helm/payportal
 GOBIN_DIR    := $(shell $(GO) env GOPATH)/bin
 
 # Pinned linters (see lint-tool and vulncheck-tool) and the fuzzers' time per target.
@@ -9,7 +12,7 @@ GOLANGCI_LINT_VERSION := v2.15.0
 GOVULNCHECK_VERSION   := v1.9.0
 FUZZTIME              ?= 3s
 
-.PHONY: dev test bench load loadgen compose-check ci build temporal-cli record-histories lint vulncheck fuzz lint-tool vulncheck-tool
+.PHONY: dev test bench load loadgen compose-check helm-check ci build temporal-cli record-histories lint vulncheck fuzz lint-tool vulncheck-tool
 
 ## dev: run everything (Temporal dev server with its UI on :8233, migrations, demo data, worker, API on :8080)
 dev: $(TEMPORAL_CLI)
@@ -42,6 +45,22 @@ record-histories: $(TEMPORAL_CLI)
 ## compose-check: validate docker-compose.yml as Compose v2 does (its schema and model), without a Docker engine
 compose-check:
 	cd tools/composecheck && go run . ../../docker-compose.yml
+
+## helm-check: the Helm chart (deploy/helm/payportal), offline: helm lint and helm template with
+## the default values and with its ci-values.yaml, each rendering decoded strictly into the
+## Kubernetes API types and checked for the pods' security settings (tools/helm/manifestcheck)
+helm-check: $(HELM) $(MANIFESTCHECK)
+	$(HELM) lint --strict $(HELM_CHART)
+	$(HELM) lint --strict $(HELM_CHART) -f $(HELM_CHART)/ci-values.yaml
+	$(HELM) template payportal $(HELM_CHART) | $(MANIFESTCHECK)
+	$(HELM) template payportal $(HELM_CHART) -f $(HELM_CHART)/ci-values.yaml | $(MANIFESTCHECK)
+
+# Helm, pinned in tools/helm/go.mod, built once into .payportal/bin (as the Temporal CLI).
+$(HELM): tools/helm/go.mod tools/helm/go.sum
+	cd tools/helm && $(GO) build -o ../../$@ helm.sh/helm/v3/cmd/helm
+
+$(MANIFESTCHECK): tools/helm/go.mod tools/helm/go.sum tools/helm/manifestcheck/main.go
+	cd tools/helm && $(GO) build -o ../../$@ ./manifestcheck
 
 ## lint: golangci-lint (pinned) over the whole module, with .golangci.yml
 lint: lint-tool
