@@ -55,9 +55,17 @@ helm-check: $(HELM) $(MANIFESTCHECK)
 	$(HELM) template payportal $(HELM_CHART) | $(MANIFESTCHECK)
 	$(HELM) template payportal $(HELM_CHART) -f $(HELM_CHART)/ci-values.yaml | $(MANIFESTCHECK)
 
-# Helm, pinned in tools/helm/go.mod, built once into .payportal/bin (as the Temporal CLI).
+# Helm, pinned in tools/helm/go.mod, built once into .payportal/bin (as the Temporal CLI). The
+# -X flags are those of Helm's own release build: without them it renders and lints for
+# Kubernetes 1.20 (its client-go's minor version, 37 for v0.37.0, is the Kubernetes 1.x).
 $(HELM): tools/helm/go.mod tools/helm/go.sum
-	cd tools/helm && $(GO) build -o ../../$@ helm.sh/helm/v3/cmd/helm
+	cd tools/helm && \
+	helm_version=$$($(GO) list -m -f '{{.Version}}' helm.sh/helm/v3) && \
+	k8s_minor=$$($(GO) list -m -f '{{.Version}}' k8s.io/client-go | cut -d. -f2) && \
+	$(GO) build -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$$helm_version \
+		-X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=$$k8s_minor \
+		-X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$$k8s_minor" \
+		-o ../../$@ helm.sh/helm/v3/cmd/helm
 
 $(MANIFESTCHECK): tools/helm/go.mod tools/helm/go.sum tools/helm/manifestcheck/main.go
 	cd tools/helm && $(GO) build -o ../../$@ ./manifestcheck
