@@ -2,6 +2,9 @@
 
 GO           ?= go
 TEMPORAL_CLI := .payportal/bin/temporal
+HELM         := .payportal/bin/helm
+MANIFESTCHECK := .payportal/bin/manifestcheck
+HELM_CHART   := deploy/helm/payportal
 GOBIN_DIR    := $(shell $(GO) env GOPATH)/bin
 
 # Pinned linters (see lint-tool and vulncheck-tool) and the fuzzers' time per target.
@@ -9,7 +12,7 @@ GOLANGCI_LINT_VERSION := v2.15.0
 GOVULNCHECK_VERSION   := v1.9.0
 FUZZTIME              ?= 3s
 
-.PHONY: dev test bench load loadgen compose-check ci build temporal-cli record-histories lint vulncheck fuzz lint-tool vulncheck-tool
+.PHONY: dev test bench load loadgen compose-check helm-check ci build temporal-cli record-histories lint vulncheck fuzz lint-tool vulncheck-tool
 
 ## dev: run everything (Temporal dev server with its UI on :8233, migrations, demo data, worker, API on :8080)
 dev: $(TEMPORAL_CLI)
@@ -42,6 +45,30 @@ record-histories: $(TEMPORAL_CLI)
 ## compose-check: validate docker-compose.yml as Compose v2 does (its schema and model), without a Docker engine
 compose-check:
 	cd tools/composecheck && go run . ../../docker-compose.yml
+
+## helm-check: the Helm chart (deploy/helm/payportal), offline: helm lint and helm template with
+## the default values and with its ci-values.yaml, each rendering decoded strictly into the
+## Kubernetes API types and checked for the pods' security settings (tools/helm/manifestcheck)
+helm-check: $(HELM) $(MANIFESTCHECK)
+	$(HELM) lint --strict $(HELM_CHART)
+	$(HELM) lint --strict $(HELM_CHART) -f $(HELM_CHART)/ci-values.yaml
+	$(HELM) template payportal $(HELM_CHART) | $(MANIFESTCHECK)
+	$(HELM) template payportal $(HELM_CHART) -f $(HELM_CHART)/ci-values.yaml | $(MANIFESTCHECK)
+
+# Helm, pinned in tools/helm/go.mod, built once into .payportal/bin (as the Temporal CLI). The
+# -X flags are those of Helm's own release build: without them it renders and lints for
+# Kubernetes 1.20 (its client-go's minor version, 37 for v0.37.0, is the Kubernetes 1.x).
+$(HELM): tools/helm/go.mod tools/helm/go.sum
+	cd tools/helm && \
+	helm_version=$$($(GO) list -m -f '{{.Version}}' helm.sh/helm/v3) && \
+	k8s_minor=$$($(GO) list -m -f '{{.Version}}' k8s.io/client-go | cut -d. -f2) && \
+	$(GO) build -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$$helm_version \
+		-X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=$$k8s_minor \
+		-X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$$k8s_minor" \
+		-o ../../$@ helm.sh/helm/v3/cmd/helm
+
+$(MANIFESTCHECK): tools/helm/go.mod tools/helm/go.sum tools/helm/manifestcheck/main.go
+	cd tools/helm && $(GO) build -o ../../$@ ./manifestcheck
 
 ## lint: golangci-lint (pinned) over the whole module, with .golangci.yml
 lint: lint-tool
