@@ -38,7 +38,7 @@ type fakeCards struct {
 	decideErr error
 }
 
-func (f *fakeCards) Add(_ context.Context, accountID string, in portal.NewCard) (billing.PaymentMethod, error) {
+func (f *fakeCards) Add(_ context.Context, accountID string, in portal.NewCard) (billing.PaymentMethod, bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.added = append(f.added, in)
@@ -49,7 +49,7 @@ func (f *fakeCards) Add(_ context.Context, accountID string, in portal.NewCard) 
 	if in.BillingAddress != nil {
 		pm.BillingAddress = *in.BillingAddress
 	}
-	return pm, nil
+	return pm, false, nil
 }
 
 func (f *fakeCards) List(context.Context, string, billing.ListParams) ([]billing.PaymentMethod, bool, error) {
@@ -64,15 +64,15 @@ func (f *fakeCards) Pending(context.Context, billing.ListParams) ([]billing.Paym
 	return []billing.PaymentMethod{{ID: "pm_old", AccountID: "acct_demo", Status: billing.PMPendingValidation}}, false, nil
 }
 
-func (f *fakeCards) Decide(_ context.Context, repKeyID, pmID string, d billing.Decision, reason string) (billing.PaymentMethod, error) {
+func (f *fakeCards) Decide(_ context.Context, repKeyID, pmID string, d billing.Decision, reason, _ string) (billing.PaymentMethod, bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.decisions = append(f.decisions, repKeyID+" "+pmID+" "+string(d)+" "+reason)
 	if f.decideErr != nil {
-		return billing.PaymentMethod{}, f.decideErr
+		return billing.PaymentMethod{}, false, f.decideErr
 	}
 	now := cardNow
-	return billing.PaymentMethod{ID: pmID, Status: billing.PMValidated, DecidedAt: &now}, nil
+	return billing.PaymentMethod{ID: pmID, Status: billing.PMValidated, DecidedAt: &now}, false, nil
 }
 
 func startCardServer(t *testing.T) (*fakeCards, string) {
