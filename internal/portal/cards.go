@@ -234,11 +234,10 @@ func (s *Cards) Pending(ctx context.Context, p billing.ListParams) ([]billing.Pa
 // (409). Once the workflow has closed, the card's row answers (409). A run from before the
 // update refuses it as unknown and is sent the signal instead (decideBySignal).
 //
-// With an Idempotency-Key (scoped to the rep's API key), the key is recorded once the decision
-// is, and a request again with it answers the card as it now stands (replayed), sending the
-// workflow nothing. A decision refused as already_decided is answered the card too when the
-// card is decided as this request asks, by this rep: the first request with the key (its
-// answer lost, or a twin running at once) decided it.
+// With an Idempotency-Key (scoped to the rep's API key), the key is recorded before the
+// decision is sent (claimed), so of concurrent requests with one key only the first sends it;
+// the others, and later retries, are its replays (replayDecision). A refusal (a 4xx) gives the
+// key back, so its retry is refused the same way; after a 503 the key stays claimed.
 func (s *Cards) Decide(ctx context.Context, repKeyID, pmID string, decision billing.Decision, reason, idempotencyKey string) (_ billing.PaymentMethod, replayed bool, err error) {
 	if idempotencyKey == "" {
 		pm, err := s.decide(ctx, repKeyID, pmID, decision, reason)
@@ -254,37 +253,43 @@ func (s *Cards) Decide(ctx context.Context, repKeyID, pmID string, decision bill
 			Decision        billing.Decision `json:"decision"`
 			Reason          string           `json:"reason"`
 		}{pm.ID, decision, reason})}
-	rec, found, err := s.DB.FindIdempotencyKey(ctx, key)
+	rec, claimed, err := s.DB.RecordIdempotencyKey(ctx, key)
 	if err != nil {
 		return billing.PaymentMethod{}, false, err
 	}
-	if found {
-		return s.replayDecision(ctx, rec, key)
+	if !claimed {
+		return s.replayDecision(ctx, rec, key, decision, reason)
 	}
 	decided, err := s.decide(ctx, repKeyID, pmID, decision, reason)
-	if isConflict(err, billing.CodeAlreadyDecided) {
-		if cur, rerr := s.DB.PaymentMethodByID(ctx, pmID); rerr == nil && decidedAs(cur, repKeyID, decision, reason) {
-			decided, err = cur, nil
-		}
-	}
 	if err != nil {
+		releaseIfRefused(ctx, s.DB, s.log(), key, err)
 		return billing.PaymentMethod{}, false, err
-	}
-	rec, recorded, err := s.DB.RecordIdempotencyKey(ctx, key)
-	if err != nil {
-		return billing.PaymentMethod{}, false, err
-	}
-	if !recorded { // a twin with the same key recorded first
-		return s.replayDecision(ctx, rec, key)
 	}
 	return decided, false, nil
 }
 
-func (s *Cards) replayDecision(ctx context.Context, rec, key postgres.IdempotencyRecord) (billing.PaymentMethod, bool, error) {
+// replayDecision answers a decision sent again with its key: the card as it now stands, once
+// the request that claimed the key has had its time (DecisionWait) to have it decided. A card
+// still pending then was never decided, that request having failed before the workflow took
+// it: the decision is sent now, and the workflow, deciding a card once, keeps it harmless.
+func (s *Cards) replayDecision(ctx context.Context, rec, key postgres.IdempotencyRecord, decision billing.Decision, reason string) (billing.PaymentMethod, bool, error) {
 	if !rec.Matches(key) {
 		return billing.PaymentMethod{}, false, postgres.IdempotencyKeyReused()
 	}
-	pm, err := s.DB.PaymentMethodByID(ctx, rec.PaymentMethodID)
+	pm, err := awaitRow(ctx, rec, orDefault(s.DecisionWait, 10*time.Second),
+		func(ctx context.Context) (billing.PaymentMethod, error) {
+			return s.DB.PaymentMethodByID(ctx, rec.PaymentMethodID)
+		},
+		func(pm billing.PaymentMethod) bool { return pm.Status.Final() })
+	if err != nil || pm.Status.Final() {
+		return pm, err == nil, err
+	}
+	pm, err = s.decide(ctx, key.RepKeyID, rec.PaymentMethodID, decision, reason)
+	if isConflict(err, billing.CodeAlreadyDecided) {
+		if cur, rerr := s.DB.PaymentMethodByID(ctx, rec.PaymentMethodID); rerr == nil && decidedAs(cur, key.RepKeyID, decision, reason) {
+			pm, err = cur, nil // the claiming request got there first after all
+		}
+	}
 	if err != nil {
 		return billing.PaymentMethod{}, false, err
 	}

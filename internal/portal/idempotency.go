@@ -1,13 +1,17 @@
 package portal
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/json"
+	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/payportal/payportal/internal/billing"
 	"github.com/payportal/payportal/internal/gateway"
+	"github.com/payportal/payportal/internal/postgres"
 )
 
 // fingerprint tells a replay of a request from a reuse of its Idempotency-Key: the
@@ -36,6 +40,37 @@ type cardFacts struct {
 func factsOf(c gateway.Card) *cardFacts {
 	return &cardFacts{Brand: c.Brand(), Last4: c.Last4(), ExpMonth: c.ExpMonth, ExpYear: c.ExpYear,
 		HolderName: strings.TrimSpace(c.HolderName)}
+}
+
+// awaitRow reads a row (read) until moved says it has moved on, or until wait has passed since
+// the key was claimed: by then the request that claimed it has answered, so a row that has not
+// moved never will by that request. It answers the last row read.
+func awaitRow[T any](ctx context.Context, claim postgres.IdempotencyRecord, wait time.Duration,
+	read func(context.Context) (T, error), moved func(T) bool) (T, error) {
+	deadline := claim.CreatedAt.Add(wait)
+	for {
+		row, err := read(ctx)
+		if err != nil || moved(row) || !time.Now().Before(deadline) {
+			return row, err
+		}
+		select {
+		case <-ctx.Done():
+			return row, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// releaseIfRefused gives back a key claimed by a request that was refused (a 4xx: nothing was
+// done), so a retry with it is refused the same way rather than replaying nothing. After any
+// other error the work may have been done, and the key stays claimed for the retry to find.
+func releaseIfRefused(ctx context.Context, db *postgres.DB, log *slog.Logger, key postgres.IdempotencyRecord, err error) {
+	if e := billing.ErrorOf(err); e == nil || e.Kind == billing.KindUnavailable || e.Kind == billing.KindInternal {
+		return
+	}
+	if rerr := db.ReleaseIdempotencyKey(context.WithoutCancel(ctx), key); rerr != nil {
+		log.WarnContext(ctx, "idempotency key of a refused request kept", "route", string(key.Route), "err", rerr)
+	}
 }
 
 // isConflict reports whether err is the 409 with code.

@@ -80,10 +80,10 @@ func TestCardAddedWhileTemporalIsDownIsStartedByTheRetryWithItsKey(t *testing.T)
 	}
 }
 
-// A decision whose answer was lost: the workflow recorded it, and the retry with the key is
-// refused by the workflow as already decided. The card decided as asked, by this rep, is the
-// answer, and the key is recorded: a third request is a replay that sends nothing.
-func TestDecisionRetriedAfterALostAnswerIsAnsweredTheCard(t *testing.T) {
+// A decision that failed with a 503 after the workflow recorded it (Temporal's answer lost):
+// the key stays claimed, and the retry with it is answered the card, replayed, sending the
+// workflow nothing. A refused decision gives its key back.
+func TestDecisionRetriedAfterA503IsAnsweredTheCard(t *testing.T) {
 	ctx := context.Background()
 	db := seededDB(t)
 	var rep string // the demo rep's key id: a rep's Idempotency-Keys are scoped to it
@@ -91,26 +91,32 @@ func TestDecisionRetriedAfterALostAnswerIsAnsweredTheCard(t *testing.T) {
 		t.Fatal(err)
 	}
 	pm := pendingCard(t, db)
-	decideInDB(t, db, pm.ID, workflows.RepDecision{Decision: billing.DecisionApprove, Reason: "ok", RepID: rep})
-	tc := &scriptedTemporal{update: func(client.UpdateWorkflowOptions) (any, error) {
-		return nil, temporal.NewApplicationError("already decided", workflows.ErrTypeAlreadyDecided)
+	tc := &scriptedTemporal{update: func(opts client.UpdateWorkflowOptions) (any, error) {
+		// The workflow records the decision; its answer never reaches the API.
+		decideInDB(t, db, pm.ID, opts.Args[0].(workflows.RepDecision))
+		return nil, serviceerror.NewUnavailable("connection reset")
 	}}
 	s := cardsWith(t, db, tc)
 
-	got, replayed, err := s.Decide(ctx, rep, pm.ID, billing.DecisionApprove, "ok", "decide-lost")
-	if err != nil || replayed || got.Status != billing.PMValidated {
-		t.Fatalf("retry after a lost answer: %+v replayed=%v err=%v, want the validated card", got, replayed, err)
+	_, _, err := s.Decide(ctx, rep, pm.ID, billing.DecisionApprove, "ok", "decide-once")
+	if e := billing.ErrorOf(err); e == nil || e.Kind != billing.KindUnavailable {
+		t.Fatalf("decision: %v, want 503", err)
 	}
-	got, replayed, err = s.Decide(ctx, rep, pm.ID, billing.DecisionApprove, "ok", "decide-lost")
-	if err != nil || !replayed || got.ID != pm.ID {
-		t.Fatalf("third request: %+v replayed=%v err=%v, want a replay", got, replayed, err)
+	got, replayed, err := s.Decide(ctx, rep, pm.ID, billing.DecisionApprove, "ok", "decide-once")
+	if err != nil || !replayed || got.Status != billing.PMValidated {
+		t.Fatalf("retry: %+v replayed=%v err=%v, want the validated card, replayed", got, replayed, err)
 	}
 	if n := tc.called("update " + workflows.UpdateRepDecision); n != 1 {
-		t.Errorf("%d updates sent, want 1: a replay sends nothing", n)
+		t.Errorf("%d updates sent, want 1: the retry sends nothing", n)
 	}
-	// Decided by someone else, or otherwise: the refusal stands.
-	if _, _, err := s.Decide(ctx, rep, pm.ID, billing.DecisionReject, "no", "decide-other"); billing.ErrorOf(err) == nil ||
-		billing.ErrorOf(err).Code != billing.CodeAlreadyDecided {
-		t.Errorf("another decision: %v, want 409 already_decided", err)
+	tc.update = func(client.UpdateWorkflowOptions) (any, error) {
+		return nil, temporal.NewApplicationError("already decided", workflows.ErrTypeAlreadyDecided)
+	}
+	_, _, err = s.Decide(ctx, rep, pm.ID, billing.DecisionApprove, "ok", "decide-once-more")
+	if e := billing.ErrorOf(err); e == nil || e.Code != billing.CodeAlreadyDecided {
+		t.Fatalf("a new key: %v, want 409 already_decided", err)
+	}
+	if n := count(t, db, `SELECT count(*)::int FROM idempotency_keys WHERE key = 'decide-once-more'`); n != 0 {
+		t.Errorf("the refused decision's key is still recorded")
 	}
 }

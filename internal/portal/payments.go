@@ -319,50 +319,56 @@ func (s *Payments) Get(ctx context.Context, accountID, paymentID string) (billin
 // or has closed, the payment is answered as it stands. A run from before the update refuses
 // it as unknown; it is sent the cancel-payment signal instead (cancelBySignal).
 //
-// With an Idempotency-Key, the key is recorded once the cancel is answered, and a request
-// again with it answers the payment as it now stands (replayed), asking the workflow nothing.
-// A cancel refused because the payment is already canceled is answered the payment too: the
-// first request with the key (its answer lost, or a twin running at once) canceled it.
+// With an Idempotency-Key, the key is recorded before the cancel is sent (claimed), so of
+// concurrent requests with one key only the first sends it; the others, and later retries,
+// are its replays (replayCancel). A refusal (a 4xx) gives the key back, so its retry is
+// refused the same way; after a 503 the key stays claimed.
 func (s *Payments) Cancel(ctx context.Context, accountID, paymentID, idempotencyKey string) (_ billing.Payment, replayed bool, err error) {
 	if idempotencyKey == "" {
 		p, err := s.cancel(ctx, accountID, paymentID)
 		return p, false, err
 	}
+	if _, err := s.DB.Payment(ctx, accountID, paymentID); err != nil {
+		return billing.Payment{}, false, err // no claim on another account's payment
+	}
 	key := postgres.IdempotencyRecord{AccountID: accountID, Key: idempotencyKey, Route: postgres.RouteCancelPayment,
 		PaymentID: paymentID, RequestHash: fingerprint(s.RequestHashKey, struct {
 			PaymentID string `json:"payment_id"`
 		}{paymentID})}
-	rec, found, err := s.DB.FindIdempotencyKey(ctx, key)
+	rec, claimed, err := s.DB.RecordIdempotencyKey(ctx, key)
 	if err != nil {
 		return billing.Payment{}, false, err
 	}
-	if found {
+	if !claimed {
 		return s.replayCancel(ctx, rec, key)
 	}
 	p, err := s.cancel(ctx, accountID, paymentID)
-	if isConflict(err, billing.CodeNotCancelable) {
-		if cur, rerr := s.DB.Payment(ctx, accountID, paymentID); rerr == nil && cur.Status == billing.PaymentCanceled {
-			p, err = cur, nil
-		}
-	}
 	if err != nil {
+		releaseIfRefused(ctx, s.DB, s.log(), key, err)
 		return billing.Payment{}, false, err
-	}
-	rec, recorded, err := s.DB.RecordIdempotencyKey(ctx, key)
-	if err != nil {
-		return billing.Payment{}, false, err
-	}
-	if !recorded { // a twin with the same key recorded first
-		return s.replayCancel(ctx, rec, key)
 	}
 	return p, false, nil
 }
 
+// replayCancel answers a cancel sent again with its key: the payment as it now stands, once
+// the request that claimed the key has had its time (OutcomeWait) to have it canceled. A
+// payment still waiting for the buyer then was never canceled, that request having failed
+// before the saga took it (or the saga being slow): the cancel is sent now, and the saga,
+// taking one cancel however many arrive, keeps it harmless.
 func (s *Payments) replayCancel(ctx context.Context, rec, key postgres.IdempotencyRecord) (billing.Payment, bool, error) {
 	if !rec.Matches(key) {
 		return billing.Payment{}, false, postgres.IdempotencyKeyReused()
 	}
-	p, err := s.DB.PaymentByID(ctx, rec.PaymentID)
+	p, err := awaitRow(ctx, rec, orDefault(s.OutcomeWait, 5*time.Second),
+		func(ctx context.Context) (billing.Payment, error) { return s.DB.PaymentByID(ctx, rec.PaymentID) },
+		func(p billing.Payment) bool { return p.Status != billing.PaymentRequiresAction })
+	if err != nil || p.Status != billing.PaymentRequiresAction {
+		return p, err == nil, err
+	}
+	p, err = s.cancel(ctx, rec.AccountID, rec.PaymentID)
+	if isConflict(err, billing.CodeNotCancelable) {
+		p, err = s.DB.PaymentByID(ctx, rec.PaymentID) // canceled by the claiming request after all, or ended otherwise
+	}
 	if err != nil {
 		return billing.Payment{}, false, err
 	}

@@ -87,9 +87,10 @@ func findIdempotencyKey(ctx context.Context, q querier, r IdempotencyRecord) (Id
 	return found, true, nil
 }
 
-// RecordIdempotencyKey records what a key did once the work is done (cancels, decisions: the
-// work is the workflow's). A concurrent request with the same key may have recorded first:
-// then nothing is written and the record that stands is answered (recorded=false).
+// RecordIdempotencyKey records a key before its request sends the work on (cancels and
+// decisions: the work is the workflow's), claiming it. A concurrent request with the same key
+// may have recorded first: then nothing is written and the record that stands is answered
+// (recorded=false).
 func (db *DB) RecordIdempotencyKey(ctx context.Context, r IdempotencyRecord) (stands IdempotencyRecord, recorded bool, err error) {
 	err = db.inTx(ctx, func(tx pgx.Tx) error {
 		var found bool
@@ -128,4 +129,15 @@ func insertIdempotencyKey(ctx context.Context, tx pgx.Tx, r IdempotencyRecord) (
 		return IdempotencyRecord{}, false, fmt.Errorf("idempotency key conflicted but has no record")
 	}
 	return found, true, nil
+}
+
+// ReleaseIdempotencyKey deletes the record of a key whose request was refused, so a retry
+// with it is refused the same way.
+func (db *DB) ReleaseIdempotencyKey(ctx context.Context, r IdempotencyRecord) error {
+	_, err := db.Pool.Exec(ctx, `DELETE FROM idempotency_keys WHERE key = $1 AND route = $2 AND
+		(rep_key_id = $3 OR $3 = '' AND rep_key_id IS NULL AND account_id = $4)`, r.Key, r.Route, r.RepKeyID, r.AccountID)
+	if err != nil {
+		return fmt.Errorf("release idempotency key: %w", err)
+	}
+	return nil
 }

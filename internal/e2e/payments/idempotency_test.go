@@ -160,10 +160,46 @@ func TestConcurrentCardAdditionsWithOneKeyStoreOneCard(t *testing.T) {
 	if c := p.count(`SELECT count(*)::int FROM payment_methods`); c != 1 {
 		t.Errorf("%d cards stored, want 1", c)
 	}
+
+	// A rep's double click: five approvals with one key at once. One reaches the workflow;
+	// the others are its replays, answered the validated card, not 409 already_decided.
+	var id string
+	for k := range ids {
+		id = k
+	}
+	decisions := make([]answer, 5)
+	start = make(chan struct{})
+	for i := range decisions {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			decisions[i] = p.send(http.MethodPost, "/v1/rep/payment-methods/"+id+"/decision", devdata.DemoRepKey, "approve-at-once",
+				map[string]any{"decision": "approve"})
+		}()
+	}
+	close(start)
+	wg.Wait()
+	fresh = 0
+	for _, a := range decisions {
+		if got := decode[card](t, a.raw); a.status != http.StatusOK || got.Status != "validated" {
+			t.Errorf("a decision answered %d %s, want 200 validated", a.status, a.raw)
+		}
+		if !a.replayed {
+			fresh++
+		}
+	}
+	if fresh != 1 {
+		t.Errorf("%d decisions not replayed, want 1", fresh)
+	}
+	if r := p.requests(workflows.CardValidationWorkflowID(id)); r["update "+workflows.UpdateRepDecision] != 1 {
+		t.Errorf("the card's workflow took %v, want one %s update", r, workflows.UpdateRepDecision)
+	}
 }
 
 // A cancel sent again with its key answers the same 200 and the payment canceled, replayed,
-// without asking the saga again; without a key a second cancel stays a 409.
+// without asking the saga again; without a key, or under a new one, a second cancel stays a
+// 409.
 func TestCancelRetriedWithItsKeyAnswersTheSame(t *testing.T) {
 	p := startPortal(t, portalOptions{})
 	pay := p.pay(paypalPayment(700))
@@ -185,11 +221,13 @@ func TestCancelRetriedWithItsKeyAnswersTheSame(t *testing.T) {
 	if a := p.send(http.MethodPost, cancel, demoKey, "", nil); a.status != http.StatusConflict {
 		t.Errorf("a cancel without a key answered %d %s, want 409 not_cancelable as before", a.status, a.raw)
 	}
-	// A first request whose answer was lost and never recorded: the payment canceled is the
-	// answer to a new key too.
-	lost := p.send(http.MethodPost, cancel, demoKey, "cancel-lost", nil)
-	if got := decode[payment](t, lost.raw); lost.status != http.StatusOK || got.Status != "canceled" {
-		t.Errorf("cancel of a canceled payment with a key answered %d %s, want 200 canceled", lost.status, lost.raw)
+	// A new key is a new cancel: refused, and the key is given back, so it is refused again
+	// rather than replayed.
+	for range 2 {
+		late := p.send(http.MethodPost, cancel, demoKey, "cancel-late", nil)
+		if e := decode[apiError](t, late.raw); late.status != http.StatusConflict || late.replayed || e.Error.Code != "not_cancelable" {
+			t.Errorf("a cancel of the canceled payment under a new key answered %d replayed=%v %s, want 409 not_cancelable", late.status, late.replayed, late.raw)
+		}
 	}
 	// The key names this cancel; on another payment it is a reuse.
 	other := p.pay(paypalPayment(300))
