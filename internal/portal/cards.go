@@ -281,8 +281,11 @@ func (s *Cards) replayDecision(ctx context.Context, rec, key postgres.Idempotenc
 			return s.DB.PaymentMethodByID(ctx, rec.PaymentMethodID)
 		},
 		func(pm billing.PaymentMethod) bool { return pm.Status.Final() })
-	if err != nil || pm.Status.Final() {
-		return pm, err == nil, err
+	if err != nil {
+		return billing.PaymentMethod{}, false, err
+	}
+	if pm.Status.Final() {
+		return pm, true, nil
 	}
 	pm, err = s.decide(ctx, key.RepKeyID, rec.PaymentMethodID, decision, reason)
 	if isConflict(err, billing.CodeAlreadyDecided) {

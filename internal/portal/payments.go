@@ -362,8 +362,11 @@ func (s *Payments) replayCancel(ctx context.Context, rec, key postgres.Idempoten
 	p, err := awaitRow(ctx, rec, orDefault(s.OutcomeWait, 5*time.Second),
 		func(ctx context.Context) (billing.Payment, error) { return s.DB.PaymentByID(ctx, rec.PaymentID) },
 		func(p billing.Payment) bool { return p.Status != billing.PaymentRequiresAction })
-	if err != nil || p.Status != billing.PaymentRequiresAction {
-		return p, err == nil, err
+	if err != nil {
+		return billing.Payment{}, false, err
+	}
+	if p.Status != billing.PaymentRequiresAction {
+		return p, true, nil
 	}
 	p, err = s.cancel(ctx, rec.AccountID, rec.PaymentID)
 	if isConflict(err, billing.CodeNotCancelable) {

@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -51,7 +52,7 @@ type IdempotencyRecord struct {
 // empty stored fingerprint is "unknown" (migration 00006 cleared old card payments' ones):
 // the key's answer stands whatever the request, as it did before.
 func (r IdempotencyRecord) Matches(want IdempotencyRecord) bool {
-	return r.Route == want.Route && (len(r.RequestHash) == 0 || string(r.RequestHash) == string(want.RequestHash))
+	return r.Route == want.Route && (len(r.RequestHash) == 0 || bytes.Equal(r.RequestHash, want.RequestHash))
 }
 
 // IdempotencyKeyReused is the 409 for a key sent again with another request.
