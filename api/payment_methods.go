@@ -17,15 +17,17 @@ import (
 
 // CardService adds cards on file and records reps' decisions on them.
 type CardService interface {
-	// Add tokenizes the card, stores it pending validation and starts its validation.
-	Add(ctx context.Context, accountID string, in portal.NewCard) (billing.PaymentMethod, error)
+	// Add tokenizes the card, stores it pending validation and starts its validation;
+	// replayed: an earlier request with the same in.IdempotencyKey did it, this one nothing.
+	Add(ctx context.Context, accountID string, in portal.NewCard) (pm billing.PaymentMethod, replayed bool, err error)
 	List(ctx context.Context, accountID string, p billing.ListParams) ([]billing.PaymentMethod, bool, error)
 	Get(ctx context.Context, accountID, id string) (billing.PaymentMethod, error)
 	// Pending lists every account's cards awaiting a decision, oldest first.
 	Pending(ctx context.Context, p billing.ListParams) ([]billing.PaymentMethod, bool, error)
 	// Decide passes a rep's decision on and returns the card once it is recorded; a card
-	// already decided or expired is a conflict (already_decided).
-	Decide(ctx context.Context, repKeyID, pmID string, decision billing.Decision, reason string) (billing.PaymentMethod, error)
+	// already decided or expired is a conflict (already_decided). replayed: an earlier request
+	// of the rep with the same Idempotency-Key (optional) decided it, this one nothing.
+	Decide(ctx context.Context, repKeyID, pmID string, decision billing.Decision, reason, idempotencyKey string) (pm billing.PaymentMethod, replayed bool, err error)
 }
 
 // addPaymentMethodRequest is the body of POST .../payment-methods. The card decodes into
@@ -39,6 +41,11 @@ type addPaymentMethodRequest struct {
 }
 
 func (s *Server) addPaymentMethod(c *gin.Context) {
+	key, err := idempotencyKey(c)
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
 	var req addPaymentMethodRequest
 	if err := decodeJSON(c, &req); err != nil {
 		s.writeError(c, err)
@@ -49,12 +56,13 @@ func (s *Server) addPaymentMethod(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
-	pm, err := s.Cards.Add(c.Request.Context(), c.Param("account_id"), in)
+	in.IdempotencyKey = key
+	pm, replayed, err := s.Cards.Add(c.Request.Context(), c.Param("account_id"), in)
 	if err != nil {
 		s.writeError(c, err)
 		return
 	}
-	c.JSON(http.StatusAccepted, paymentMethodView(pm))
+	answerWrite(c, http.StatusAccepted, replayed, paymentMethodView(pm))
 }
 
 // newCard checks the request field by field, in the order of the form, and answers the
@@ -221,6 +229,11 @@ func (s *Server) decidePaymentMethod(c *gin.Context) {
 		s.writeError(c, billing.NotFound("payment method"))
 		return
 	}
+	key, err := idempotencyKey(c)
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
 	var req decisionRequest
 	if err := decodeJSON(c, &req); err != nil {
 		s.writeError(c, err)
@@ -244,12 +257,12 @@ func (s *Server) decidePaymentMethod(c *gin.Context) {
 		s.writeError(c, billing.Invalid(billing.CodeInvalidValue, "reason", "reason must be plain text, without control characters"))
 		return
 	}
-	pm, err := s.Cards.Decide(c.Request.Context(), callerOf(c).KeyID, id, decision, reason)
+	pm, replayed, err := s.Cards.Decide(c.Request.Context(), callerOf(c).KeyID, id, decision, reason, key)
 	if err != nil {
 		s.writeError(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, paymentMethodView(pm))
+	answerWrite(c, http.StatusOK, replayed, paymentMethodView(pm))
 }
 
 type paymentMethodJSON struct {

@@ -38,7 +38,7 @@ type fakeCards struct {
 	decideErr error
 }
 
-func (f *fakeCards) Add(_ context.Context, accountID string, in portal.NewCard) (billing.PaymentMethod, error) {
+func (f *fakeCards) Add(_ context.Context, accountID string, in portal.NewCard) (billing.PaymentMethod, bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.added = append(f.added, in)
@@ -49,7 +49,7 @@ func (f *fakeCards) Add(_ context.Context, accountID string, in portal.NewCard) 
 	if in.BillingAddress != nil {
 		pm.BillingAddress = *in.BillingAddress
 	}
-	return pm, nil
+	return pm, false, nil
 }
 
 func (f *fakeCards) List(context.Context, string, billing.ListParams) ([]billing.PaymentMethod, bool, error) {
@@ -64,15 +64,15 @@ func (f *fakeCards) Pending(context.Context, billing.ListParams) ([]billing.Paym
 	return []billing.PaymentMethod{{ID: "pm_old", AccountID: "acct_demo", Status: billing.PMPendingValidation}}, false, nil
 }
 
-func (f *fakeCards) Decide(_ context.Context, repKeyID, pmID string, d billing.Decision, reason string) (billing.PaymentMethod, error) {
+func (f *fakeCards) Decide(_ context.Context, repKeyID, pmID string, d billing.Decision, reason, _ string) (billing.PaymentMethod, bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.decisions = append(f.decisions, repKeyID+" "+pmID+" "+string(d)+" "+reason)
 	if f.decideErr != nil {
-		return billing.PaymentMethod{}, f.decideErr
+		return billing.PaymentMethod{}, false, f.decideErr
 	}
 	now := cardNow
-	return billing.PaymentMethod{ID: pmID, Status: billing.PMValidated, DecidedAt: &now}, nil
+	return billing.PaymentMethod{ID: pmID, Status: billing.PMValidated, DecidedAt: &now}, false, nil
 }
 
 func startCardServer(t *testing.T) (*fakeCards, string) {
@@ -280,5 +280,33 @@ func TestRepQueue(t *testing.T) {
 	}
 	if status, _ := cardCall(t, base, "GET", "/v1/rep/payment-methods?limit=0", "rep", ""); status != 422 {
 		t.Errorf("limit=0: %d, want 422", status)
+	}
+}
+
+// Idempotency-Key is optional on card additions and decisions, and checked as on payments
+// when sent: the service gets it, and one too long never reaches the service.
+func TestOptionalIdempotencyKeyIsCheckedWhenSent(t *testing.T) {
+	cards, base := startCardServer(t)
+	long := strings.Repeat("k", 256)
+	for _, tc := range []struct{ path, key, body string }{
+		{"/v1/accounts/acct_demo/payment-methods", "cust", cardBody(t, nil)},
+		{"/v1/rep/payment-methods/pm_old/decision", "rep", `{"decision": "approve"}`},
+		{"/v1/accounts/acct_demo/payments/pay_x/cancel", "cust", ""},
+	} {
+		resp, raw := testenv.Do(t, base, testenv.Request{Method: "POST", Path: tc.path, Key: tc.key, Body: tc.body,
+			Header: map[string]string{"Idempotency-Key": long}})
+		var out struct{ Error struct{ Code, Param string } }
+		_ = json.Unmarshal(raw, &out)
+		if resp.StatusCode != 400 || out.Error.Code != "invalid_value" || out.Error.Param != "Idempotency-Key" {
+			t.Errorf("%s with a 256-character key: %d %s, want 400 invalid_value on Idempotency-Key", tc.path, resp.StatusCode, raw)
+		}
+	}
+	if len(cards.added) != 0 || len(cards.decisions) != 0 {
+		t.Errorf("a request with a bad key reached the service: %v %v", cards.added, cards.decisions)
+	}
+	resp, raw := testenv.Do(t, base, testenv.Request{Method: "POST", Path: "/v1/accounts/acct_demo/payment-methods", Key: "cust",
+		Body: cardBody(t, nil), Header: map[string]string{"Idempotency-Key": "add-1"}})
+	if resp.StatusCode != 202 || len(cards.added) != 1 || cards.added[0].IdempotencyKey != "add-1" {
+		t.Errorf("a good key: %d %s, service got %d cards, want 202 and the key passed on", resp.StatusCode, raw, len(cards.added))
 	}
 }

@@ -23,7 +23,9 @@ type PaymentService interface {
 	Create(ctx context.Context, accountID string, in portal.NewPayment) (p billing.Payment, created bool, err error)
 	List(ctx context.Context, accountID string, page billing.ListParams) ([]billing.Payment, bool, error)
 	Get(ctx context.Context, accountID, paymentID string) (billing.Payment, error)
-	Cancel(ctx context.Context, accountID, paymentID string) (billing.Payment, error)
+	// Cancel cancels a payment waiting for the buyer; replayed: an earlier request with the
+	// same Idempotency-Key (optional, "" for none) did it, and this one did nothing.
+	Cancel(ctx context.Context, accountID, paymentID, idempotencyKey string) (p billing.Payment, replayed bool, err error)
 	// PayPalReturn passes the buyer's return on; waited reports whether the payment was still
 	// waiting for the buyer, the only time the buyer is sent on to its return_url.
 	PayPalReturn(ctx context.Context, orderID string, approved bool) (p billing.Payment, waited bool, err error)
@@ -40,9 +42,32 @@ type PayPalCheckout interface {
 // Idempotency-Key bounds from the contract.
 const (
 	idempotencyHeader    = "Idempotency-Key"
+	replayedHeader       = "Idempotent-Replayed"
 	maxIdempotencyKeyLen = 255
 	maxReturnURLLen      = 2048
 )
+
+// idempotencyKey reads the Idempotency-Key header of a write: "" when none was sent, else
+// 1 to 255 characters of UTF-8.
+func idempotencyKey(c *gin.Context) (string, error) {
+	key := c.GetHeader(idempotencyHeader)
+	if !utf8.ValidString(key) || utf8.RuneCountInString(key) > maxIdempotencyKeyLen {
+		e := billing.Errorf(billing.KindMalformed, billing.CodeInvalidValue,
+			"the Idempotency-Key must be 1 to %d characters", maxIdempotencyKeyLen)
+		e.Param = idempotencyHeader
+		return "", e
+	}
+	return key, nil
+}
+
+// answerWrite answers a write with status, which its replays under the same Idempotency-Key
+// answer too; a replay says so in Idempotent-Replayed, as it did nothing.
+func answerWrite(c *gin.Context, status int, replayed bool, body any) {
+	if replayed {
+		c.Header(replayedHeader, "true")
+	}
+	c.JSON(status, body)
+}
 
 type createPaymentBody struct {
 	Amount         *int64           `json:"amount"`
@@ -56,17 +81,14 @@ type createPaymentBody struct {
 }
 
 func (s *Server) createPayment(c *gin.Context) {
-	key := c.GetHeader(idempotencyHeader)
+	key, err := idempotencyKey(c)
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
 	if key == "" {
 		e := billing.Errorf(billing.KindMalformed, billing.CodeIdempotencyKeyNeeded,
 			"send an Idempotency-Key header (1 to %d characters) so a retried payment is never taken twice", maxIdempotencyKeyLen)
-		e.Param = idempotencyHeader
-		s.writeError(c, e)
-		return
-	}
-	if !utf8.ValidString(key) || utf8.RuneCountInString(key) > maxIdempotencyKeyLen {
-		e := billing.Errorf(billing.KindMalformed, billing.CodeInvalidValue,
-			"the Idempotency-Key must be 1 to %d characters", maxIdempotencyKeyLen)
 		e.Param = idempotencyHeader
 		s.writeError(c, e)
 		return
@@ -87,11 +109,7 @@ func (s *Server) createPayment(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
-	status := http.StatusOK // a replay of an earlier request with this key
-	if created {
-		status = http.StatusAccepted
-	}
-	c.JSON(status, paymentView(p))
+	answerWrite(c, http.StatusAccepted, !created, paymentView(p))
 }
 
 // newPayment checks the request's shape; the service checks it against the account.
@@ -232,12 +250,17 @@ func (s *Server) getPayment(c *gin.Context) {
 }
 
 func (s *Server) cancelPayment(c *gin.Context) {
-	p, err := s.Payments.Cancel(c.Request.Context(), c.Param("account_id"), c.Param("payment_id"))
+	key, err := idempotencyKey(c)
 	if err != nil {
 		s.writeError(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, paymentView(p))
+	p, replayed, err := s.Payments.Cancel(c.Request.Context(), c.Param("account_id"), c.Param("payment_id"), key)
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
+	answerWrite(c, http.StatusOK, replayed, paymentView(p))
 }
 
 // paypalReturnRoutes are where PayPal sends the buyer back, and, with the sandbox, the

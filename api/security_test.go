@@ -72,16 +72,16 @@ func (strictBilling) InvoicePDF(_ context.Context, accountID, invoiceID, _ strin
 
 type strictCards struct{ added []portal.NewCard }
 
-func (f *strictCards) Add(_ context.Context, accountID string, in portal.NewCard) (billing.PaymentMethod, error) {
-	texts := []string{accountID, in.Card.HolderName, in.ContactEmail}
+func (f *strictCards) Add(_ context.Context, accountID string, in portal.NewCard) (billing.PaymentMethod, bool, error) {
+	texts := []string{accountID, in.IdempotencyKey, in.Card.HolderName, in.ContactEmail}
 	if a := in.BillingAddress; a != nil {
 		texts = append(texts, a.Line1, a.Line2, a.City, a.State, a.PostalCode, a.Country)
 	}
 	if err := pgText(texts...); err != nil {
-		return billing.PaymentMethod{}, err
+		return billing.PaymentMethod{}, false, err
 	}
 	f.added = append(f.added, in)
-	return billing.PaymentMethod{ID: "pm_new", AccountID: accountID, Status: billing.PMPendingValidation}, nil
+	return billing.PaymentMethod{ID: "pm_new", AccountID: accountID, Status: billing.PMPendingValidation}, false, nil
 }
 
 func (f *strictCards) List(_ context.Context, accountID string, p billing.ListParams) ([]billing.PaymentMethod, bool, error) {
@@ -99,11 +99,11 @@ func (f *strictCards) Pending(_ context.Context, p billing.ListParams) ([]billin
 	return nil, false, pgText(p.StartingAfter)
 }
 
-func (f *strictCards) Decide(_ context.Context, repKeyID, pmID string, d billing.Decision, reason string) (billing.PaymentMethod, error) {
-	if err := pgText(pmID, reason); err != nil {
-		return billing.PaymentMethod{}, err
+func (f *strictCards) Decide(_ context.Context, repKeyID, pmID string, d billing.Decision, reason, idempotencyKey string) (billing.PaymentMethod, bool, error) {
+	if err := pgText(pmID, reason, idempotencyKey); err != nil {
+		return billing.PaymentMethod{}, false, err
 	}
-	return billing.PaymentMethod{ID: pmID, Status: billing.PMRejected, DecisionReason: reason}, nil
+	return billing.PaymentMethod{ID: pmID, Status: billing.PMRejected, DecisionReason: reason}, false, nil
 }
 
 type strictPayments struct{ created []portal.NewPayment }
@@ -135,8 +135,12 @@ func (f *strictPayments) Get(_ context.Context, accountID, id string) (billing.P
 	return billing.Payment{}, billing.NotFound("payment")
 }
 
-func (f *strictPayments) Cancel(_ context.Context, accountID, id string) (billing.Payment, error) {
-	return f.Get(context.Background(), accountID, id)
+func (f *strictPayments) Cancel(_ context.Context, accountID, id, idempotencyKey string) (billing.Payment, bool, error) {
+	if err := pgText(idempotencyKey); err != nil {
+		return billing.Payment{}, false, err
+	}
+	p, err := f.Get(context.Background(), accountID, id)
+	return p, false, err
 }
 
 // PayPalReturn knows two orders whose payments go back to returnURL: ORDER1, whose payment

@@ -60,5 +60,6 @@ func (a *App) cardService() *portal.Cards {
 		TaskQueue:         a.Config.TaskQueue,
 		ValidationTimeout: a.Config.CardValidationTimeout,
 		Logger:            a.Log,
+		RequestHashKey:    []byte(a.Config.IdempotencySecret),
 	}
 }

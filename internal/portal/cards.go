@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
@@ -31,11 +32,15 @@ type Cards struct {
 	// DecisionWait bounds how long Decide waits for the workflow to take and record a
 	// decision; 10 s when zero.
 	DecisionWait time.Duration
+	// RequestHashKey keys the fingerprints of requests sent with an Idempotency-Key
+	// (PAYPORTAL_IDEMPOTENCY_SECRET), as Payments.RequestHashKey.
+	RequestHashKey []byte
 }
 
 // NewCard is a card to put on file, as the API validated it. Card holds the raw number and
 // CVC: it goes to the processor and nowhere else.
 type NewCard struct {
+	IdempotencyKey string // optional: "" when the client sent none
 	Card           gateway.Card
 	BillingAddress *billing.Address // nil: the account's company address (use_company_info)
 	ContactEmail   string
@@ -46,10 +51,29 @@ type NewCard struct {
 // and starts its validation workflow. Only the token, brand, last four digits and expiry go
 // past the processor call: the database row and the workflow's input never see the number.
 // A processor decline is a 422 on card.number carrying the decline code.
-func (s *Cards) Add(ctx context.Context, accountID string, in NewCard) (billing.PaymentMethod, error) {
+//
+// With an Idempotency-Key, the card and its key are stored in one transaction, so concurrent
+// requests with one key store one card, and a request again with the key answers that card
+// (replayed) without calling the processor. A card stored but whose workflow could not be
+// started (a 503) stays: the retry with the key starts it. The workflow ID is the card's, so
+// one card has one workflow, and one workflow sends one mail.
+func (s *Cards) Add(ctx context.Context, accountID string, in NewCard) (_ billing.PaymentMethod, replayed bool, err error) {
 	acct, err := s.DB.Account(ctx, accountID)
 	if err != nil {
-		return billing.PaymentMethod{}, err
+		return billing.PaymentMethod{}, false, err
+	}
+	key := postgres.IdempotencyRecord{AccountID: acct.ID, Key: in.IdempotencyKey, Route: postgres.RouteAddPaymentMethod,
+		RequestHash: in.requestHash(s.RequestHashKey)}
+	if in.IdempotencyKey != "" {
+		// A cheap look before the card goes to the processor; the insert looks again, under
+		// the account lock, where it counts.
+		rec, found, err := s.DB.FindIdempotencyKey(ctx, key)
+		if err != nil {
+			return billing.PaymentMethod{}, false, err
+		}
+		if found {
+			return s.replayAdd(ctx, acct, rec, key)
+		}
 	}
 	addr := acct.Address
 	if in.BillingAddress != nil {
@@ -57,10 +81,10 @@ func (s *Cards) Add(ctx context.Context, accountID string, in NewCard) (billing.
 	}
 	tok, err := s.Processor.Tokenize(ctx, in.Card, addr)
 	if err != nil {
-		return billing.PaymentMethod{}, processorError("tokenize the card", err)
+		return billing.PaymentMethod{}, false, processorError("tokenize the card", err)
 	}
 	if err := s.Processor.Verify(ctx, tok.Token); err != nil {
-		return billing.PaymentMethod{}, processorError("verify the card", err)
+		return billing.PaymentMethod{}, false, processorError("verify the card", err)
 	}
 
 	now := s.Clock.Now().UTC().Truncate(time.Microsecond) // what Postgres keeps
@@ -81,26 +105,77 @@ func (s *Cards) Add(ctx context.Context, accountID string, in NewCard) (billing.
 		ValidationDeadline: now.Add(s.ValidationTimeout),
 	}
 	pm.WorkflowID = workflows.CardValidationWorkflowID(pm.ID)
+	if in.IdempotencyKey != "" {
+		stored, created, err := s.DB.CreateIdempotentPaymentMethod(ctx, pm, key)
+		if err != nil {
+			return billing.PaymentMethod{}, false, err
+		}
+		if err := s.startValidation(ctx, acct, stored); err != nil {
+			return billing.PaymentMethod{}, false, err
+		}
+		if created {
+			s.logSubmitted(ctx, stored)
+		}
+		return stored, !created, nil
+	}
 	if err := s.DB.CreatePaymentMethod(ctx, pm); err != nil {
-		return billing.PaymentMethod{}, err
+		return billing.PaymentMethod{}, false, err
 	}
 	if err := s.startValidation(ctx, acct, pm); err != nil {
-		// Without its workflow nobody would ever decide the card; take it back so the
-		// customer can simply try again.
+		// Without its workflow nobody would ever decide the card, and without a key the
+		// customer cannot ask for it again: take it back so they can simply try again.
 		if derr := s.DB.DeletePendingPaymentMethod(context.WithoutCancel(ctx), pm.ID); derr != nil {
 			s.log().ErrorContext(ctx, "card left pending without a workflow", "payment_method_id", pm.ID, "err", derr)
 		}
-		return billing.PaymentMethod{}, err
+		return billing.PaymentMethod{}, false, err
 	}
+	s.logSubmitted(ctx, pm)
+	return pm, false, nil
+}
+
+// replayAdd answers a card addition sent again with its Idempotency-Key: the card the key
+// added, as it now stands. A card still pending gets its workflow started, in case the first
+// request stored it and then failed to start it (a no-op when it runs or has run).
+func (s *Cards) replayAdd(ctx context.Context, acct billing.Account, rec, key postgres.IdempotencyRecord) (billing.PaymentMethod, bool, error) {
+	if !rec.Matches(key) {
+		return billing.PaymentMethod{}, false, postgres.IdempotencyKeyReused()
+	}
+	pm, err := s.DB.PaymentMethodByID(ctx, rec.PaymentMethodID)
+	if err != nil {
+		return billing.PaymentMethod{}, false, err
+	}
+	if pm.Status == billing.PMPendingValidation {
+		if err := s.startValidation(ctx, acct, pm); err != nil {
+			return billing.PaymentMethod{}, false, err
+		}
+	}
+	return pm, true, nil
+}
+
+func (s *Cards) logSubmitted(ctx context.Context, pm billing.PaymentMethod) {
 	s.log().InfoContext(ctx, "card submitted for validation", "payment_method_id", pm.ID, "account_id", pm.AccountID,
 		"brand", pm.Brand, "last4", pm.Last4, "workflow_id", pm.WorkflowID)
-	return pm, nil
+}
+
+// requestHash fingerprints the card addition for its Idempotency-Key (see fingerprint); the
+// card counts by the facts kept at rest only.
+func (in NewCard) requestHash(secret []byte) []byte {
+	return fingerprint(secret, struct {
+		Card           *cardFacts       `json:"card"`
+		BillingAddress *billing.Address `json:"billing_address"` // nil: the company address
+		ContactEmail   string           `json:"contact_email"`
+		EUSupported    bool             `json:"eu_supported"`
+	}{factsOf(in.Card), in.BillingAddress, in.ContactEmail, in.EUSupported})
 }
 
 func (s *Cards) startValidation(ctx context.Context, acct billing.Account, pm billing.PaymentMethod) error {
 	opts := client.StartWorkflowOptions{
 		ID:        pm.WorkflowID,
 		TaskQueue: s.TaskQueue,
+		// A second start (a replayed card addition) joins the running workflow or is refused
+		// once it has closed: one card, one workflow, one mail.
+		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
 		TypedSearchAttributes: temporal.NewSearchAttributes(
 			workflows.AccountIDKey.ValueSet(pm.AccountID),
 			workflows.PaymentStatusKey.ValueSet(string(billing.PMPendingValidation)),
@@ -124,7 +199,9 @@ func (s *Cards) startValidation(ctx context.Context, acct billing.Account, pm bi
 		Deadline:        pm.ValidationDeadline,
 		Timeout:         s.ValidationTimeout,
 	}
-	if _, err := s.Temporal.ExecuteWorkflow(ctx, opts, workflows.TypeCardValidation, in); err != nil {
+	_, err := s.Temporal.ExecuteWorkflow(ctx, opts, workflows.TypeCardValidation, in)
+	var started *serviceerror.WorkflowExecutionAlreadyStarted
+	if err != nil && !errors.As(err, &started) {
 		return unavailable(fmt.Errorf("start %s: %w", pm.WorkflowID, err))
 	}
 	return nil
@@ -156,7 +233,82 @@ func (s *Cards) Pending(ctx context.Context, p billing.ListParams) ([]billing.Pa
 // reps click at once and both are accepted, each learns whether its own won (200) or lost
 // (409). Once the workflow has closed, the card's row answers (409). A run from before the
 // update refuses it as unknown and is sent the signal instead (decideBySignal).
-func (s *Cards) Decide(ctx context.Context, repKeyID, pmID string, decision billing.Decision, reason string) (billing.PaymentMethod, error) {
+//
+// With an Idempotency-Key (scoped to the rep's API key), the key is recorded before the
+// decision is sent (claimed), so of concurrent requests with one key only the first sends it;
+// the others, and later retries, are its replays (replayDecision). A refusal (a 4xx) gives the
+// key back, so its retry is refused the same way; after a 503 the key stays claimed.
+func (s *Cards) Decide(ctx context.Context, repKeyID, pmID string, decision billing.Decision, reason, idempotencyKey string) (_ billing.PaymentMethod, replayed bool, err error) {
+	if idempotencyKey == "" {
+		pm, err := s.decide(ctx, repKeyID, pmID, decision, reason)
+		return pm, false, err
+	}
+	pm, err := s.DB.PaymentMethodByID(ctx, pmID)
+	if err != nil {
+		return billing.PaymentMethod{}, false, err
+	}
+	key := postgres.IdempotencyRecord{AccountID: pm.AccountID, RepKeyID: repKeyID, Key: idempotencyKey,
+		Route: postgres.RouteDecidePaymentMethod, PaymentMethodID: pm.ID, RequestHash: fingerprint(s.RequestHashKey, struct {
+			PaymentMethodID string           `json:"payment_method_id"`
+			Decision        billing.Decision `json:"decision"`
+			Reason          string           `json:"reason"`
+		}{pm.ID, decision, reason})}
+	rec, claimed, err := s.DB.RecordIdempotencyKey(ctx, key)
+	if err != nil {
+		return billing.PaymentMethod{}, false, err
+	}
+	if !claimed {
+		return s.replayDecision(ctx, rec, key, decision, reason)
+	}
+	decided, err := s.decide(ctx, repKeyID, pmID, decision, reason)
+	if err != nil {
+		releaseIfRefused(ctx, s.DB, s.log(), key, err)
+		return billing.PaymentMethod{}, false, err
+	}
+	return decided, false, nil
+}
+
+// replayDecision answers a decision sent again with its key: the card as it now stands, once
+// the request that claimed the key has had its time (DecisionWait) to have it decided. A card
+// still pending then was never decided, that request having failed before the workflow took
+// it: the decision is sent now, and the workflow, deciding a card once, keeps it harmless.
+func (s *Cards) replayDecision(ctx context.Context, rec, key postgres.IdempotencyRecord, decision billing.Decision, reason string) (billing.PaymentMethod, bool, error) {
+	if !rec.Matches(key) {
+		return billing.PaymentMethod{}, false, postgres.IdempotencyKeyReused()
+	}
+	pm, err := awaitRow(ctx, rec, orDefault(s.DecisionWait, 10*time.Second),
+		func(ctx context.Context) (billing.PaymentMethod, error) {
+			return s.DB.PaymentMethodByID(ctx, rec.PaymentMethodID)
+		},
+		func(pm billing.PaymentMethod) bool { return pm.Status.Final() })
+	if err != nil {
+		return billing.PaymentMethod{}, false, err
+	}
+	if pm.Status.Final() {
+		return pm, true, nil
+	}
+	pm, err = s.decide(ctx, key.RepKeyID, rec.PaymentMethodID, decision, reason)
+	if isConflict(err, billing.CodeAlreadyDecided) {
+		if cur, rerr := s.DB.PaymentMethodByID(ctx, rec.PaymentMethodID); rerr == nil && decidedAs(cur, key.RepKeyID, decision, reason) {
+			pm, err = cur, nil // the claiming request got there first after all
+		}
+	}
+	if err != nil {
+		return billing.PaymentMethod{}, false, err
+	}
+	return pm, true, nil
+}
+
+// decidedAs reports whether the card is decided as the rep asked, by that rep.
+func decidedAs(pm billing.PaymentMethod, repKeyID string, decision billing.Decision, reason string) bool {
+	want := billing.PMRejected
+	if decision == billing.DecisionApprove {
+		want = billing.PMValidated
+	}
+	return pm.Status == want && pm.DecidedBy == repKeyID && pm.DecisionReason == reason
+}
+
+func (s *Cards) decide(ctx context.Context, repKeyID, pmID string, decision billing.Decision, reason string) (billing.PaymentMethod, error) {
 	pm, err := s.DB.PaymentMethodByID(ctx, pmID)
 	if err != nil {
 		return billing.PaymentMethod{}, err

@@ -3,9 +3,6 @@ package portal
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -163,8 +160,7 @@ func (s *Payments) Create(ctx context.Context, accountID string, in NewPayment) 
 func (s *Payments) replay(ctx context.Context, existing billing.Payment, prevHash, hash []byte) (billing.Payment, bool, error) {
 	// An empty fingerprint is unknown (see RequestHashKey): the key's payment is the answer.
 	if len(prevHash) > 0 && !bytes.Equal(prevHash, hash) {
-		return billing.Payment{}, false, billing.Conflict(billing.CodeIdempotencyKeyReused,
-			"this Idempotency-Key was already used with a different request; use a new key for a new payment")
+		return billing.Payment{}, false, postgres.IdempotencyKeyReused()
 	}
 	answer, err := s.startAndAwait(ctx, existing)
 	if err != nil {
@@ -229,18 +225,11 @@ func (s *Payments) startAndAwait(ctx context.Context, p billing.Payment) (billin
 // the full number nor the CVC: two cards alike in those facts sent with one key are taken as
 // the same payment (a replay), never charged twice.
 func (in NewPayment) requestHash(key []byte) []byte {
-	type canonicalCard struct {
-		Brand      string `json:"brand"`
-		Last4      string `json:"last4"`
-		ExpMonth   int    `json:"exp_month"`
-		ExpYear    int    `json:"exp_year"`
-		HolderName string `json:"holder_name"`
-	}
 	canonical := struct {
 		Amount         int64            `json:"amount"`
 		Currency       string           `json:"currency"`
 		Method         string           `json:"method"`
-		Card           *canonicalCard   `json:"card"`
+		Card           *cardFacts       `json:"card"`
 		BillingAddress *billing.Address `json:"billing_address"`
 		UseCompanyInfo bool             `json:"use_company_info"`
 		EUSupported    bool             `json:"eu_supported"`
@@ -250,15 +239,10 @@ func (in NewPayment) requestHash(key []byte) []byte {
 		BillingAddress: in.BillingAddress, UseCompanyInfo: in.UseCompanyInfo, EUSupported: in.EUSupported,
 		ReturnURL: in.ReturnURL,
 	}
-	if c := in.Card; c != nil {
-		canonical.Card = &canonicalCard{Brand: c.Brand(), Last4: c.Last4(), ExpMonth: c.ExpMonth,
-			ExpYear: c.ExpYear, HolderName: strings.TrimSpace(c.HolderName)}
+	if in.Card != nil {
+		canonical.Card = factsOf(*in.Card)
 	}
-	h := hmac.New(sha256.New, key)
-	if err := json.NewEncoder(h).Encode(canonical); err != nil {
-		panic("encode canonical payment request: " + err.Error()) // plain strings and numbers cannot fail
-	}
-	return h.Sum(nil)
+	return fingerprint(key, canonical)
 }
 
 // start starts the payment's saga unless it has ended, without waiting for anything. The
@@ -334,7 +318,67 @@ func (s *Payments) Get(ctx context.Context, accountID, paymentID string) (billin
 // payment is then not cancelable either. When the saga does not answer within OutcomeWait,
 // or has closed, the payment is answered as it stands. A run from before the update refuses
 // it as unknown; it is sent the cancel-payment signal instead (cancelBySignal).
-func (s *Payments) Cancel(ctx context.Context, accountID, paymentID string) (billing.Payment, error) {
+//
+// With an Idempotency-Key, the key is recorded before the cancel is sent (claimed), so of
+// concurrent requests with one key only the first sends it; the others, and later retries,
+// are its replays (replayCancel). A refusal (a 4xx) gives the key back, so its retry is
+// refused the same way; after a 503 the key stays claimed.
+func (s *Payments) Cancel(ctx context.Context, accountID, paymentID, idempotencyKey string) (_ billing.Payment, replayed bool, err error) {
+	if idempotencyKey == "" {
+		p, err := s.cancel(ctx, accountID, paymentID)
+		return p, false, err
+	}
+	if _, err := s.DB.Payment(ctx, accountID, paymentID); err != nil {
+		return billing.Payment{}, false, err // no claim on another account's payment
+	}
+	key := postgres.IdempotencyRecord{AccountID: accountID, Key: idempotencyKey, Route: postgres.RouteCancelPayment,
+		PaymentID: paymentID, RequestHash: fingerprint(s.RequestHashKey, struct {
+			PaymentID string `json:"payment_id"`
+		}{paymentID})}
+	rec, claimed, err := s.DB.RecordIdempotencyKey(ctx, key)
+	if err != nil {
+		return billing.Payment{}, false, err
+	}
+	if !claimed {
+		return s.replayCancel(ctx, rec, key)
+	}
+	p, err := s.cancel(ctx, accountID, paymentID)
+	if err != nil {
+		releaseIfRefused(ctx, s.DB, s.log(), key, err)
+		return billing.Payment{}, false, err
+	}
+	return p, false, nil
+}
+
+// replayCancel answers a cancel sent again with its key: the payment as it now stands, once
+// the request that claimed the key has had its time (OutcomeWait) to have it canceled. A
+// payment still waiting for the buyer then was never canceled, that request having failed
+// before the saga took it (or the saga being slow): the cancel is sent now, and the saga,
+// taking one cancel however many arrive, keeps it harmless.
+func (s *Payments) replayCancel(ctx context.Context, rec, key postgres.IdempotencyRecord) (billing.Payment, bool, error) {
+	if !rec.Matches(key) {
+		return billing.Payment{}, false, postgres.IdempotencyKeyReused()
+	}
+	p, err := awaitRow(ctx, rec, orDefault(s.OutcomeWait, 5*time.Second),
+		func(ctx context.Context) (billing.Payment, error) { return s.DB.PaymentByID(ctx, rec.PaymentID) },
+		func(p billing.Payment) bool { return p.Status != billing.PaymentRequiresAction })
+	if err != nil {
+		return billing.Payment{}, false, err
+	}
+	if p.Status != billing.PaymentRequiresAction {
+		return p, true, nil
+	}
+	p, err = s.cancel(ctx, rec.AccountID, rec.PaymentID)
+	if isConflict(err, billing.CodeNotCancelable) {
+		p, err = s.DB.PaymentByID(ctx, rec.PaymentID) // canceled by the claiming request after all, or ended otherwise
+	}
+	if err != nil {
+		return billing.Payment{}, false, err
+	}
+	return p, true, nil
+}
+
+func (s *Payments) cancel(ctx context.Context, accountID, paymentID string) (billing.Payment, error) {
 	p, err := s.DB.Payment(ctx, accountID, paymentID)
 	if err != nil {
 		return billing.Payment{}, err

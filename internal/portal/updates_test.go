@@ -249,7 +249,7 @@ func TestCancelRefusedByTheSaga(t *testing.T) {
 	}}
 	s := paymentsWith(t, db, tc)
 	p := waitingPayPalPayment(t, db, "ORDER"+billing.NewID(""))
-	_, err := s.Cancel(ctx, devdata.DemoAccountID, p.ID)
+	_, _, err := s.Cancel(ctx, devdata.DemoAccountID, p.ID, "")
 	if e := billing.ErrorOf(err); e == nil || e.Code != billing.CodeNotCancelable {
 		t.Fatalf("cancel: %v, want 409 not_cancelable", err)
 	}
@@ -288,7 +288,7 @@ func TestCancelFallsBackToTheSignalForOldRuns(t *testing.T) {
 		defer mu.Unlock()
 		return state, nil
 	}
-	got, err := s.Cancel(ctx, devdata.DemoAccountID, p.ID)
+	got, _, err := s.Cancel(ctx, devdata.DemoAccountID, p.ID, "")
 	if err != nil || got.Status != billing.PaymentCanceled {
 		t.Fatalf("cancel of an old run: %+v err=%v, want canceled", got, err)
 	}
@@ -343,7 +343,7 @@ func TestDecideAnswersWhatTheWorkflowAnswers(t *testing.T) {
 		tc := &scriptedTemporal{update: func(opts client.UpdateWorkflowOptions) (any, error) {
 			return decideInDB(t, db, pm.ID, opts.Args[0].(workflows.RepDecision)), nil
 		}}
-		got, err := cardsWith(t, db, tc).Decide(ctx, "key_rep", pm.ID, billing.DecisionApprove, "ok")
+		got, _, err := cardsWith(t, db, tc).Decide(ctx, "key_rep", pm.ID, billing.DecisionApprove, "ok", "")
 		if err != nil || got.Status != billing.PMValidated || got.DecidedBy != "key_rep" {
 			t.Fatalf("decide: %+v err=%v, want validated by key_rep", got, err)
 		}
@@ -356,7 +356,7 @@ func TestDecideAnswersWhatTheWorkflowAnswers(t *testing.T) {
 		tc := &scriptedTemporal{update: func(opts client.UpdateWorkflowOptions) (any, error) {
 			return decideInDB(t, db, pm.ID, workflows.RepDecision{DecisionID: "dec_other", Decision: billing.DecisionReject, RepID: "key_other"}), nil
 		}}
-		_, err := cardsWith(t, db, tc).Decide(ctx, "key_rep", pm.ID, billing.DecisionApprove, "")
+		_, _, err := cardsWith(t, db, tc).Decide(ctx, "key_rep", pm.ID, billing.DecisionApprove, "", "")
 		if e := billing.ErrorOf(err); e == nil || e.Code != billing.CodeAlreadyDecided {
 			t.Fatalf("decide that lost: %v, want 409 already_decided", err)
 		}
@@ -366,7 +366,7 @@ func TestDecideAnswersWhatTheWorkflowAnswers(t *testing.T) {
 		tc := &scriptedTemporal{update: func(client.UpdateWorkflowOptions) (any, error) {
 			return nil, temporal.NewApplicationError("the card is already being decided", workflows.ErrTypeAlreadyDecided)
 		}}
-		_, err := cardsWith(t, db, tc).Decide(ctx, "key_rep", pm.ID, billing.DecisionApprove, "")
+		_, _, err := cardsWith(t, db, tc).Decide(ctx, "key_rep", pm.ID, billing.DecisionApprove, "", "")
 		if e := billing.ErrorOf(err); e == nil || e.Code != billing.CodeAlreadyDecided {
 			t.Fatalf("decide refused by the workflow: %v, want 409 already_decided", err)
 		}
@@ -402,7 +402,7 @@ func TestDecideFallsBackToTheSignalForOldRuns(t *testing.T) {
 			return state, nil
 		},
 	}
-	got, err := cardsWith(t, db, tc).Decide(ctx, "key_rep", pm.ID, billing.DecisionReject, "no match")
+	got, _, err := cardsWith(t, db, tc).Decide(ctx, "key_rep", pm.ID, billing.DecisionReject, "no match", "")
 	if err != nil || got.Status != billing.PMRejected || got.DecisionReason != "no match" {
 		t.Fatalf("decide on an old run: %+v err=%v, want rejected", got, err)
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/payportal/payportal/internal/billing"
 )
@@ -15,8 +16,59 @@ import (
 // CreatePaymentMethod writes a card on file as tokenized by the processor. Only the token and
 // the card's public facts are columns here: there is nowhere to put a number or a CVC.
 func (db *DB) CreatePaymentMethod(ctx context.Context, pm billing.PaymentMethod) error {
+	return insertPaymentMethod(ctx, db.Pool, pm)
+}
+
+// CreateIdempotentPaymentMethod stores a new card and the Idempotency-Key that added it in
+// one transaction, after taking the account's row lock: of concurrent requests with one key,
+// the first stores its card and the others find its record. A key already recorded answers
+// the card it added (created=false), or is a 409 when it came with another request.
+func (db *DB) CreateIdempotentPaymentMethod(ctx context.Context, pm billing.PaymentMethod, key IdempotencyRecord) (_ billing.PaymentMethod, created bool, err error) {
+	key.AccountID, key.Route, key.PaymentMethodID, key.CreatedAt = pm.AccountID, RouteAddPaymentMethod, pm.ID, pm.CreatedAt
+	stored := pm
+	err = db.inTx(ctx, func(tx pgx.Tx) error {
+		if err := lockAccount(ctx, tx, pm.AccountID); err != nil {
+			return err
+		}
+		rec, found, err := findIdempotencyKey(ctx, tx, key)
+		if err != nil {
+			return err
+		}
+		if found {
+			if !rec.Matches(key) {
+				return IdempotencyKeyReused()
+			}
+			stored, err = scanPaymentMethod(tx.QueryRow(ctx, `SELECT `+paymentMethodColumns+`
+				FROM payment_methods pm WHERE pm.id = $1`, rec.PaymentMethodID))
+			return err
+		}
+		if err := insertPaymentMethod(ctx, tx, pm); err != nil {
+			return err
+		}
+		_, taken, err := insertIdempotencyKey(ctx, tx, key)
+		if err != nil {
+			return err
+		}
+		if taken { // by another route's request, which does not take the account lock
+			return IdempotencyKeyReused()
+		}
+		created = true
+		return nil
+	})
+	if err != nil {
+		if billing.ErrorOf(err) != nil {
+			return billing.PaymentMethod{}, false, err
+		}
+		return billing.PaymentMethod{}, false, fmt.Errorf("add payment method for %s: %w", pm.AccountID, err)
+	}
+	return stored, created, nil
+}
+
+func insertPaymentMethod(ctx context.Context, q interface {
+	Exec(context.Context, string, ...any) (pgconn.CommandTag, error)
+}, pm billing.PaymentMethod) error {
 	a := pm.BillingAddress
-	_, err := db.Pool.Exec(ctx, `INSERT INTO payment_methods (id, account_id, status, processor_token, brand,
+	_, err := q.Exec(ctx, `INSERT INTO payment_methods (id, account_id, status, processor_token, brand,
 		last4, exp_month, exp_year, holder_name, eu_supported, contact_email, address_line1, address_line2, city,
 		state, postal_code, country, created_at, validation_deadline, decided_at, decision_reason, decided_by, workflow_id)
 		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23)`,

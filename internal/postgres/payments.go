@@ -83,21 +83,18 @@ func (db *DB) IdempotentPayment(ctx context.Context, accountID, key string) (p b
 }
 
 func idempotentPayment(ctx context.Context, q querier, accountID, key string) (billing.Payment, []byte, bool, error) {
-	var paymentID string
-	var hash []byte
-	err := q.QueryRow(ctx, `SELECT payment_id, request_hash FROM idempotency_keys WHERE account_id = $1 AND key = $2`,
-		accountID, key).Scan(&paymentID, &hash)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return billing.Payment{}, nil, false, nil
+	rec, found, err := findIdempotencyKey(ctx, q, IdempotencyRecord{AccountID: accountID, Key: key})
+	if err != nil || !found {
+		return billing.Payment{}, nil, false, err
 	}
+	if rec.Route != RouteCreatePayment {
+		return billing.Payment{}, nil, false, IdempotencyKeyReused()
+	}
+	p, err := scanPayment(q.QueryRow(ctx, `SELECT `+paymentColumns+` FROM payments WHERE id = $1`, rec.PaymentID))
 	if err != nil {
-		return billing.Payment{}, nil, false, fmt.Errorf("look up idempotency key: %w", err)
+		return billing.Payment{}, nil, false, fmt.Errorf("load payment %s of idempotency key: %w", rec.PaymentID, err)
 	}
-	p, err := scanPayment(q.QueryRow(ctx, `SELECT `+paymentColumns+` FROM payments WHERE id = $1`, paymentID))
-	if err != nil {
-		return billing.Payment{}, nil, false, fmt.Errorf("load payment %s of idempotency key: %w", paymentID, err)
-	}
-	return p, hash, true, nil
+	return p, rec.RequestHash, true, nil
 }
 
 // CreatePayment stores a new payment and its Idempotency-Key in one transaction. The account
@@ -117,8 +114,8 @@ func (db *DB) CreatePayment(ctx context.Context, p billing.Payment, key string, 
 			return err
 		}
 		if found {
-			if !bytes.Equal(hash, requestHash) {
-				return idempotencyKeyReused()
+			if len(hash) > 0 && !bytes.Equal(hash, requestHash) {
+				return IdempotencyKeyReused()
 			}
 			stored = existing
 			return nil
@@ -133,10 +130,13 @@ func (db *DB) CreatePayment(ctx context.Context, p billing.Payment, key string, 
 		if err := insertPayment(ctx, tx, p, nil); err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, `INSERT INTO idempotency_keys (account_id, key, request_hash, payment_id, created_at)
-			VALUES ($1, $2, $3, $4, $5)`, p.AccountID, key, requestHash, p.ID, p.CreatedAt)
+		_, taken, err := insertIdempotencyKey(ctx, tx, IdempotencyRecord{AccountID: p.AccountID, Key: key,
+			Route: RouteCreatePayment, RequestHash: requestHash, PaymentID: p.ID, CreatedAt: p.CreatedAt})
 		if err != nil {
-			return fmt.Errorf("insert idempotency key: %w", err)
+			return err
+		}
+		if taken { // by another route's request, which does not take the account lock
+			return IdempotencyKeyReused()
 		}
 		stored, created = p, true
 		return nil
@@ -178,11 +178,6 @@ func insertPayment(ctx context.Context, tx pgx.Tx, p billing.Payment, invoiceID 
 		return fmt.Errorf("insert payment: %w", err)
 	}
 	return nil
-}
-
-func idempotencyKeyReused() error {
-	return billing.Conflict(billing.CodeIdempotencyKeyReused,
-		"this Idempotency-Key was already used with a different request; use a new key for a new payment")
 }
 
 // AmountExceedsBalance is the 422 for a payment larger than what is still owed.

@@ -2,6 +2,7 @@ package payments_test
 
 import (
 	"context"
+	"fmt"
 	"html"
 	"io"
 	"net/http"
@@ -156,7 +157,7 @@ func TestTwentyConcurrentDuplicatesMakeOnePaymentAndOneCharge(t *testing.T) {
 	var (
 		wg       sync.WaitGroup
 		mu       sync.Mutex
-		statuses = map[int]int{}
+		statuses = map[string]int{}
 		ids      = map[string]bool{}
 	)
 	start := make(chan struct{})
@@ -165,19 +166,19 @@ func TestTwentyConcurrentDuplicatesMakeOnePaymentAndOneCharge(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			<-start
-			status, raw := p.call(http.MethodPost, demoPath+"/payments", "same-key", body)
+			a := p.send(http.MethodPost, demoPath+"/payments", demoKey, "same-key", body)
 			mu.Lock()
 			defer mu.Unlock()
-			statuses[status]++
-			if status == http.StatusOK || status == http.StatusAccepted {
-				ids[decode[payment](t, raw).ID] = true
+			statuses[fmt.Sprintf("%d replayed=%v", a.status, a.replayed)]++
+			if a.status == http.StatusAccepted {
+				ids[decode[payment](t, a.raw).ID] = true
 			}
 		}()
 	}
 	close(start)
 	wg.Wait()
-	if statuses[http.StatusAccepted] != 1 || statuses[http.StatusOK] != n-1 {
-		t.Errorf("answers %v, want one 202 and %d × 200", statuses, n-1)
+	if statuses["202 replayed=false"] != 1 || statuses["202 replayed=true"] != n-1 {
+		t.Errorf("answers %v, want one 202 and %d × 202 replayed", statuses, n-1)
 	}
 	if len(ids) != 1 {
 		t.Fatalf("%d different payments for one Idempotency-Key: %v", len(ids), ids)
@@ -203,12 +204,12 @@ func TestTwentyConcurrentDuplicatesMakeOnePaymentAndOneCharge(t *testing.T) {
 	}
 
 	// Later replays answer the payment as it now stands; another body under the key is a 409.
-	status, raw := p.call(http.MethodPost, demoPath+"/payments", "same-key", body)
-	if replay := decode[payment](t, raw); status != http.StatusOK || replay.ID != id || replay.Status != "succeeded" {
-		t.Errorf("replay after success answered %d %s", status, raw)
+	replay := p.send(http.MethodPost, demoPath+"/payments", demoKey, "same-key", body)
+	if got := decode[payment](t, replay.raw); replay.status != http.StatusAccepted || !replay.replayed || got.ID != id || got.Status != "succeeded" {
+		t.Errorf("replay after success answered %d replayed=%v %s", replay.status, replay.replayed, replay.raw)
 	}
 	other := cardPayment(501, "4242424242424242", "123")
-	status, raw = p.call(http.MethodPost, demoPath+"/payments", "same-key", other)
+	status, raw := p.call(http.MethodPost, demoPath+"/payments", "same-key", other)
 	if e := decode[apiError](t, raw); status != http.StatusConflict || e.Error.Code != "idempotency_key_reused" {
 		t.Errorf("same key, other body answered %d %s, want 409 idempotency_key_reused", status, raw)
 	}
