@@ -149,6 +149,9 @@ func (s *Server) limitBody(c *gin.Context) {
 func (s *Server) recoverPanics(c *gin.Context) {
 	defer func() {
 		if r := recover(); r != nil {
+			if r == http.ErrAbortHandler { // a handler cutting a streamed answer short: net/http closes the connection
+				panic(r)
+			}
 			s.writeError(c, fmt.Errorf("panic: %v", r))
 		}
 	}()
