@@ -2,14 +2,18 @@ package api_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/csv"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"slices"
 	"testing"
 	"time"
 
+	"github.com/payportal/payportal/api"
 	"github.com/payportal/payportal/internal/billing"
 	"github.com/payportal/payportal/internal/testenv"
 )
@@ -167,4 +171,43 @@ func deref(s *string) string {
 		return ""
 	}
 	return *s
+}
+
+// brokenExport hands over one batch, then fails as a database gone mid-export would.
+type brokenExport struct{ strictBilling }
+
+func (brokenExport) EachInvoiceBatch(_ context.Context, accountID string, _ billing.InvoiceType, _ billing.CreatedRange,
+	fn func([]billing.Invoice) error) error {
+	batch := make([]billing.Invoice, 500)
+	for i := range batch {
+		batch[i] = billing.Invoice{ID: fmt.Sprintf("inv_%04d", i), AccountID: accountID, Number: "INV-1", Type: billing.InvoiceNew,
+			Status: billing.InvoiceOpen, Currency: "USD", Total: 100, Subtotal: 100, CreatedAt: readNow}
+	}
+	if err := fn(batch); err != nil {
+		return err
+	}
+	return errors.New("conn closed")
+}
+
+// TestInvoicesCSVBrokenOffIsNoCompleteFile: when the database fails after rows went out, the
+// client gets a broken transfer, not a 200 whose short file reads as complete.
+func TestInvoicesCSVBrokenOffIsNoCompleteFile(t *testing.T) {
+	s := startSecurityServer(t, api.RateLimits{PerSecond: 1e6, Burst: 1_000_000}, func(srv *api.Server) { srv.Billing = brokenExport{} })
+	req, err := http.NewRequest(http.MethodGet, s.base+"/v1/accounts/acct_demo/invoices.csv", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer cust")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK || !bytes.Contains(body, []byte("inv_0000")) {
+		t.Fatalf("%d with %d bytes, want 200 and the first batch", resp.StatusCode, len(body))
+	}
+	if !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Errorf("reading the export ended with %v, want io.ErrUnexpectedEOF (the connection cut)", err)
+	}
 }

@@ -139,7 +139,9 @@ func TestInvoicesWithinCreatedRange(t *testing.T) {
 	key, ids := addBulkAccount(t, p.db, 130)
 	bulk := "/v1/accounts/acct_bulk"
 	base := readNow.AddDate(-1, 0, 0) // addBulkAccount: invoice i was created at base + i/5 hours
-	at := func(h int) string { return url.QueryEscape(base.Add(time.Duration(h) * time.Hour).Format(time.RFC3339)) }
+	at := func(h int) string {
+		return url.QueryEscape(base.Add(time.Duration(h) * time.Hour).Format(time.RFC3339))
+	}
 	// The expected answer is the unfiltered list (newest first, ties by id) keeping only ids.
 	all := slices.Concat(p.pages(t, key, bulk+"/invoices?limit=100")...)
 	newestFirst := func(ids []string) []string {
@@ -192,7 +194,9 @@ func TestPaymentsPageBackwardsAndWithinCreatedRange(t *testing.T) {
 	}
 	p.checkBackwards(t, key, payments, forward)
 
-	at := func(h int) string { return url.QueryEscape(base.Add(time.Duration(h) * time.Hour).Format(time.RFC3339)) }
+	at := func(h int) string {
+		return url.QueryEscape(base.Add(time.Duration(h) * time.Hour).Format(time.RFC3339))
+	}
 	within := payments + "&created[gte]=" + at(2) + "&created[lt]=" + at(7) // payments 8 to 27
 	forward = p.pages(t, key, within)
 	want := slices.Clone(ids[8:28])
