@@ -155,7 +155,7 @@ func createdRange(c *gin.Context) (billing.CreatedRange, error) {
 			continue
 		}
 		t, err := time.Parse(time.RFC3339, raw)
-		if err != nil || t.Year() < 1 {
+		if err != nil || t.Year() < 1 || t.IsZero() { // the zero time means "no bound" here
 			return r, billing.Invalid(billing.CodeInvalidCreated, bound.name,
 				"%s must be an RFC 3339 time such as 2026-03-01T00:00:00Z", bound.name)
 		}
