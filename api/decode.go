@@ -54,11 +54,15 @@ func decodeJSON(c *gin.Context, v any) error {
 // duplicateKey finds a key given twice in one object of a well-formed body, comparing keys
 // the way encoding/json matches them to fields (without regard to case). encoding/json lets
 // the last one win, so a proxy, a log or a client check reading the first would see another
-// request than the one served.
+// request than the one served. The keys of the top-level "metadata" object are the
+// customer's own, decoded into a map, where case matters: there only the same key twice is
+// a duplicate.
 func duplicateKey(body []byte) (string, bool) {
 	type level struct {
 		keys     map[string]bool // nil for an array
 		expected bool            // the next token of this object is a key
+		exact    bool            // keys compare as they are (metadata), not folded
+		lastKey  string          // the key whose value comes next
 	}
 	var stack []*level
 	dec := json.NewDecoder(bytes.NewReader(body))
@@ -73,10 +77,13 @@ func duplicateKey(body []byte) (string, bool) {
 		}
 		if key, ok := tok.(string); ok && top != nil && top.keys != nil && top.expected {
 			folded := foldKey(key)
+			if top.exact {
+				folded = key
+			}
 			if top.keys[folded] {
 				return key, true
 			}
-			top.keys[folded], top.expected = true, false
+			top.keys[folded], top.expected, top.lastKey = true, false, key
 			continue
 		}
 		if top != nil && top.keys != nil {
@@ -84,7 +91,8 @@ func duplicateKey(body []byte) (string, bool) {
 		}
 		switch tok {
 		case json.Delim('{'):
-			stack = append(stack, &level{keys: map[string]bool{}, expected: true})
+			metadata := len(stack) == 1 && foldKey(top.lastKey) == foldKey("metadata")
+			stack = append(stack, &level{keys: map[string]bool{}, expected: true, exact: metadata})
 		case json.Delim('['):
 			stack = append(stack, &level{})
 		case json.Delim('}'), json.Delim(']'):

@@ -14,9 +14,10 @@ import (
 	"github.com/payportal/payportal/internal/i18n"
 )
 
-// FuzzListParams: whatever ?limit= and ?starting_after= say, listParams answers either a
-// page request the database can take (a limit from 1 to 100, a cursor of at most 64 plain
-// ASCII characters, or none) or a 422 naming the parameter, without repeating the cursor.
+// FuzzListParams: whatever ?limit=, ?starting_after= and ?ending_before= say, listParams
+// answers either a page request the database can take (a limit from 1 to 100, at most one
+// cursor of at most 64 plain ASCII characters, or none) or a 422 naming the parameter,
+// without repeating the cursor.
 // CI: go test -run '^$' -fuzz '^FuzzListParams$' -fuzztime 3s ./api
 func FuzzListParams(f *testing.F) {
 	for _, seed := range []string{
@@ -24,6 +25,7 @@ func FuzzListParams(f *testing.F) {
 		"starting_after=inv_abc123", "starting_after=", "starting_after=inv_%00", "starting_after=%FF",
 		"starting_after=pay_%C3%A9", "starting_after=a&starting_after=b", "limit=5&starting_after=" + strings.Repeat("a", 65),
 		"starting_after=INV_ABC", "starting_after=x%0D%0Ay", "limit=99999999999999999999",
+		"ending_before=inv_abc123", "ending_before=", "ending_before=%FF", "starting_after=a&ending_before=b",
 	} {
 		f.Add(seed)
 	}
@@ -39,9 +41,13 @@ func FuzzListParams(f *testing.F) {
 			}
 			switch {
 			case e.Param == "limit" && e.Code == billing.CodeInvalidLimit:
-			case e.Param == "starting_after" && e.Code == billing.CodeInvalidCursor:
-				if cursor := query.Get("starting_after"); len(cursor) > 3 && strings.Contains(e.Message, cursor) {
-					t.Fatalf("the error repeats the cursor %q: %s", cursor, e.Message)
+			case e.Param == "starting_after" && e.Code == billing.CodeInvalidCursor,
+				e.Param == "ending_before" && e.Code == billing.CodeInvalidEndingBefore,
+				e.Param == "ending_before" && e.Code == billing.CodeCursorConflict:
+				for _, param := range []string{"starting_after", "ending_before"} {
+					if cursor := query.Get(param); len(cursor) > 3 && strings.Contains(e.Message, cursor) {
+						t.Fatalf("the error repeats the cursor %q: %s", cursor, e.Message)
+					}
 				}
 			default:
 				t.Fatalf("listParams(%q) = %+v, want invalid_limit or invalid_cursor", rawQuery, e)
@@ -54,8 +60,12 @@ func FuzzListParams(f *testing.F) {
 		if p.StartingAfter != "" && !billing.HasPrefix(p.StartingAfter, "") {
 			t.Fatalf("listParams(%q) accepted cursor %q", rawQuery, p.StartingAfter)
 		}
-		if p.StartingAfter != query.Get("starting_after") {
-			t.Fatalf("listParams(%q) took cursor %q, the query says %q", rawQuery, p.StartingAfter, query.Get("starting_after"))
+		if p.StartingAfter != query.Get("starting_after") || p.EndingBefore != query.Get("ending_before") {
+			t.Fatalf("listParams(%q) took cursors %q and %q, the query says %q and %q", rawQuery, p.StartingAfter, p.EndingBefore,
+				query.Get("starting_after"), query.Get("ending_before"))
+		}
+		if p.EndingBefore != "" && (p.StartingAfter != "" || !billing.HasPrefix(p.EndingBefore, "")) {
+			t.Fatalf("listParams(%q) accepted ending_before %q beside starting_after %q", rawQuery, p.EndingBefore, p.StartingAfter)
 		}
 	})
 }

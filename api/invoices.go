@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -15,6 +16,10 @@ import (
 type BillingService interface {
 	Summary(ctx context.Context, accountID string) (billing.Summary, error)
 	Invoices(ctx context.Context, accountID string, typ billing.InvoiceType, p billing.ListParams) ([]billing.Invoice, bool, error)
+	// EachInvoiceBatch hands every invoice matching the filters to fn, newest first, a batch
+	// at a time, without holding all of them: the CSV export.
+	EachInvoiceBatch(ctx context.Context, accountID string, typ billing.InvoiceType, created billing.CreatedRange,
+		fn func([]billing.Invoice) error) error
 	Invoice(ctx context.Context, accountID, invoiceID string) (billing.Invoice, error)
 	InvoiceItem(ctx context.Context, accountID, invoiceID, itemID string) (billing.InvoiceItem, error)
 }
@@ -29,14 +34,18 @@ func (s *Server) getBillingSummary(c *gin.Context) {
 }
 
 func (s *Server) listInvoices(c *gin.Context) {
-	page, err := listParams(c)
+	if wantsCSV(c.GetHeader("Accept")) {
+		s.exportInvoices(c)
+		return
+	}
+	page, err := pageWithCreated(c)
 	if err != nil {
 		s.writeError(c, err)
 		return
 	}
-	typ := billing.InvoiceType(c.Query("type"))
-	if typ != "" && !typ.Valid() {
-		s.writeError(c, billing.Invalid(billing.CodeInvalidValue, "type", "type must be one of new, recurring, one_time, credit, refund"))
+	typ, err := invoiceTypeParam(c)
+	if err != nil {
+		s.writeError(c, err)
 		return
 	}
 	invoices, hasMore, err := s.Billing.Invoices(c.Request.Context(), c.Param("account_id"), typ, page)
@@ -49,6 +58,15 @@ func (s *Server) listInvoices(c *gin.Context) {
 		data[i] = invoiceView(inv)
 	}
 	c.JSON(http.StatusOK, listJSON[invoiceJSON]{Data: data, HasMore: hasMore})
+}
+
+// invoiceTypeParam reads ?type=, one of the five invoice types; empty: all.
+func invoiceTypeParam(c *gin.Context) (billing.InvoiceType, error) {
+	typ := billing.InvoiceType(c.Query("type"))
+	if typ != "" && !typ.Valid() {
+		return "", billing.Invalid(billing.CodeInvalidValue, "type", "type must be one of new, recurring, one_time, credit, refund")
+	}
+	return typ, nil
 }
 
 func (s *Server) getInvoice(c *gin.Context) {
@@ -82,9 +100,11 @@ func (s *Server) getInvoiceItem(c *gin.Context) {
 	c.JSON(http.StatusOK, view)
 }
 
-// listParams reads ?limit=1..100 (default 25) and ?starting_after=<id>.
+// listParams reads ?limit=1..100 (default 25), at most one cursor, ?starting_after=<id> (the
+// page after that item) or ?ending_before=<id> (the page before it), and, on the lists that
+// take them, ?created[gte]= and ?created[lt]= (createdRange).
 func listParams(c *gin.Context) (billing.ListParams, error) {
-	p := billing.ListParams{Limit: billing.DefaultPageLimit, StartingAfter: c.Query("starting_after")}
+	p := billing.ListParams{Limit: billing.DefaultPageLimit, StartingAfter: c.Query("starting_after"), EndingBefore: c.Query("ending_before")}
 	if raw, ok := c.GetQuery("limit"); ok {
 		n, err := strconv.Atoi(raw)
 		if err != nil || n < 1 || n > billing.MaxPageLimit {
@@ -92,10 +112,71 @@ func listParams(c *gin.Context) (billing.ListParams, error) {
 		}
 		p.Limit = n
 	}
-	if _, ok := c.GetQuery("starting_after"); ok && !billing.HasPrefix(p.StartingAfter, "") { // empty, over 64 or odd characters
+	_, after := c.GetQuery("starting_after")
+	_, before := c.GetQuery("ending_before")
+	switch {
+	case after && before:
+		return p, billing.Invalid(billing.CodeCursorConflict, "ending_before",
+			"send starting_after (the next page) or ending_before (the previous page), not both")
+	case after && !billing.HasPrefix(p.StartingAfter, ""): // empty, over 64 or odd characters
 		return p, billing.Invalid(billing.CodeInvalidCursor, "starting_after", "starting_after must be an ID from a previous page")
+	case before && !billing.HasPrefix(p.EndingBefore, ""):
+		return p, billing.Invalid(billing.CodeInvalidEndingBefore, "ending_before", "ending_before must be an ID from a previous page")
 	}
 	return p, nil
+}
+
+// Query parameters bounding created_at, as Stripe spells them.
+const (
+	createdGTE = "created[gte]"
+	createdLT  = "created[lt]"
+)
+
+// createdRange reads ?created[gte]= (inclusive) and ?created[lt]= (exclusive), RFC 3339
+// times. Any other created parameter (created, created[gt], created[lte]) is refused rather
+// than ignored, so a filter is never silently dropped.
+func createdRange(c *gin.Context) (billing.CreatedRange, error) {
+	var r billing.CreatedRange
+	for name := range c.Request.URL.Query() {
+		if (name == "created" || strings.HasPrefix(name, "created[")) && name != createdGTE && name != createdLT {
+			param := name // repeated only when it is a plain operator: created[gt], created[lte]
+			if op := strings.TrimSuffix(strings.TrimPrefix(name, "created["), "]"); len(op) > 5 || strings.ContainsFunc(op, notLowerASCII) {
+				param = "created"
+			}
+			return r, billing.Invalid(billing.CodeInvalidCreated, param, "created filters are created[gte] and created[lt]")
+		}
+	}
+	for _, bound := range []struct {
+		name string
+		at   *time.Time
+	}{{createdGTE, &r.GTE}, {createdLT, &r.LT}} {
+		raw, ok := c.GetQuery(bound.name)
+		if !ok {
+			continue
+		}
+		t, err := time.Parse(time.RFC3339, raw)
+		if err != nil || t.Year() < 1 || t.IsZero() { // the zero time means "no bound" here
+			return r, billing.Invalid(billing.CodeInvalidCreated, bound.name,
+				"%s must be an RFC 3339 time such as 2026-03-01T00:00:00Z", bound.name)
+		}
+		*bound.at = t.UTC()
+	}
+	if !r.GTE.IsZero() && !r.LT.IsZero() && !r.GTE.Before(r.LT) {
+		return r, billing.Invalid(billing.CodeInvalidCreated, createdLT, "created[lt] must be later than created[gte]")
+	}
+	return r, nil
+}
+
+func notLowerASCII(r rune) bool { return r < 'a' || r > 'z' }
+
+// pageWithCreated reads a page request with its created filters: the invoice and payment lists.
+func pageWithCreated(c *gin.Context) (billing.ListParams, error) {
+	p, err := listParams(c)
+	if err != nil {
+		return p, err
+	}
+	p.Created, err = createdRange(c)
+	return p, err
 }
 
 type listJSON[T any] struct {

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -149,6 +150,9 @@ func (s *Server) limitBody(c *gin.Context) {
 func (s *Server) recoverPanics(c *gin.Context) {
 	defer func() {
 		if r := recover(); r != nil {
+			if err, ok := r.(error); ok && errors.Is(err, http.ErrAbortHandler) {
+				panic(r) // a handler cutting a streamed answer short: net/http closes the connection
+			}
 			s.writeError(c, fmt.Errorf("panic: %v", r))
 		}
 	}()

@@ -38,6 +38,7 @@ type addPaymentMethodRequest struct {
 	UseCompanyInfo bool             `json:"use_company_info"`
 	ContactEmail   *string          `json:"contact_email"`
 	EUSupported    bool             `json:"eu_supported"`
+	Metadata       requestMetadata  `json:"metadata"`
 }
 
 func (s *Server) addPaymentMethod(c *gin.Context) {
@@ -88,6 +89,9 @@ func (s *Server) newCard(req addPaymentMethodRequest) (portal.NewCard, error) {
 		return portal.NewCard{}, err
 	}
 	in.ContactEmail = email
+	if in.Metadata, err = checkMetadata(req.Metadata); err != nil {
+		return portal.NewCard{}, err
+	}
 	return in, nil
 }
 
@@ -266,21 +270,22 @@ func (s *Server) decidePaymentMethod(c *gin.Context) {
 }
 
 type paymentMethodJSON struct {
-	ID                 string          `json:"id"`
-	AccountID          string          `json:"account_id"`
-	Status             string          `json:"status"`
-	Brand              string          `json:"brand"`
-	Last4              string          `json:"last4"`
-	ExpMonth           int             `json:"exp_month"`
-	ExpYear            int             `json:"exp_year"`
-	EUSupported        bool            `json:"eu_supported"`
-	ContactEmail       string          `json:"contact_email"`
-	BillingAddress     billing.Address `json:"billing_address"`
-	CreatedAt          string          `json:"created_at"`
-	DecidedAt          *string         `json:"decided_at"`
-	DecisionReason     string          `json:"decision_reason"`
-	ValidationDeadline string          `json:"validation_deadline"`
-	WorkflowID         string          `json:"workflow_id"`
+	ID                 string            `json:"id"`
+	AccountID          string            `json:"account_id"`
+	Status             string            `json:"status"`
+	Brand              string            `json:"brand"`
+	Last4              string            `json:"last4"`
+	ExpMonth           int               `json:"exp_month"`
+	ExpYear            int               `json:"exp_year"`
+	EUSupported        bool              `json:"eu_supported"`
+	ContactEmail       string            `json:"contact_email"`
+	BillingAddress     billing.Address   `json:"billing_address"`
+	CreatedAt          string            `json:"created_at"`
+	DecidedAt          *string           `json:"decided_at"`
+	DecisionReason     string            `json:"decision_reason"`
+	ValidationDeadline string            `json:"validation_deadline"`
+	WorkflowID         string            `json:"workflow_id"`
+	Metadata           map[string]string `json:"metadata"`
 }
 
 func paymentMethodView(pm billing.PaymentMethod) paymentMethodJSON {
@@ -289,6 +294,7 @@ func paymentMethodView(pm billing.PaymentMethod) paymentMethodJSON {
 		ExpMonth: pm.ExpMonth, ExpYear: pm.ExpYear, EUSupported: pm.EUSupported, ContactEmail: pm.ContactEmail,
 		BillingAddress: pm.BillingAddress, CreatedAt: timestamp(pm.CreatedAt), DecidedAt: timestampOrNil(pm.DecidedAt),
 		DecisionReason: pm.DecisionReason, ValidationDeadline: timestamp(pm.ValidationDeadline), WorkflowID: pm.WorkflowID,
+		Metadata: metadataView(pm.Metadata),
 	}
 }
 

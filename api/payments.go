@@ -78,6 +78,7 @@ type createPaymentBody struct {
 	UseCompanyInfo bool             `json:"use_company_info"`
 	EUSupported    bool             `json:"eu_supported"`
 	ReturnURL      string           `json:"return_url"`
+	Metadata       requestMetadata  `json:"metadata"`
 }
 
 func (s *Server) createPayment(c *gin.Context) {
@@ -160,6 +161,11 @@ func (s *Server) newPayment(b createPaymentBody) (portal.NewPayment, error) {
 			return in, err
 		}
 	}
+	metadata, err := checkMetadata(b.Metadata)
+	if err != nil {
+		return in, err
+	}
+	in.Metadata = metadata
 	return in, nil
 }
 
@@ -223,7 +229,7 @@ func redirectableURL(raw string) bool {
 }
 
 func (s *Server) listPayments(c *gin.Context) {
-	page, err := listParams(c)
+	page, err := pageWithCreated(c)
 	if err != nil {
 		s.writeError(c, err)
 		return
@@ -409,19 +415,21 @@ func checkoutError(err error) error {
 }
 
 type paymentJSON struct {
-	ID          string           `json:"id"`
-	Status      string           `json:"status"`
-	Method      string           `json:"method"`
-	Amount      int64            `json:"amount"`
-	Currency    string           `json:"currency"`
-	Card        *paymentCardJSON `json:"card"`
-	ApprovalURL *string          `json:"approval_url"`
-	ReturnURL   *string          `json:"return_url"`
-	Failure     *billing.Failure `json:"failure"`
-	RefundID    *string          `json:"refund_id"`
-	CreatedAt   string           `json:"created_at"`
-	CompletedAt *string          `json:"completed_at"`
-	WorkflowID  string           `json:"workflow_id"`
+	ID          string            `json:"id"`
+	Status      string            `json:"status"`
+	Method      string            `json:"method"`
+	Amount      int64             `json:"amount"`
+	Currency    string            `json:"currency"`
+	Card        *paymentCardJSON  `json:"card"`
+	ApprovalURL *string           `json:"approval_url"`
+	ReturnURL   *string           `json:"return_url"`
+	Failure     *billing.Failure  `json:"failure"`
+	RefundID    *string           `json:"refund_id"`
+	CreatedAt   string            `json:"created_at"`
+	CompletedAt *string           `json:"completed_at"`
+	WorkflowID  string            `json:"workflow_id"`
+	InvoiceID   *string           `json:"invoice_id"`
+	Metadata    map[string]string `json:"metadata"`
 }
 
 type paymentCardJSON struct {
@@ -435,6 +443,7 @@ func paymentView(p billing.Payment) paymentJSON {
 		Currency: p.Amount.Currency, ApprovalURL: orNull(p.ApprovalURL), ReturnURL: orNull(p.ReturnURL),
 		Failure: p.Failure, RefundID: orNull(p.RefundID), CreatedAt: timestamp(p.CreatedAt),
 		CompletedAt: timestampOrNil(p.CompletedAt), WorkflowID: p.WorkflowID,
+		InvoiceID: orNull(p.InvoiceID), Metadata: metadataView(p.Metadata),
 	}
 	if p.Method == billing.MethodCard {
 		v.Card = &paymentCardJSON{Brand: p.CardBrand, Last4: p.CardLast4}

@@ -49,6 +49,11 @@ func (strictBilling) Invoices(_ context.Context, accountID string, _ billing.Inv
 	return nil, false, pgText(accountID, p.StartingAfter)
 }
 
+func (strictBilling) EachInvoiceBatch(_ context.Context, accountID string, _ billing.InvoiceType, _ billing.CreatedRange,
+	_ func([]billing.Invoice) error) error {
+	return pgText(accountID)
+}
+
 func (strictBilling) Invoice(_ context.Context, accountID, invoiceID string) (billing.Invoice, error) {
 	if err := pgText(accountID, invoiceID); err != nil {
 		return billing.Invoice{}, err
@@ -74,6 +79,9 @@ type strictCards struct{ added []portal.NewCard }
 
 func (f *strictCards) Add(_ context.Context, accountID string, in portal.NewCard) (billing.PaymentMethod, bool, error) {
 	texts := []string{accountID, in.IdempotencyKey, in.Card.HolderName, in.ContactEmail}
+	for k, v := range in.Metadata {
+		texts = append(texts, k, v)
+	}
 	if a := in.BillingAddress; a != nil {
 		texts = append(texts, a.Line1, a.Line2, a.City, a.State, a.PostalCode, a.Country)
 	}
@@ -110,6 +118,9 @@ type strictPayments struct{ created []portal.NewPayment }
 
 func (f *strictPayments) Create(_ context.Context, accountID string, in portal.NewPayment) (billing.Payment, bool, error) {
 	texts := []string{accountID, in.IdempotencyKey, in.ReturnURL}
+	for k, v := range in.Metadata {
+		texts = append(texts, k, v)
+	}
 	if in.Card != nil {
 		texts = append(texts, in.Card.HolderName)
 	}

@@ -108,6 +108,7 @@ func (s *Server) Handler() http.Handler {
 	customer := v1.Group("/accounts/:account_id", s.authorizeAccount)
 	customer.GET("/billing-summary", s.getBillingSummary)
 	customer.GET("/invoices", s.listInvoices)
+	customer.GET("/invoices.csv", s.exportInvoices)
 	customer.GET("/invoices/:invoice_id", s.getInvoice)
 	customer.GET("/invoices/:invoice_id/items/:item_id", s.getInvoiceItem)
 	customer.GET("/invoices/:invoice_id/pdf", s.getInvoicePDF)

@@ -39,6 +39,13 @@ const (
 	CodeCurrencyMismatch     = "currency_mismatch"
 	CodeInvalidLimit         = "invalid_limit"
 	CodeInvalidCursor        = "invalid_starting_after"
+	CodeInvalidEndingBefore  = "invalid_ending_before"
+	// CodeCursorConflict: starting_after and ending_before in one request.
+	CodeCursorConflict = "cursor_conflict"
+	// CodeInvalidCreated: created[gte] or created[lt] is no RFC 3339 time, or the range is empty.
+	CodeInvalidCreated = "invalid_created"
+	// CodeInvalidMetadata: metadata breaks one of its limits (the message says which).
+	CodeInvalidMetadata      = "invalid_metadata"
 	CodeIdempotencyKeyReused = "idempotency_key_reused"
 	CodeIdempotencyKeyNeeded = "idempotency_key_required"
 	CodeAlreadyDecided       = "already_decided"

@@ -100,10 +100,21 @@ func TaxOn(subtotal, rateBps int64) int64 {
 	return -((-p + 5000) / 10000)
 }
 
-// ListParams is a keyset page request: newest first, after the item with id StartingAfter.
+// ListParams is a keyset page request: the Limit items after the one with id StartingAfter,
+// or before the one with id EndingBefore (at most one of the two), in the list's own order,
+// among the items created within Created.
 type ListParams struct {
 	Limit         int
 	StartingAfter string
+	EndingBefore  string
+	Created       CreatedRange
+}
+
+// CreatedRange bounds when the listed items were created: from GTE (inclusive) up to LT
+// (exclusive). A zero end is open.
+type CreatedRange struct {
+	GTE time.Time
+	LT  time.Time
 }
 
 // Page bounds from the contract.

@@ -78,4 +78,9 @@ type Payment struct {
 	CreatedAt       time.Time
 	CompletedAt     *time.Time
 	WorkflowID      string
+	// InvoiceID is the invoice the payment was made for (a recurring charge); empty when it
+	// pays the balance.
+	InvoiceID string
+	// Metadata is the customer's own key-value pairs, kept and shown back, never acted on.
+	Metadata map[string]string
 }

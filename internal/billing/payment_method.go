@@ -36,6 +36,8 @@ type PaymentMethod struct {
 	DecisionReason     string
 	DecidedBy          string
 	WorkflowID         string
+	// Metadata is the customer's own key-value pairs, kept and shown back, never acted on.
+	Metadata map[string]string
 }
 
 // Decision is a rep's verdict on a pending card.

@@ -42,6 +42,13 @@ func (b *Billing) Invoices(ctx context.Context, accountID string, typ billing.In
 	return b.DB.Invoices(ctx, accountID, typ, p)
 }
 
+// EachInvoiceBatch hands every invoice of the account matching the filters to fn, newest
+// first, a batch at a time: what the CSV export streams.
+func (b *Billing) EachInvoiceBatch(ctx context.Context, accountID string, typ billing.InvoiceType, created billing.CreatedRange,
+	fn func([]billing.Invoice) error) error {
+	return b.DB.EachInvoiceBatch(ctx, accountID, typ, created, fn)
+}
+
 // Invoice returns one invoice with its items.
 func (b *Billing) Invoice(ctx context.Context, accountID, invoiceID string) (billing.Invoice, error) {
 	return b.DB.Invoice(ctx, accountID, invoiceID)

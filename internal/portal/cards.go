@@ -45,6 +45,7 @@ type NewCard struct {
 	BillingAddress *billing.Address // nil: the account's company address (use_company_info)
 	ContactEmail   string
 	EUSupported    bool
+	Metadata       map[string]string // checked by the API; stored with the card, not given to its workflow
 }
 
 // Add tokenizes the card and has the processor verify it, then stores it pending validation
@@ -103,6 +104,7 @@ func (s *Cards) Add(ctx context.Context, accountID string, in NewCard) (_ billin
 		BillingAddress:     addr,
 		CreatedAt:          now,
 		ValidationDeadline: now.Add(s.ValidationTimeout),
+		Metadata:           in.Metadata,
 	}
 	pm.WorkflowID = workflows.CardValidationWorkflowID(pm.ID)
 	if in.IdempotencyKey != "" {

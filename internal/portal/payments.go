@@ -64,6 +64,8 @@ type NewPayment struct {
 	UseCompanyInfo bool
 	EUSupported    bool
 	ReturnURL      string
+	// Metadata is checked by the API and stored with the payment; the saga never sees it.
+	Metadata map[string]string
 }
 
 // Create takes a one-time payment. A request whose Idempotency-Key was seen before answers
@@ -118,6 +120,7 @@ func (s *Payments) Create(ctx context.Context, accountID string, in NewPayment) 
 		EUSupported: in.EUSupported,
 		ReturnURL:   in.ReturnURL,
 		CreatedAt:   now,
+		Metadata:    in.Metadata,
 	}
 	p.WorkflowID = workflows.PaymentWorkflowID(p.ID)
 	switch in.Method {
@@ -234,10 +237,13 @@ func (in NewPayment) requestHash(key []byte) []byte {
 		UseCompanyInfo bool             `json:"use_company_info"`
 		EUSupported    bool             `json:"eu_supported"`
 		ReturnURL      string           `json:"return_url"`
+		// Keys in sorted order (encoding/json sorts a map's); omitted when empty, so a
+		// request without metadata hashes as it did before metadata existed.
+		Metadata map[string]string `json:"metadata,omitempty"`
 	}{
 		Amount: in.Amount.Amount, Currency: in.Amount.Currency, Method: string(in.Method),
 		BillingAddress: in.BillingAddress, UseCompanyInfo: in.UseCompanyInfo, EUSupported: in.EUSupported,
-		ReturnURL: in.ReturnURL,
+		ReturnURL: in.ReturnURL, Metadata: in.Metadata,
 	}
 	if in.Card != nil {
 		canonical.Card = factsOf(*in.Card)

@@ -24,12 +24,45 @@ func scanInvoice(row pgx.Row) (billing.Invoice, error) {
 // Invoices lists an account's invoices newest first, optionally of one type, one keyset page
 // at a time. The cursor must be an invoice of the same account.
 func (db *DB) Invoices(ctx context.Context, accountID string, typ billing.InvoiceType, p billing.ListParams) ([]billing.Invoice, bool, error) {
+	return listPage(ctx, db, invoiceList(accountID, typ), p, scanInvoice)
+}
+
+func invoiceList(accountID string, typ billing.InvoiceType) keysetList {
 	l := keysetList{name: "invoices", from: "invoices", columns: invoiceColumns,
 		scope: "account_id = $1", scopeArgs: []any{accountID}, cursorNames: "invoice of this account"}
 	if typ != "" {
 		l.filter, l.filterArgs = "type = $2", []any{typ}
 	}
-	return listPage(ctx, db, l, p, scanInvoice)
+	return l
+}
+
+// ExportBatch is how many invoices EachInvoiceBatch reads per query.
+const ExportBatch = 500
+
+// EachInvoiceBatch hands every invoice of the account created within created (optionally of
+// one type) to fn, newest first, ExportBatch at a time: one short keyset query per batch, so
+// no connection or snapshot is held while fn writes a batch to a slow reader, and memory
+// stays one batch whatever the account holds. Invoices created after the walk began are not
+// among them (they sort before its position); an error from fn stops the walk.
+func (db *DB) EachInvoiceBatch(ctx context.Context, accountID string, typ billing.InvoiceType, created billing.CreatedRange,
+	fn func([]billing.Invoice) error) error {
+	l := invoiceList(accountID, typ)
+	p := billing.ListParams{Limit: ExportBatch, Created: created}
+	for {
+		batch, more, err := listPage(ctx, db, l, p, scanInvoice)
+		if err != nil {
+			return err
+		}
+		if len(batch) > 0 {
+			if err := fn(batch); err != nil {
+				return err
+			}
+		}
+		if !more {
+			return nil
+		}
+		p.StartingAfter = batch[len(batch)-1].ID
+	}
 }
 
 // Invoice returns one invoice of the account with its items (without their details).

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -11,17 +12,21 @@ import (
 	"github.com/payportal/payportal/internal/billing"
 )
 
-// Lists are keyset pages: newest (or oldest) first by (created_at, id), starting after the
-// row the cursor names, never OFFSET.
+// Lists are keyset pages: newest (or oldest) first by (created_at, id), starting after (or
+// ending before) the row the cursor names, never OFFSET.
 
-// cursorCreatedAt is the created_at of the row a page starts after, read by query (which
-// selects created_at where its conditions hold). A cursor the query does not find is a 422 on
-// starting_after saying it names no such row: what is the kind of row it should name.
-func (db *DB) cursorCreatedAt(ctx context.Context, what, query string, args ...any) (time.Time, error) {
+// cursorCreatedAt is the created_at of the row a page starts after (or ends before), read by
+// query (which selects created_at where its conditions hold). A cursor the query does not
+// find is a 422 on param saying it names no such row: what is the kind of row it should name.
+func (db *DB) cursorCreatedAt(ctx context.Context, param, what, query string, args ...any) (time.Time, error) {
 	var at time.Time
 	err := db.Pool.QueryRow(ctx, query, args...).Scan(&at)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return time.Time{}, billing.Invalid(billing.CodeInvalidCursor, "starting_after", "starting_after names no %s", what)
+		code := billing.CodeInvalidCursor
+		if param == "ending_before" {
+			code = billing.CodeInvalidEndingBefore
+		}
+		return time.Time{}, billing.Invalid(code, param, "%s names no %s", param, what)
 	}
 	if err != nil {
 		return time.Time{}, fmt.Errorf("load the cursor (%s): %w", what, err)
@@ -57,25 +62,41 @@ type keysetList struct {
 }
 
 // listPage reads one keyset page of l: rows ordered by (created_at, id) starting after the
-// row the cursor names, with LIMIT limit+1 to learn whether another page follows.
+// row the cursor names, with LIMIT limit+1 to learn whether another page follows. With
+// ending_before, the rows just before the cursor are read walking the other way (the same
+// index, scanned backwards) and turned back into the list's order; has_more then says that
+// rows come before them.
 func listPage[T any](ctx context.Context, db *DB, l keysetList, p billing.ListParams, scan func(pgx.Row) (T, error)) ([]T, bool, error) {
 	where, args := l.scope, append([]any{}, l.scopeArgs...)
 	if l.filter != "" {
 		where += " AND " + l.filter
 		args = append(args, l.filterArgs...)
 	}
+	if !p.Created.GTE.IsZero() {
+		args = append(args, p.Created.GTE)
+		where += fmt.Sprintf(" AND %screated_at >= $%d", l.col, len(args))
+	}
+	if !p.Created.LT.IsZero() {
+		args = append(args, p.Created.LT)
+		where += fmt.Sprintf(" AND %screated_at < $%d", l.col, len(args))
+	}
+	backwards := p.EndingBefore != ""
 	direction, after := "DESC", "<"
-	if l.oldestFirst {
+	if l.oldestFirst != backwards {
 		direction, after = "ASC", ">"
 	}
-	if p.StartingAfter != "" {
-		cursorArgs := append(append([]any{}, l.scopeArgs...), p.StartingAfter)
-		at, err := db.cursorCreatedAt(ctx, l.cursorNames, fmt.Sprintf(`SELECT %[1]screated_at FROM %[2]s WHERE %[3]s AND %[1]sid = $%[4]d`,
+	cursor, param := p.StartingAfter, "starting_after"
+	if backwards {
+		cursor, param = p.EndingBefore, "ending_before"
+	}
+	if cursor != "" {
+		cursorArgs := append(append([]any{}, l.scopeArgs...), cursor)
+		at, err := db.cursorCreatedAt(ctx, param, l.cursorNames, fmt.Sprintf(`SELECT %[1]screated_at FROM %[2]s WHERE %[3]s AND %[1]sid = $%[4]d`,
 			l.col, l.from, l.scope, len(cursorArgs)), cursorArgs...)
 		if err != nil {
 			return nil, false, err
 		}
-		args = append(args, at, p.StartingAfter)
+		args = append(args, at, cursor)
 		where += fmt.Sprintf(" AND (%[1]screated_at, %[1]sid) %[2]s ($%[3]d, $%[4]d)", l.col, after, len(args)-1, len(args))
 	}
 	args = append(args, p.Limit+1)
@@ -88,6 +109,9 @@ func listPage[T any](ctx context.Context, db *DB, l keysetList, p billing.ListPa
 	page, hasMore, err := collectPage(rows, p.Limit, scan)
 	if err != nil {
 		return nil, false, fmt.Errorf("list %s: %w", l.name, err)
+	}
+	if backwards {
+		slices.Reverse(page)
 	}
 	return page, hasMore, nil
 }

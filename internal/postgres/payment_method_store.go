@@ -70,11 +70,13 @@ func insertPaymentMethod(ctx context.Context, q interface {
 	a := pm.BillingAddress
 	_, err := q.Exec(ctx, `INSERT INTO payment_methods (id, account_id, status, processor_token, brand,
 		last4, exp_month, exp_year, holder_name, eu_supported, contact_email, address_line1, address_line2, city,
-		state, postal_code, country, created_at, validation_deadline, decided_at, decision_reason, decided_by, workflow_id)
-		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23)`,
+		state, postal_code, country, created_at, validation_deadline, decided_at, decision_reason, decided_by, workflow_id,
+		metadata)
+		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24)`,
 		pm.ID, pm.AccountID, pm.Status, pm.ProcessorToken, pm.Brand, pm.Last4, pm.ExpMonth, pm.ExpYear,
 		pm.HolderName, pm.EUSupported, pm.ContactEmail, a.Line1, a.Line2, a.City, a.State, a.PostalCode,
-		a.Country, pm.CreatedAt, pm.ValidationDeadline, pm.DecidedAt, pm.DecisionReason, pm.DecidedBy, pm.WorkflowID)
+		a.Country, pm.CreatedAt, pm.ValidationDeadline, pm.DecidedAt, pm.DecisionReason, pm.DecidedBy, pm.WorkflowID,
+		metadataJSON(pm.Metadata))
 	if err != nil {
 		return fmt.Errorf("create payment method %s for %s: %w", pm.ID, pm.AccountID, err)
 	}

@@ -15,7 +15,8 @@ import (
 
 const paymentColumns = `id, account_id, status, method, amount, currency, card_token, card_brand, card_last4,
 	billing_address, eu_supported, coalesce(paypal_order_id, ''), approval_url, return_url, capture_id, refund_id,
-	failure_code, failure_message, created_at, completed_at, workflow_id, authorization_id, compensation, compensated_at`
+	failure_code, failure_message, created_at, completed_at, workflow_id, authorization_id, compensation, compensated_at,
+	coalesce(invoice_id, ''), metadata`
 
 func scanPayment(row pgx.Row) (billing.Payment, error) {
 	var (
@@ -27,7 +28,7 @@ func scanPayment(row pgx.Row) (billing.Payment, error) {
 	err := row.Scan(&p.ID, &p.AccountID, &p.Status, &p.Method, &p.Amount.Amount, &p.Amount.Currency, &p.CardToken,
 		&p.CardBrand, &p.CardLast4, &address, &p.EUSupported, &p.PayPalOrderID, &p.ApprovalURL, &p.ReturnURL,
 		&p.CaptureID, &p.RefundID, &code, &message, &p.CreatedAt, &p.CompletedAt, &p.WorkflowID,
-		&p.AuthorizationID, &p.Compensation, &p.CompensatedAt)
+		&p.AuthorizationID, &p.Compensation, &p.CompensatedAt, &p.InvoiceID, &p.Metadata)
 	if err != nil {
 		return p, err
 	}
@@ -127,7 +128,7 @@ func (db *DB) CreatePayment(ctx context.Context, p billing.Payment, key string, 
 		if p.Amount.Amount > available {
 			return AmountExceedsBalance(available, p.Amount.Currency)
 		}
-		if err := insertPayment(ctx, tx, p, nil); err != nil {
+		if err := insertPayment(ctx, tx, p); err != nil {
 			return err
 		}
 		_, taken, err := insertIdempotencyKey(ctx, tx, IdempotencyRecord{AccountID: p.AccountID, Key: key,
@@ -160,8 +161,8 @@ func lockAccount(ctx context.Context, tx pgx.Tx, accountID string) error {
 	return nil
 }
 
-// insertPayment writes a new payment; invoiceID names the invoice it charges, if any.
-func insertPayment(ctx context.Context, tx pgx.Tx, p billing.Payment, invoiceID *string) error {
+// insertPayment writes a new payment, with the invoice it charges when it names one.
+func insertPayment(ctx context.Context, tx pgx.Tx, p billing.Payment) error {
 	var address []byte
 	if p.BillingAddress != nil {
 		var err error
@@ -169,15 +170,31 @@ func insertPayment(ctx context.Context, tx pgx.Tx, p billing.Payment, invoiceID 
 			return fmt.Errorf("encode billing address: %w", err)
 		}
 	}
+	var invoiceID *string
+	if p.InvoiceID != "" {
+		invoiceID = &p.InvoiceID
+	}
 	_, err := tx.Exec(ctx, `INSERT INTO payments (id, account_id, status, method, amount, currency, card_token,
-		card_brand, card_last4, billing_address, eu_supported, return_url, invoice_id, created_at, workflow_id)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
+		card_brand, card_last4, billing_address, eu_supported, return_url, invoice_id, created_at, workflow_id, metadata)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
 		p.ID, p.AccountID, p.Status, p.Method, p.Amount.Amount, p.Amount.Currency, p.CardToken, p.CardBrand,
-		p.CardLast4, address, p.EUSupported, p.ReturnURL, invoiceID, p.CreatedAt, p.WorkflowID)
+		p.CardLast4, address, p.EUSupported, p.ReturnURL, invoiceID, p.CreatedAt, p.WorkflowID, metadataJSON(p.Metadata))
 	if err != nil {
 		return fmt.Errorf("insert payment: %w", err)
 	}
 	return nil
+}
+
+// metadataJSON is the metadata column's value: a JSON object, {} when there is none.
+func metadataJSON(m map[string]string) []byte {
+	if len(m) == 0 {
+		return []byte(`{}`)
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		panic("encode metadata: " + err.Error()) // a map of strings always encodes
+	}
+	return b
 }
 
 // AmountExceedsBalance is the 422 for a payment larger than what is still owed.

@@ -130,7 +130,8 @@ func (db *DB) PrepareInvoiceCharge(ctx context.Context, accountID, invoiceID str
 		p := *charge
 		p.AccountID = accountID
 		p.Amount = billing.Money{Amount: out.Amount, Currency: currency}
-		if err := insertPayment(ctx, tx, p, &invoiceID); err != nil {
+		p.InvoiceID = invoiceID
+		if err := insertPayment(ctx, tx, p); err != nil {
 			return err
 		}
 		out.Payment, out.Created = p, true
