@@ -19,6 +19,7 @@ import (
 	"github.com/payportal/payportal/internal/billing"
 	"github.com/payportal/payportal/internal/gateway"
 	"github.com/payportal/payportal/internal/gateway/sandbox"
+	"github.com/payportal/payportal/internal/openapitest"
 	"github.com/payportal/payportal/internal/portal"
 )
 
@@ -81,7 +82,7 @@ func (f *strictCards) Add(_ context.Context, accountID string, in portal.NewCard
 		return billing.PaymentMethod{}, err
 	}
 	f.added = append(f.added, in)
-	return billing.PaymentMethod{ID: "pm_new", AccountID: accountID, Status: billing.PMPendingValidation}, nil
+	return cardOnFile("pm_new", accountID, billing.PMPendingValidation), nil
 }
 
 func (f *strictCards) List(_ context.Context, accountID string, p billing.ListParams) ([]billing.PaymentMethod, bool, error) {
@@ -103,7 +104,9 @@ func (f *strictCards) Decide(_ context.Context, repKeyID, pmID string, d billing
 	if err := pgText(pmID, reason); err != nil {
 		return billing.PaymentMethod{}, err
 	}
-	return billing.PaymentMethod{ID: pmID, Status: billing.PMRejected, DecisionReason: reason}, nil
+	pm := cardOnFile(pmID, "acct_demo", billing.PMRejected)
+	pm.DecidedAt, pm.DecisionReason = &cardNow, reason
+	return pm, nil
 }
 
 type strictPayments struct{ created []portal.NewPayment }
@@ -148,10 +151,10 @@ func (f *strictPayments) PayPalReturn(_ context.Context, orderID string, _ bool)
 	switch orderID {
 	case "ORDER1":
 		return billing.Payment{ID: "pay_pp", Status: billing.PaymentProcessing, Method: billing.MethodPayPal,
-			ReturnURL: "https://shop.example/back", CreatedAt: cardNow}, true, nil
+			Amount: billing.Money{Amount: 2000, Currency: "USD"}, ReturnURL: "https://shop.example/back", CreatedAt: cardNow}, true, nil
 	case "ORDER2":
 		return billing.Payment{ID: "pay_pp2", Status: billing.PaymentSucceeded, Method: billing.MethodPayPal,
-			ReturnURL: "https://shop.example/back", CreatedAt: cardNow}, false, nil
+			Amount: billing.Money{Amount: 2000, Currency: "USD"}, ReturnURL: "https://shop.example/back", CreatedAt: cardNow}, false, nil
 	}
 	return billing.Payment{}, false, billing.NotFound("payment")
 }
@@ -212,7 +215,7 @@ func startSecurityServer(t *testing.T, limits api.RateLimits, edits ...func(*api
 	for _, edit := range edits {
 		edit(srv)
 	}
-	ts := httptest.NewServer(srv.Handler())
+	ts := httptest.NewServer(openapitest.Handler(t, srv.Handler()))
 	t.Cleanup(ts.Close)
 	s.base = ts.URL
 	return s
