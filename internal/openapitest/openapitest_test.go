@@ -56,6 +56,8 @@ func TestHandlerReportsWhatBreaksTheContract(t *testing.T) {
 		{"wrong content type", "GET", paymentPath, 200, "text/plain", "ok", `content type "text/plain"`},
 		{"PDF checked for its type only", "GET", "/v1/accounts/acct_demo/invoices/inv_1/pdf", 200, "application/pdf", "%PDF-1.3", ""},
 		{"PDF as another type", "GET", "/v1/accounts/acct_demo/invoices/inv_1/pdf", 200, "text/html", "<p>", `content type "text/html"`},
+		{"documented redirect", "GET", "/v1/paypal/return?token=ORDER1", 302, "", "", ""},
+		{"304 where none is documented", "GET", paymentPath, 304, "", "", "does not document status 304"},
 		{"unknown path answered 404", "GET", "/v2/nothing", 404, "application/json", errorJSON, ""},
 		{"unknown path answered 200", "GET", "/v2/nothing", 200, "application/json", validPayment, "should be 404"},
 		{"unknown method answered 405", "DELETE", paymentPath, 405, "application/json",
