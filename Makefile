@@ -10,9 +10,10 @@ GOBIN_DIR    := $(shell $(GO) env GOPATH)/bin
 # Pinned linters (see lint-tool and vulncheck-tool) and the fuzzers' time per target.
 GOLANGCI_LINT_VERSION := v2.15.0
 GOVULNCHECK_VERSION   := v1.9.0
+REDOCLY_CLI_VERSION   := 2.77.0
 FUZZTIME              ?= 3s
 
-.PHONY: dev test bench load loadgen compose-check helm-check ci build temporal-cli record-histories lint vulncheck fuzz lint-tool vulncheck-tool
+.PHONY: dev test bench load loadgen compose-check helm-check ci build temporal-cli record-histories lint lint-openapi vulncheck fuzz lint-tool vulncheck-tool
 
 ## dev: run everything (Temporal dev server with its UI on :8233, migrations, demo data, worker, API on :8080)
 dev: $(TEMPORAL_CLI)
@@ -73,6 +74,11 @@ $(MANIFESTCHECK): tools/helm/go.mod tools/helm/go.sum tools/helm/manifestcheck/m
 ## lint: golangci-lint (pinned) over the whole module, with .golangci.yml
 lint: lint-tool
 	$(GOBIN_DIR)/golangci-lint run ./...
+
+## lint-openapi: Redocly CLI (pinned, from npm; needs Node.js 20.19+) lints api/openapi.yaml
+## with redocly.yaml's rules (recommended); any error fails. No telemetry, no update check.
+lint-openapi:
+	REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true npx --yes @redocly/cli@$(REDOCLY_CLI_VERSION) lint api/openapi.yaml
 
 ## vulncheck: govulncheck (pinned) against vuln.go.dev: known vulnerabilities in the
 ## dependencies and the Go standard library that PayPortal's code reaches

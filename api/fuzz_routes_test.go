@@ -15,6 +15,7 @@ import (
 	"github.com/payportal/payportal/api"
 	"github.com/payportal/payportal/internal/billing"
 	"github.com/payportal/payportal/internal/gateway"
+	"github.com/payportal/payportal/internal/openapitest"
 )
 
 // FuzzWriteRoutes sends any body through the real router to the strict fakes of
@@ -58,7 +59,7 @@ func (r *fuzzRouter) post(t *testing.T, path, key, body string, header map[strin
 		req.Header.Set(k, v)
 	}
 	w := httptest.NewRecorder()
-	r.h.ServeHTTP(w, req)
+	openapitest.Handler(t, r.h).ServeHTTP(w, req)
 	r.cards.added, r.payments.created = nil, nil // the fakes would grow without end
 
 	answer := w.Body.String()

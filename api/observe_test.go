@@ -20,6 +20,7 @@ import (
 
 	"github.com/payportal/payportal/api"
 	"github.com/payportal/payportal/internal/billing"
+	"github.com/payportal/payportal/internal/openapitest"
 	"github.com/payportal/payportal/internal/telemetry"
 )
 
@@ -64,7 +65,7 @@ func observedServer(t *testing.T) (http.Handler, *syncBuffer) {
 		Clock:  &billing.FixedClock{T: cardNow},
 		Logger: telemetry.Logger(slog.New(slog.NewJSONHandler(logs, nil))),
 	}
-	return srv.Handler(), logs
+	return openapitest.Handler(t, srv.Handler()), logs
 }
 
 func serve(h http.Handler, method, path string, header map[string]string) *httptest.ResponseRecorder {
@@ -187,7 +188,7 @@ func TestTheRequestSpanContinuesTheCallersTrace(t *testing.T) {
 	otel.SetTracerProvider(sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec2)))
 	srv := &api.Server{Auth: cardKeys{"cust": {KeyID: "key_cust", AccountID: "acct_demo"}}, Cards: &panickyCards{},
 		Clock: &billing.FixedClock{T: cardNow}, Logger: slog.New(slog.NewJSONHandler(&syncBuffer{}, nil))}
-	w = serve(srv.Handler(), http.MethodGet, "/v1/accounts/acct_demo/payment-methods", nil)
+	w = serve(openapitest.Handler(t, srv.Handler()), http.MethodGet, "/v1/accounts/acct_demo/payment-methods", nil)
 	if w.Code != http.StatusInternalServerError || w.Header().Get("Request-Id") == "" {
 		t.Errorf("a panicking handler answered %d with Request-Id %q", w.Code, w.Header().Get("Request-Id"))
 	}

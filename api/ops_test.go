@@ -17,6 +17,7 @@ import (
 	"github.com/payportal/payportal/api"
 	"github.com/payportal/payportal/internal/billing"
 	"github.com/payportal/payportal/internal/devdata"
+	"github.com/payportal/payportal/internal/openapitest"
 	"github.com/payportal/payportal/internal/portal"
 	"github.com/payportal/payportal/internal/testenv"
 )
@@ -60,7 +61,7 @@ func TestOpsRoutesAreOnTheOpsListenerOnly(t *testing.T) {
 			w.WriteHeader(http.StatusTeapot)
 		}),
 	}
-	public := httptest.NewServer(srv.Handler())
+	public := httptest.NewServer(openapitest.Handler(t, srv.Handler()))
 	t.Cleanup(public.Close)
 	ops := httptest.NewServer(srv.OpsHandler())
 	t.Cleanup(ops.Close)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/payportal/payportal/api"
 	"github.com/payportal/payportal/internal/billing"
+	"github.com/payportal/payportal/internal/openapitest"
 	"github.com/payportal/payportal/internal/portal"
 	"github.com/payportal/payportal/internal/testenv"
 )
@@ -30,6 +31,15 @@ func (k cardKeys) CallerByAPIKey(_ context.Context, key string) (billing.Caller,
 	return billing.Caller{}, billing.Errorf(billing.KindUnauthenticated, billing.CodeInvalidKey, "unknown key")
 }
 
+// cardOnFile is a card as the card service answers one: every field the contract requires,
+// the account's company address as its billing address.
+func cardOnFile(id, accountID string, status billing.PaymentMethodStatus) billing.PaymentMethod {
+	return billing.PaymentMethod{ID: id, AccountID: accountID, Status: status, Brand: "visa", Last4: "4242",
+		ExpMonth: 12, ExpYear: 2030, ContactEmail: "billing@example.com",
+		BillingAddress: billing.Address{Line1: "1 Main St", City: "Springfield", PostalCode: "12345", Country: "US"},
+		CreatedAt:      cardNow, ValidationDeadline: cardNow.Add(24 * time.Hour), WorkflowID: "card-validation/" + id}
+}
+
 // fakeCards records what the handlers ask of the card service.
 type fakeCards struct {
 	mu        sync.Mutex
@@ -42,10 +52,9 @@ func (f *fakeCards) Add(_ context.Context, accountID string, in portal.NewCard) 
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.added = append(f.added, in)
-	pm := billing.PaymentMethod{ID: "pm_new", AccountID: accountID, Status: billing.PMPendingValidation,
-		Brand: in.Card.Brand(), Last4: in.Card.Last4(), ExpMonth: in.Card.ExpMonth, ExpYear: in.Card.ExpYear,
-		ContactEmail: in.ContactEmail, EUSupported: in.EUSupported, CreatedAt: cardNow,
-		ValidationDeadline: cardNow.Add(24 * time.Hour), WorkflowID: "card-validation/pm_new"}
+	pm := cardOnFile("pm_new", accountID, billing.PMPendingValidation)
+	pm.Brand, pm.Last4, pm.ExpMonth, pm.ExpYear = in.Card.Brand(), in.Card.Last4(), in.Card.ExpMonth, in.Card.ExpYear
+	pm.ContactEmail, pm.EUSupported = in.ContactEmail, in.EUSupported
 	if in.BillingAddress != nil {
 		pm.BillingAddress = *in.BillingAddress
 	}
@@ -61,7 +70,7 @@ func (f *fakeCards) Get(context.Context, string, string) (billing.PaymentMethod,
 }
 
 func (f *fakeCards) Pending(context.Context, billing.ListParams) ([]billing.PaymentMethod, bool, error) {
-	return []billing.PaymentMethod{{ID: "pm_old", AccountID: "acct_demo", Status: billing.PMPendingValidation}}, false, nil
+	return []billing.PaymentMethod{cardOnFile("pm_old", "acct_demo", billing.PMPendingValidation)}, false, nil
 }
 
 func (f *fakeCards) Decide(_ context.Context, repKeyID, pmID string, d billing.Decision, reason, _ string) (billing.PaymentMethod, bool, error) {
@@ -71,8 +80,9 @@ func (f *fakeCards) Decide(_ context.Context, repKeyID, pmID string, d billing.D
 	if f.decideErr != nil {
 		return billing.PaymentMethod{}, false, f.decideErr
 	}
-	now := cardNow
-	return billing.PaymentMethod{ID: pmID, Status: billing.PMValidated, DecidedAt: &now}, false, nil
+	pm := cardOnFile(pmID, "acct_demo", billing.PMValidated)
+	pm.DecidedAt = &cardNow
+	return pm, false, nil
 }
 
 func startCardServer(t *testing.T) (*fakeCards, string) {
@@ -87,7 +97,7 @@ func startCardServer(t *testing.T) (*fakeCards, string) {
 		Clock:  &billing.FixedClock{T: cardNow},
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
-	ts := httptest.NewServer(srv.Handler())
+	ts := httptest.NewServer(openapitest.Handler(t, srv.Handler()))
 	t.Cleanup(ts.Close)
 	return cards, ts.URL
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/payportal/payportal/api"
 	"github.com/payportal/payportal/internal/billing"
 	"github.com/payportal/payportal/internal/devdata"
+	"github.com/payportal/payportal/internal/openapitest"
 	"github.com/payportal/payportal/internal/pdfstore"
 	"github.com/payportal/payportal/internal/portal"
 	"github.com/payportal/payportal/internal/postgres"
@@ -37,7 +38,7 @@ func pdfAPI(t *testing.T) (*httptest.Server, *postgres.DB) {
 		PDFs:    &portal.InvoicePDFs{Store: &pdfstore.Store{DB: db, Clock: clock}},
 		Logger:  testenv.Logger(io.Discard),
 	}
-	ts := httptest.NewServer(srv.Handler())
+	ts := httptest.NewServer(openapitest.Handler(t, srv.Handler()))
 	t.Cleanup(ts.Close)
 	return ts, db
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/payportal/payportal/api"
 	"github.com/payportal/payportal/internal/billing"
 	"github.com/payportal/payportal/internal/devdata"
+	"github.com/payportal/payportal/internal/openapitest"
 	"github.com/payportal/payportal/internal/portal"
 	"github.com/payportal/payportal/internal/postgres"
 	"github.com/payportal/payportal/internal/testenv"
@@ -63,7 +64,7 @@ func startReadServer(t *testing.T, limits ...api.RateLimits) *readServer {
 	if len(limits) > 0 {
 		srv.Limits = limits[0]
 	}
-	ts := httptest.NewServer(srv.Handler())
+	ts := httptest.NewServer(openapitest.Handler(t, srv.Handler()))
 	t.Cleanup(ts.Close)
 	return &readServer{db: db, base: ts.URL}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/payportal/payportal/api"
 	"github.com/payportal/payportal/internal/billing"
 	"github.com/payportal/payportal/internal/devdata"
+	"github.com/payportal/payportal/internal/openapitest"
 	"github.com/payportal/payportal/internal/portal"
 	"github.com/payportal/payportal/internal/postgres"
 	"github.com/payportal/payportal/internal/testenv"
@@ -43,7 +44,7 @@ func TestRepQueuePagesPastACardDecidedMeanwhile(t *testing.T) {
 	}
 	srv := &api.Server{Auth: db, Cards: &portal.Cards{DB: db}, Limits: api.RateLimits{PerSecond: 1e6, Burst: 1_000_000},
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
-	ts := httptest.NewServer(srv.Handler())
+	ts := httptest.NewServer(openapitest.Handler(t, srv.Handler()))
 	t.Cleanup(ts.Close)
 	queue := func(query string) (int, []string, bool) {
 		t.Helper()

@@ -19,6 +19,7 @@ import (
 	"github.com/payportal/payportal/internal/billing"
 	"github.com/payportal/payportal/internal/gateway"
 	"github.com/payportal/payportal/internal/gateway/sandbox"
+	"github.com/payportal/payportal/internal/openapitest"
 	"github.com/payportal/payportal/internal/portal"
 )
 
@@ -89,7 +90,7 @@ func (f *strictCards) Add(_ context.Context, accountID string, in portal.NewCard
 		return billing.PaymentMethod{}, false, err
 	}
 	f.added = append(f.added, in)
-	return billing.PaymentMethod{ID: "pm_new", AccountID: accountID, Status: billing.PMPendingValidation}, false, nil
+	return cardOnFile("pm_new", accountID, billing.PMPendingValidation), false, nil
 }
 
 func (f *strictCards) List(_ context.Context, accountID string, p billing.ListParams) ([]billing.PaymentMethod, bool, error) {
@@ -111,7 +112,9 @@ func (f *strictCards) Decide(_ context.Context, repKeyID, pmID string, d billing
 	if err := pgText(pmID, reason, idempotencyKey); err != nil {
 		return billing.PaymentMethod{}, false, err
 	}
-	return billing.PaymentMethod{ID: pmID, Status: billing.PMRejected, DecisionReason: reason}, false, nil
+	pm := cardOnFile(pmID, "acct_demo", billing.PMRejected)
+	pm.DecidedAt, pm.DecisionReason = &cardNow, reason
+	return pm, false, nil
 }
 
 type strictPayments struct{ created []portal.NewPayment }
@@ -163,10 +166,10 @@ func (f *strictPayments) PayPalReturn(_ context.Context, orderID string, _ bool)
 	switch orderID {
 	case "ORDER1":
 		return billing.Payment{ID: "pay_pp", Status: billing.PaymentProcessing, Method: billing.MethodPayPal,
-			ReturnURL: "https://shop.example/back", CreatedAt: cardNow}, true, nil
+			Amount: billing.Money{Amount: 2000, Currency: "USD"}, ReturnURL: "https://shop.example/back", CreatedAt: cardNow}, true, nil
 	case "ORDER2":
 		return billing.Payment{ID: "pay_pp2", Status: billing.PaymentSucceeded, Method: billing.MethodPayPal,
-			ReturnURL: "https://shop.example/back", CreatedAt: cardNow}, false, nil
+			Amount: billing.Money{Amount: 2000, Currency: "USD"}, ReturnURL: "https://shop.example/back", CreatedAt: cardNow}, false, nil
 	}
 	return billing.Payment{}, false, billing.NotFound("payment")
 }
@@ -227,7 +230,7 @@ func startSecurityServer(t *testing.T, limits api.RateLimits, edits ...func(*api
 	for _, edit := range edits {
 		edit(srv)
 	}
-	ts := httptest.NewServer(srv.Handler())
+	ts := httptest.NewServer(openapitest.Handler(t, srv.Handler()))
 	t.Cleanup(ts.Close)
 	s.base = ts.URL
 	return s

@@ -28,6 +28,7 @@ import (
 	"github.com/payportal/payportal/internal/config"
 	"github.com/payportal/payportal/internal/devdata"
 	"github.com/payportal/payportal/internal/mail/mailtest"
+	"github.com/payportal/payportal/internal/openapitest"
 	"github.com/payportal/payportal/internal/postgres"
 	"github.com/payportal/payportal/internal/testenv"
 	"github.com/payportal/payportal/worker"
@@ -341,7 +342,7 @@ func TestCardOnFileEndToEnd(t *testing.T) {
 }
 
 func serve(t *testing.T, a *app.App) string {
-	ts := httptest.NewServer(a.APIServer().Handler())
+	ts := httptest.NewServer(openapitest.Handler(t, a.APIServer().Handler())) // every answer keeps the contract
 	t.Cleanup(ts.Close)
 	return ts.URL
 }

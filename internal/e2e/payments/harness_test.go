@@ -30,6 +30,7 @@ import (
 	"github.com/payportal/payportal/internal/gateway/sandbox"
 	"github.com/payportal/payportal/internal/mail"
 	"github.com/payportal/payportal/internal/mail/mailtest"
+	"github.com/payportal/payportal/internal/openapitest"
 	"github.com/payportal/payportal/internal/postgres"
 	"github.com/payportal/payportal/internal/telemetry"
 	"github.com/payportal/payportal/internal/testenv"
@@ -114,7 +115,7 @@ func startPortal(t *testing.T, opts portalOptions) *portal {
 	if opts.telemetry != nil {
 		a.UseTelemetry(opts.telemetry)
 	}
-	handler = a.APIServer().Handler()
+	handler = openapitest.Handler(t, a.APIServer().Handler()) // every answer keeps the contract
 
 	if !opts.noWorker {
 		w := worker.New(tc, a.WorkerConfig())
