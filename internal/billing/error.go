@@ -65,6 +65,9 @@ const (
 	CodePaymentInProgress = "payment_in_progress"
 	// CodePaymentCanceled names a cancellation in mails; a canceled payment has no failure.
 	CodePaymentCanceled = "payment_canceled"
+	// CodeRawCardNotAllowed: a raw card number was sent where only processor tokens are
+	// taken (production without PAYPORTAL_ALLOW_RAW_CARDS); tokenize it in the browser.
+	CodeRawCardNotAllowed = "raw_card_not_allowed"
 )
 
 // Error is an error the caller may see. Anything that is not an *Error is internal: logged,

@@ -36,7 +36,8 @@ type Cards struct {
 // NewCard is a card to put on file, as the API validated it. Card holds the raw number and
 // CVC: it goes to the processor and nowhere else.
 type NewCard struct {
-	Card           gateway.Card
+	Card           gateway.Card // the raw card, unless
+	Token          string       // the processor's token made in the browser is given instead
 	BillingAddress *billing.Address // nil: the account's company address (use_company_info)
 	ContactEmail   string
 	EUSupported    bool
@@ -55,9 +56,13 @@ func (s *Cards) Add(ctx context.Context, accountID string, in NewCard) (billing.
 	if in.BillingAddress != nil {
 		addr = *in.BillingAddress
 	}
-	tok, err := s.Processor.Tokenize(ctx, in.Card, addr)
+	var raw *gateway.Card
+	if in.Token == "" {
+		raw = &in.Card
+	}
+	tok, err := cardToken(ctx, s.Processor, raw, in.Token, addr)
 	if err != nil {
-		return billing.PaymentMethod{}, processorError("tokenize the card", err)
+		return billing.PaymentMethod{}, err
 	}
 	if err := s.Processor.Verify(ctx, tok.Token); err != nil {
 		return billing.PaymentMethod{}, processorError("verify the card", err)
@@ -260,6 +265,28 @@ func notRecordedYet(pm billing.PaymentMethod) error {
 
 func alreadyDecided(pm billing.PaymentMethod) error {
 	return billing.Conflict(billing.CodeAlreadyDecided, "payment method %s is already %s", pm.ID, pm.Status)
+}
+
+// cardToken is the processor's token for a card given either raw (tokenized here) or as a
+// token made in the browser (redeemed: single-use tokens cannot serve twice).
+func cardToken(ctx context.Context, p gateway.CardProcessor, raw *gateway.Card, token string, addr billing.Address) (gateway.TokenizedCard, error) {
+	switch {
+	case token != "" && raw != nil:
+		return gateway.TokenizedCard{}, billing.Invalid(billing.CodeInvalidValue, gateway.ParamToken, "send either card or token, not both")
+	case token != "":
+		tok, err := p.RedeemToken(ctx, token)
+		if err != nil {
+			return gateway.TokenizedCard{}, processorError("redeem the card token", err)
+		}
+		return tok, nil
+	case raw != nil:
+		tok, err := p.Tokenize(ctx, *raw, addr)
+		if err != nil {
+			return gateway.TokenizedCard{}, processorError("tokenize the card", err)
+		}
+		return tok, nil
+	}
+	return gateway.TokenizedCard{}, billing.Invalid(billing.CodeMissingField, gateway.ParamToken, "token (or card) is required to pay by card")
 }
 
 // processorError turns what the card processor said into what the caller sees: a decline
