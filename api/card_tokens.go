@@ -45,8 +45,8 @@ func (s *Server) cardOrToken(card *gateway.Card, token *string) (string, error) 
 		}
 		return t, nil
 	case card == nil:
-		return "", billing.Invalid(billing.CodeMissingField, "token",
-			"token is required: tokenize the card in the browser and send the token (or, where allowed, card)")
+		return "", billing.Invalid(billing.CodeMissingField, "card",
+			"card or token is required: tokenize the card in the browser and send its token (or, where allowed, card)")
 	case s.RefuseRawCards:
 		return "", billing.Invalid(billing.CodeRawCardNotAllowed, "card",
 			"this server takes no raw card numbers: tokenize the card in the browser (Stripe.js) and send token instead")

@@ -286,7 +286,7 @@ func cardToken(ctx context.Context, p gateway.CardProcessor, raw *gateway.Card, 
 		}
 		return tok, nil
 	}
-	return gateway.TokenizedCard{}, billing.Invalid(billing.CodeMissingField, gateway.ParamToken, "token (or card) is required to pay by card")
+	return gateway.TokenizedCard{}, billing.Invalid(billing.CodeMissingField, "card", "card or token is required to pay by card")
 }
 
 // processorError turns what the card processor said into what the caller sees: a decline
