@@ -40,7 +40,7 @@ type PaymentInput struct {
 // it.
 type PaymentState struct {
 	Status      billing.PaymentStatus
-	ApprovalURL string           `json:",omitempty"`
+	ApprovalURL string `json:",omitempty"`
 	// RedirectURL is where a card payment's cardholder passes 3-D Secure.
 	RedirectURL string           `json:",omitempty"`
 	Failure     *billing.Failure `json:",omitempty"`

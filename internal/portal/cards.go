@@ -36,8 +36,8 @@ type Cards struct {
 // NewCard is a card to put on file, as the API validated it. Card holds the raw number and
 // CVC: it goes to the processor and nowhere else.
 type NewCard struct {
-	Card           gateway.Card // the raw card, unless
-	Token          string       // the processor's token made in the browser is given instead
+	Card           gateway.Card     // the raw card, unless
+	Token          string           // the processor's token made in the browser is given instead
 	BillingAddress *billing.Address // nil: the account's company address (use_company_info)
 	ContactEmail   string
 	EUSupported    bool
