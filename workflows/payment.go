@@ -77,7 +77,7 @@ const (
 	// FailureRefunded: the money was captured but could not be booked, so it was given back.
 	FailureRefunded = "payment_refunded"
 	// FailureAuthenticationTimeout: the cardholder did not complete 3-D Secure in time.
-	FailureAuthenticationTimeout = "authentication_timeout"
+	FailureAuthenticationTimeout = billing.CodeAuthenticationTimeout
 )
 
 // paymentSteps names the payment activities; only its methods are used, never its fields.

@@ -240,9 +240,9 @@ type CaptureLister interface {
 const (
 	CodeOrderNotApproved       = "order_not_approved"
 	CodeInstrumentDeclined     = "instrument_declined"
-	CodeAuthenticationRequired = "authentication_required"
+	CodeAuthenticationRequired = billing.CodeAuthenticationRequired
 	// CodeAuthenticationFailed: the cardholder failed or abandoned 3-D Secure.
-	CodeAuthenticationFailed = "authentication_failed"
+	CodeAuthenticationFailed = billing.CodeAuthenticationFailed
 )
 
 // Error codes of a card token (param "token") that cannot be used.
