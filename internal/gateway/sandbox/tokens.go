@@ -19,7 +19,7 @@ import (
 // Where the server mounts the browser-facing sandbox pages.
 const (
 	// TokensPath takes a card from the browser and answers a token (POST, CORS, no API key).
-	TokensPath = "/sandbox/v1/tokens"
+	TokensPath = "/sandbox/v1/tokens" //nolint:gosec // G101: a route, not a credential
 	// ChallengePath shows the 3-D Secure challenge (?authorization=); ChallengePath+"/complete"
 	// and +"/fail" record the cardholder's click.
 	ChallengePath = "/sandbox/v1/3ds/challenge"
