@@ -25,9 +25,6 @@ type SandboxCards interface {
 	Authenticate(ctx context.Context, authorizationID string, completed bool) (returnURL string, err error)
 }
 
-// maxTokenLen bounds a card token; Stripe's ids are far shorter.
-const maxTokenLen = 255
-
 // cardOrToken checks a card request's card source: exactly one of a raw card (refused when
 // RefuseRawCards, i.e. production without PAYPORTAL_ALLOW_RAW_CARDS) or a processor token.
 // It answers the token, "" for a raw card.
@@ -40,7 +37,7 @@ func (s *Server) cardOrToken(card *gateway.Card, token *string) (string, error) 
 		if t == "" {
 			return "", missing("token")
 		}
-		if len(t) > maxTokenLen || !isOrderID(t) {
+		if !isOrderID(t) { // up to 64 letters, digits, - and _: what processor ids are made of
 			return "", billing.Invalid(gateway.CodeTokenInvalid, "token", "token is not a card token from the processor")
 		}
 		return t, nil
