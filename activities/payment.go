@@ -68,6 +68,71 @@ func (p *Payments) AuthorizeCardPayment(ctx context.Context, in ChargeInput) (au
 	return id, nil
 }
 
+// CardAuthorization is an on-session card authorization: held, or with RedirectURL waiting
+// for the cardholder's 3-D Secure there.
+type CardAuthorization struct {
+	AuthorizationID string
+	RedirectURL     string `json:",omitempty"`
+}
+
+// CardAuthenticationReturnPath is where the processor sends the cardholder back after 3-D
+// Secure, under PublicURL; the API's route of the same path passes the return on.
+const CardAuthenticationReturnPath = "/v1/card-authentication/return"
+
+// AuthorizeCardPaymentOnSession is AuthorizeCardPayment for a customer paying now: a card
+// that wants 3-D Secure answers the challenge's URL, and the payment is recorded as
+// requires_action with it, instead of declining.
+func (p *Payments) AuthorizeCardPaymentOnSession(ctx context.Context, in ChargeInput) (CardAuthorization, error) {
+	a, err := p.Cards.AuthorizeOnSession(ctx, gateway.ChargeRequest{
+		Token:          in.CardToken,
+		Amount:         in.Amount,
+		IdempotencyKey: in.PaymentID + "/authorize",
+		Description:    "PayPortal payment " + in.PaymentID,
+	}, strings.TrimRight(p.PublicURL, "/")+CardAuthenticationReturnPath)
+	if err != nil {
+		return CardAuthorization{}, processorError("authorize payment "+in.PaymentID, err)
+	}
+	if a.RedirectURL == "" {
+		err = p.DB.RecordPaymentAuthorization(ctx, in.PaymentID, a.ID)
+	} else {
+		err = p.DB.MarkCardPaymentRequiresAction(ctx, in.PaymentID, a.ID, a.RedirectURL)
+	}
+	if err != nil {
+		return CardAuthorization{}, err
+	}
+	return CardAuthorization{AuthorizationID: a.ID, RedirectURL: a.RedirectURL}, nil
+}
+
+// CardAuthenticationRef names the authorization a payment waits on for 3-D Secure.
+type CardAuthenticationRef struct {
+	PaymentID       string
+	AuthorizationID string
+}
+
+// ErrTypeAuthenticationPending: the cardholder came back, but the processor does not say the
+// authentication is done; the payment keeps waiting.
+const ErrTypeAuthenticationPending = "authentication_pending"
+
+// CheckCardAuthentication asks the processor how the cardholder's 3-D Secure ended, once
+// they came back: authenticated (the money is held; the payment shows processing again),
+// still pending (ErrTypeAuthenticationPending), or failed (authentication_failed). The return
+// link is public, so it is a hint to ask, never proof.
+func (p *Payments) CheckCardAuthentication(ctx context.Context, in CardAuthenticationRef) error {
+	c, err := p.Cards.LookupAuthorization(ctx, in.AuthorizationID)
+	if err != nil {
+		return processorError("look up the authorization of payment "+in.PaymentID, err)
+	}
+	switch c.Status {
+	case gateway.ChargeAuthorized, gateway.ChargeCaptured:
+		return p.DB.MarkPaymentProcessing(ctx, in.PaymentID)
+	case gateway.ChargeRequiresAction:
+		return temporal.NewNonRetryableApplicationError("The cardholder has not completed 3-D Secure yet.",
+			ErrTypeAuthenticationPending, nil)
+	}
+	return temporal.NewNonRetryableApplicationError("The card's 3-D Secure authentication failed.",
+		gateway.CodeAuthenticationFailed, nil)
+}
+
 // CardCaptureInput asks to capture an authorized card payment.
 type CardCaptureInput struct {
 	PaymentID       string

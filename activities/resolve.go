@@ -66,6 +66,18 @@ func (p *Payments) ResolveCardCharge(ctx context.Context, in ResolveInput) (Reso
 		return Resolution{}, p.DB.RecordCompensation(ctx, in.PaymentID, billing.CompensationHoldReleased, p.Clock.Now())
 	case gateway.ChargeVoided:
 		return Resolution{}, p.DB.RecordCompensation(ctx, in.PaymentID, billing.CompensationHoldReleased, p.Clock.Now())
+	case gateway.ChargeRequiresAction:
+		// Waiting for 3-D Secure: nothing is held, but a late completion would hold the
+		// money of a payment that has given up. Void it so the challenge can no longer be
+		// completed; no hold was released, so none is recorded.
+		if err := p.Cards.Void(ctx, c.AuthorizationID, in.PaymentID+"/void"); err != nil {
+			if errors.Is(err, gateway.ErrInvalidState) {
+				return Resolution{}, temporal.NewApplicationErrorWithCause("the charge changed while it was resolved",
+					ErrTypeChargeUnresolved, err)
+			}
+			return Resolution{}, processorError("void the unauthenticated charge of payment "+in.PaymentID, err)
+		}
+		return Resolution{}, nil
 	}
 	return Resolution{}, nil // no authorization was ever made: no money moved
 }

@@ -22,11 +22,12 @@ import (
 )
 
 // openAPIServer mounts every route the binary can serve, the PayPal sandbox's checkout pages
-// included. Nothing is called while building the router, so no service is needed.
+// and the card sandbox's tokenization endpoint and 3-D Secure page included. Nothing is called while building the router, so no service is needed.
 func openAPIServer() *api.Server {
 	return &api.Server{
-		Checkout: sandbox.NewPayPal(nil, "http://127.0.0.1:8080"),
-		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Checkout:     sandbox.NewPayPal(nil, "http://127.0.0.1:8080"),
+		SandboxCards: sandbox.NewCardProcessor(nil, nil),
+		Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
 }
 

@@ -34,6 +34,7 @@ type CardService interface {
 // gateway.Card, which refuses to be logged or serialized in clear.
 type addPaymentMethodRequest struct {
 	Card           *gateway.Card    `json:"card"`
+	Token          *string          `json:"token"`
 	BillingAddress *billing.Address `json:"billing_address"`
 	UseCompanyInfo bool             `json:"use_company_info"`
 	ContactEmail   *string          `json:"contact_email"`
@@ -69,13 +70,15 @@ func (s *Server) addPaymentMethod(c *gin.Context) {
 // newCard checks the request field by field, in the order of the form, and answers the
 // first problem as a 422 naming its param.
 func (s *Server) newCard(req addPaymentMethodRequest) (portal.NewCard, error) {
-	if req.Card == nil {
-		return portal.NewCard{}, missing("card")
-	}
-	if err := gateway.ValidateCard(*req.Card, s.Clock.Now()); err != nil { // holder's name included
+	in := portal.NewCard{EUSupported: req.EUSupported}
+	token, err := s.cardOrToken(req.Card, req.Token)
+	if err != nil {
 		return portal.NewCard{}, err
 	}
-	in := portal.NewCard{Card: *req.Card, EUSupported: req.EUSupported}
+	if req.Card != nil {
+		in.Card = *req.Card
+	}
+	in.Token = token
 	addr, err := billingAddressOrCompany(req.BillingAddress, req.UseCompanyInfo)
 	if err != nil {
 		return portal.NewCard{}, err

@@ -26,6 +26,9 @@ type PaymentService interface {
 	// Cancel cancels a payment waiting for the buyer; replayed: an earlier request with the
 	// same Idempotency-Key (optional, "" for none) did it, and this one did nothing.
 	Cancel(ctx context.Context, accountID, paymentID, idempotencyKey string) (p billing.Payment, replayed bool, err error)
+	// CardAuthenticationReturn passes the cardholder's return from 3-D Secure on, as
+	// PayPalReturn does the buyer's.
+	CardAuthenticationReturn(ctx context.Context, authorizationID string) (p billing.Payment, waited bool, err error)
 	// PayPalReturn passes the buyer's return on; waited reports whether the payment was still
 	// waiting for the buyer, the only time the buyer is sent on to its return_url.
 	PayPalReturn(ctx context.Context, orderID string, approved bool) (p billing.Payment, waited bool, err error)
@@ -74,6 +77,7 @@ type createPaymentBody struct {
 	Currency       string           `json:"currency"`
 	Method         string           `json:"method"`
 	Card           *gateway.Card    `json:"card"`
+	Token          *string          `json:"token"`
 	BillingAddress *billing.Address `json:"billing_address"`
 	UseCompanyInfo bool             `json:"use_company_info"`
 	EUSupported    bool             `json:"eu_supported"`
@@ -138,12 +142,11 @@ func (s *Server) newPayment(b createPaymentBody) (portal.NewPayment, error) {
 	in.Amount = billing.Money{Amount: *b.Amount, Currency: b.Currency}
 	switch in.Method {
 	case billing.MethodCard:
-		if b.Card == nil {
-			return in, missing("card")
-		}
-		if err := gateway.ValidateCard(*b.Card, s.Clock.Now()); err != nil {
+		token, err := s.cardOrToken(b.Card, b.Token)
+		if err != nil {
 			return in, err
 		}
+		in.Token = token
 		addr, err := billingAddressOrCompany(b.BillingAddress, b.UseCompanyInfo)
 		if err != nil {
 			return in, err
@@ -152,6 +155,9 @@ func (s *Server) newPayment(b createPaymentBody) (portal.NewPayment, error) {
 	case billing.MethodPayPal:
 		if b.Card != nil {
 			return in, billing.Invalid(billing.CodeInvalidValue, "card", "card is only for method card")
+		}
+		if b.Token != nil {
+			return in, billing.Invalid(billing.CodeInvalidValue, "token", "token is only for method card")
 		}
 	default:
 		return in, billing.Invalid(billing.CodeInvalidValue, "method", "method must be card or paypal")
@@ -274,6 +280,8 @@ func (s *Server) cancelPayment(c *gin.Context) {
 func (s *Server) paypalReturnRoutes(r *gin.RouterGroup) {
 	r.GET("/v1/paypal/return", s.paypalReturn(true))
 	r.GET("/v1/paypal/cancel", s.paypalReturn(false))
+	r.GET(cardAuthenticationReturnPath, s.cardAuthenticationReturn)
+	s.sandboxCardRoutes(r)
 	if s.Checkout != nil {
 		r.GET(sandbox.CheckoutPath, s.sandboxCheckoutPage)
 		r.POST(sandbox.CheckoutPath+"/approve", s.sandboxCheckoutDecision(true))
@@ -422,6 +430,7 @@ type paymentJSON struct {
 	Currency    string            `json:"currency"`
 	Card        *paymentCardJSON  `json:"card"`
 	ApprovalURL *string           `json:"approval_url"`
+	NextAction  *nextActionJSON   `json:"next_action"`
 	ReturnURL   *string           `json:"return_url"`
 	Failure     *billing.Failure  `json:"failure"`
 	RefundID    *string           `json:"refund_id"`
@@ -447,8 +456,19 @@ func paymentView(p billing.Payment) paymentJSON {
 	}
 	if p.Method == billing.MethodCard {
 		v.Card = &paymentCardJSON{Brand: p.CardBrand, Last4: p.CardLast4}
+		v.ApprovalURL = nil // a card's approval_url column holds its 3-D Secure page: next_action
+	}
+	if p.Status == billing.PaymentRequiresAction && p.ApprovalURL != "" {
+		v.NextAction = &nextActionJSON{Type: "redirect_to_url", RedirectURL: p.ApprovalURL}
 	}
 	return v
+}
+
+// nextActionJSON is what the buyer must do for a payment in requires_action: open
+// redirect_url (PayPal's approval page, or the card's 3-D Secure challenge).
+type nextActionJSON struct {
+	Type        string `json:"type"`
+	RedirectURL string `json:"redirect_url"`
 }
 
 func orNull(s string) *string {

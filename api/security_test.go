@@ -157,6 +157,14 @@ func (f *strictPayments) Cancel(_ context.Context, accountID, id, idempotencyKey
 	return p, false, err
 }
 
+// CardAuthenticationReturn knows no authorization.
+func (f *strictPayments) CardAuthenticationReturn(_ context.Context, authorizationID string) (billing.Payment, bool, error) {
+	if err := pgText(authorizationID); err != nil {
+		return billing.Payment{}, false, err
+	}
+	return billing.Payment{}, false, billing.NotFound("payment")
+}
+
 // PayPalReturn knows two orders whose payments go back to returnURL: ORDER1, whose payment
 // was waiting for the buyer, and ORDER2, whose payment had ended before the visit.
 func (f *strictPayments) PayPalReturn(_ context.Context, orderID string, _ bool) (billing.Payment, bool, error) {

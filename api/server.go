@@ -35,8 +35,14 @@ type Server struct {
 	Payments PaymentService
 	PDFs     InvoicePDFService
 	Checkout PayPalCheckout // the PayPal sandbox's approval page; nil with a live PayPal
-	Ready    []HealthCheck  // checked by /readyz on the ops listener
-	Limits   RateLimits
+	// SandboxCards is the sandbox card processor's tokenization endpoint and 3-D Secure
+	// page; nil with Stripe and outside development.
+	SandboxCards SandboxCards
+	// RefuseRawCards refuses a raw card number in requests (raw_card_not_allowed): production
+	// without PAYPORTAL_ALLOW_RAW_CARDS. Cards then arrive as processor tokens.
+	RefuseRawCards bool
+	Ready          []HealthCheck // checked by /readyz on the ops listener
+	Limits         RateLimits
 	// Registry holds the HTTP metrics; the ops listener's /metrics serves it. nil: a fresh
 	// one, shared by Handler and OpsHandler.
 	Registry *prometheus.Registry

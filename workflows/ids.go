@@ -17,7 +17,9 @@ const (
 	SignalRepDecision  = "rep-decision"
 	SignalPayPalReturn = "paypal-return"
 	SignalCancel       = "cancel-payment"
-	QueryStatus        = "status"
+	// SignalCardAuthenticationReturn is the cardholder back from 3-D Secure.
+	SignalCardAuthenticationReturn = "card-authentication-return"
+	QueryStatus                    = "status"
 )
 
 // Update names: requests the workflow answers itself. Each has a validator, so a request

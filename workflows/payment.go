@@ -24,6 +24,13 @@ type PaymentInput struct {
 	// PayPalApprovalTimeout is how long the buyer has to approve the order; the payment
 	// expires after it.
 	PayPalApprovalTimeout time.Duration
+	// OnSession: the customer is paying now and can pass 3-D Secure (one-time payments made
+	// through the API); a recurring charge is off session, and a card wanting 3-D Secure
+	// declines authentication_required.
+	OnSession bool `json:",omitempty"`
+	// AuthenticationTimeout is how long the cardholder has for 3-D Secure;
+	// DefaultCardAuthenticationTimeout when zero.
+	AuthenticationTimeout time.Duration `json:",omitempty"`
 	// NoFailureMail leaves telling the customer about a failure to the caller: recurring
 	// billing sends its own dunning mail, and one notice per failure is enough.
 	NoFailureMail bool `json:",omitempty"`
@@ -33,7 +40,9 @@ type PaymentInput struct {
 // it.
 type PaymentState struct {
 	Status      billing.PaymentStatus
-	ApprovalURL string           `json:",omitempty"`
+	ApprovalURL string `json:",omitempty"`
+	// RedirectURL is where a card payment's cardholder passes 3-D Secure.
+	RedirectURL string           `json:",omitempty"`
 	Failure     *billing.Failure `json:",omitempty"`
 	CaptureID   string           `json:",omitempty"`
 	RefundID    string           `json:",omitempty"`
@@ -45,6 +54,10 @@ type PayPalReturnSignal struct {
 	Approved bool
 }
 
+// CardAuthenticationReturnSignal is the cardholder coming back from 3-D Secure
+// (SignalCardAuthenticationReturn). It carries no outcome: the saga asks the processor.
+type CardAuthenticationReturnSignal struct{}
+
 // CancelPaymentSignal is the customer cancelling a payment waiting for PayPal (SignalCancel).
 type CancelPaymentSignal struct {
 	Reason string
@@ -54,10 +67,17 @@ type CancelPaymentSignal struct {
 // used when an input carries none.
 const DefaultPayPalApprovalTimeout = 3 * time.Hour
 
+// DefaultCardAuthenticationTimeout is how long a card payment waits for the cardholder's 3-D
+// Secure before it fails authentication_timeout: a challenge takes a minute or two, and the
+// issuer's own session rarely outlives a quarter of an hour.
+const DefaultCardAuthenticationTimeout = 15 * time.Minute
+
 // Failure codes of our own, beside the processors' decline codes.
 const (
 	// FailureRefunded: the money was captured but could not be booked, so it was given back.
 	FailureRefunded = "payment_refunded"
+	// FailureAuthenticationTimeout: the cardholder did not complete 3-D Secure in time.
+	FailureAuthenticationTimeout = billing.CodeAuthenticationTimeout
 )
 
 // paymentSteps names the payment activities; only its methods are used, never its fields.
@@ -73,6 +93,12 @@ const versionResolveOutcomes = "resolve-outcomes"
 // a card payment end to end instead of five tasks and four activity round trips. Undo steps,
 // resolution and long waits stay activities.
 const versionLocalSteps workflow.Version = 2
+
+// versionCard3DS: a card payment made on session authorizes with a return URL, so a card
+// wanting 3-D Secure waits for the cardholder's challenge (requires_action) instead of
+// declining. Version 1 is the only one; runs before it, and off-session payments, authorize
+// as before.
+const versionCard3DS = "card-3ds"
 
 // maxUnapprovedReturns bounds how often a buyer's return without PayPal's approval makes the
 // saga try a capture; the API already checks with PayPal before passing a return on, so this
@@ -117,9 +143,21 @@ func Payment(ctx workflow.Context, in PaymentInput) (PaymentState, error) {
 
 func (s *paymentSaga) payByCard(ctx workflow.Context) {
 	var authorizationID string
-	err := s.step(ctx, authorizeOptions, paymentSteps.AuthorizeCardPayment,
-		activities.ChargeInput{PaymentID: s.in.PaymentID, CardToken: s.in.CardToken, Amount: s.in.Amount}).
-		Get(ctx, &authorizationID)
+	var err error
+	charge := activities.ChargeInput{PaymentID: s.in.PaymentID, CardToken: s.in.CardToken, Amount: s.in.Amount}
+	if s.in.OnSession && workflow.GetVersion(ctx, versionCard3DS, workflow.DefaultVersion, 1) >= 1 {
+		var a activities.CardAuthorization
+		err = s.step(ctx, authorizeOptions, paymentSteps.AuthorizeCardPaymentOnSession, charge).Get(ctx, &a)
+		authorizationID = a.AuthorizationID
+		if err == nil && a.RedirectURL != "" {
+			if f := s.awaitAuthentication(ctx, a); f != nil {
+				s.settleCard(ctx, *f) // closes a challenge left open; nothing is captured
+				return
+			}
+		}
+	} else {
+		err = s.step(ctx, authorizeOptions, paymentSteps.AuthorizeCardPayment, charge).Get(ctx, &authorizationID)
+	}
 	if isDecline(err) {
 		s.fail(ctx, failureOf(err)) // the processor said no: nothing is held
 		return
@@ -222,6 +260,66 @@ func (s *paymentSaga) awaitApprovalAndCapture(ctx workflow.Context, ref activiti
 		}
 		unapproved++
 		workflow.GetLogger(ctx).Info("PayPal return without approval; waiting for the buyer again", "payment_id", s.in.PaymentID)
+	}
+}
+
+// awaitAuthentication waits for the cardholder's 3-D Secure at a.RedirectURL: their return
+// (then the processor is asked how it ended), a cancel, the timeout, or the saga's
+// cancellation. It answers nil once the money is held, or why the payment gives up. As with
+// PayPal, a return the processor does not confirm keeps the payment waiting: the return link
+// is public.
+func (s *paymentSaga) awaitAuthentication(ctx workflow.Context, a activities.CardAuthorization) *billing.Failure {
+	s.state.RedirectURL = a.RedirectURL
+	s.setStatus(ctx, billing.PaymentRequiresAction)
+	timerCtx, cancelTimer := workflow.WithCancel(ctx)
+	defer cancelTimer()
+	timeout := s.in.AuthenticationTimeout
+	if timeout <= 0 {
+		timeout = DefaultCardAuthenticationTimeout
+	}
+	deadline := workflow.NewTimer(timerCtx, timeout)
+	returns := workflow.GetSignalChannel(ctx, SignalCardAuthenticationReturn)
+	cancels := workflow.GetSignalChannel(ctx, SignalCancel)
+	ref := activities.CardAuthenticationRef{PaymentID: s.in.PaymentID, AuthorizationID: a.AuthorizationID}
+	pending := 0
+	for {
+		var outcome billing.PaymentStatus
+		sel := workflow.NewSelector(ctx)
+		sel.AddReceive(returns, func(c workflow.ReceiveChannel, _ bool) {
+			c.Receive(ctx, &CardAuthenticationReturnSignal{})
+			outcome = billing.PaymentProcessing
+		})
+		sel.AddReceive(cancels, func(c workflow.ReceiveChannel, _ bool) {
+			c.Receive(ctx, &CancelPaymentSignal{})
+			outcome = billing.PaymentCanceled
+		})
+		sel.AddReceive(s.cancelRequests, func(c workflow.ReceiveChannel, _ bool) { // UpdateCancelPayment
+			c.Receive(ctx, &CancelPaymentSignal{})
+			outcome = billing.PaymentCanceled
+		})
+		sel.AddReceive(ctx.Done(), func(workflow.ReceiveChannel, bool) { outcome = billing.PaymentCanceled })
+		sel.AddFuture(deadline, func(workflow.Future) { outcome = billing.PaymentExpired })
+		sel.Select(ctx)
+		switch {
+		case outcome == billing.PaymentExpired:
+			return &billing.Failure{Code: FailureAuthenticationTimeout,
+				Message: fmt.Sprintf("The card's 3-D Secure authentication was not completed within %s.", timeout)}
+		case outcome != billing.PaymentProcessing:
+			return &billing.Failure{Code: string(outcome)}
+		case pending >= maxUnapprovedReturns:
+			workflow.GetLogger(ctx).Warn("3-D Secure return ignored: too many without authentication", "payment_id", s.in.PaymentID)
+			continue
+		}
+		err := s.step(ctx, authorizeOptions, paymentSteps.CheckCardAuthentication, ref).Get(ctx, nil)
+		if err == nil {
+			s.setStatus(ctx, billing.PaymentProcessing)
+			return nil
+		}
+		if f := failureOf(err); f.Code != activities.ErrTypeAuthenticationPending || ctx.Err() != nil {
+			return &f
+		}
+		pending++
+		workflow.GetLogger(ctx).Info("3-D Secure return without authentication; waiting for the cardholder again", "payment_id", s.in.PaymentID)
 	}
 }
 
@@ -338,7 +436,8 @@ func (s *paymentSaga) handleUpdates(ctx workflow.Context) error {
 // answerStarted answers UpdatePaymentStarted: the state once the buyer can be told something.
 func (s *paymentSaga) answerStarted(ctx workflow.Context) (PaymentState, error) {
 	return s.await(ctx, func() bool {
-		return s.state.Status.Final() || s.in.Method == billing.MethodPayPal && s.state.ApprovalURL != ""
+		return s.state.Status.Final() || s.in.Method == billing.MethodPayPal && s.state.ApprovalURL != "" ||
+			s.state.Status == billing.PaymentRequiresAction // a card's 3-D Secure
 	})
 }
 
@@ -347,7 +446,7 @@ func (s *paymentSaga) answerStarted(ctx workflow.Context) (PaymentState, error) 
 func (s *paymentSaga) validateCancel(_ workflow.Context, _ CancelPaymentSignal) error {
 	if s.state.Status != billing.PaymentRequiresAction {
 		return temporal.NewApplicationError(
-			fmt.Sprintf("payment %s is %s; only a payment waiting for PayPal approval (requires_action) can be canceled",
+			fmt.Sprintf("payment %s is %s; only a payment waiting for the buyer (PayPal approval or 3-D Secure: requires_action) can be canceled",
 				s.in.PaymentID, s.state.Status), ErrTypeNotCancelable, s.state.Status)
 	}
 	return nil

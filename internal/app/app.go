@@ -162,6 +162,8 @@ func (a *App) APIServer() *api.Server {
 		Cards:          a.cardService(),
 		Payments:       a.paymentService(),
 		Checkout:       a.checkout(),
+		SandboxCards:   a.sandboxCards(),
+		RefuseRawCards: !a.Config.RawCardsAllowed(),
 		Clock:          a.Clock,
 		PDFs:           &portal.InvoicePDFs{Store: &pdfstore.Store{DB: a.DB, Clock: a.Clock}},
 		Registry:       a.registry(),

@@ -58,3 +58,16 @@ func (a *App) checkout() api.PayPalCheckout {
 	}
 	return nil
 }
+
+// sandboxCards is the card sandbox's tokenization endpoint and 3-D Secure page, mounted, like
+// the PayPal checkout page, only in development with the sandbox card processor: anyone may
+// call them, and the challenge page lets anyone holding an authorization's id authenticate it.
+func (a *App) sandboxCards() api.SandboxCards {
+	if !a.Config.Development() {
+		return nil
+	}
+	if sb, ok := a.Cards.(*sandbox.CardProcessor); ok {
+		return sb
+	}
+	return nil
+}

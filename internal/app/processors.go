@@ -19,7 +19,8 @@ import (
 func newCardProcessor(cfg config.Config, db *postgres.DB, clock billing.Clock) (gateway.CardProcessor, error) {
 	switch cfg.CardProcessor {
 	case "", "sandbox":
-		return sandbox.NewCardProcessor(db.Pool, clock), nil
+		// Its 3-D Secure challenge page is on this server, under the public URL.
+		return sandbox.NewCardProcessor(db.Pool, clock).WithPublicURL(cfg.PublicURL), nil
 	case "stripe":
 		p, err := stripe.New(stripe.Config{APIKey: cfg.StripeAPIKey, BackendURL: cfg.StripeAPIBase})
 		if err != nil {

@@ -3,6 +3,7 @@ package app_test
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
@@ -118,5 +119,65 @@ func TestSandboxCheckoutPageIsServedInDevelopmentOnly(t *testing.T) {
 				t.Errorf("%s: checkout page answered %d, want %d", tt.env, rec.Code, tt.want)
 			}
 		})
+	}
+}
+
+// In production a raw card number is refused before it goes anywhere (raw_card_not_allowed),
+// unless PAYPORTAL_ALLOW_RAW_CARDS says the Stripe account may take them; the sandbox's
+// tokenization endpoint and 3-D Secure page are not served there either.
+func TestRawCardsRefusedInProductionUnlessAllowed(t *testing.T) {
+	db, _ := testenv.Database(t)
+	if _, err := devdata.Seed(context.Background(), db, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	tc := testenv.TemporalClient(t)
+	card := map[string]any{"number": "4242424242424242", "exp_month": 12, "exp_year": time.Now().Year() + 2, "cvc": "123", "holder_name": "Pat Doe"}
+	send := func(a *app.App, method, path string, body any, header map[string]string) (*http.Response, []byte) {
+		srv := httptest.NewServer(a.APIServer().Handler())
+		defer srv.Close()
+		return testenv.Do(t, srv.URL, testenv.Request{Method: method, Path: path, Key: devdata.DemoCustomerKey, Body: body, Header: header})
+	}
+	acct := "/v1/accounts/" + devdata.DemoAccountID
+	for _, allow := range []bool{false, true} {
+		cfg := config.Config{Env: config.EnvProduction, CardProcessor: "sandbox", PayPalMode: "sandbox", PublicURL: "http://portal.test",
+			TaskQueue: "raw-cards-" + strings.ToLower(billing.NewID("")), CardValidationTimeout: time.Hour,
+			RateLimitPerSecond: 1000, RateLimitBurst: 1000, AllowRawCards: allow}
+		a, err := app.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), db, tc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, raw := send(a, http.MethodPost, acct+"/payment-methods",
+			map[string]any{"card": card, "use_company_info": true, "contact_email": "ap@example.com"}, nil)
+		refused := resp.StatusCode == http.StatusUnprocessableEntity && strings.Contains(string(raw), `"raw_card_not_allowed"`)
+		if refused == allow {
+			t.Errorf("AllowRawCards=%v: adding a raw card answered %d %s", allow, resp.StatusCode, raw)
+		}
+		if allow && resp.StatusCode != http.StatusAccepted {
+			t.Errorf("AllowRawCards=true: adding a raw card answered %d %s, want 202", resp.StatusCode, raw)
+		}
+		var pm struct {
+			WorkflowID string `json:"workflow_id"`
+		}
+		if json.Unmarshal(raw, &pm) == nil && pm.WorkflowID != "" {
+			// No worker polls its queue: end it rather than leave it on a shared server.
+			t.Cleanup(func() { _ = tc.TerminateWorkflow(context.Background(), pm.WorkflowID, "", "test over") })
+		}
+		if !allow {
+			resp, raw = send(a, http.MethodPost, acct+"/payments",
+				map[string]any{"amount": 100, "currency": "USD", "method": "card", "card": card, "use_company_info": true},
+				map[string]string{"Idempotency-Key": "raw-1"})
+			if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(string(raw), `"raw_card_not_allowed"`) {
+				t.Errorf("paying with a raw card in production answered %d %s, want 422 raw_card_not_allowed", resp.StatusCode, raw)
+			}
+			var stored int
+			if err := db.Pool.QueryRow(context.Background(), `SELECT count(*) FROM sandbox_cards`).Scan(&stored); err != nil || stored != 0 {
+				t.Errorf("%d cards reached the processor (%v), want none", stored, err)
+			}
+		}
+		for _, path := range []string{sandbox.TokensPath, sandbox.ChallengePath + "/complete?authorization=auth_x"} {
+			if resp, raw := send(a, http.MethodPost, path, card, nil); resp.StatusCode != http.StatusNotFound {
+				t.Errorf("production serves POST %s: %d %s", path, resp.StatusCode, raw)
+			}
+		}
 	}
 }

@@ -72,6 +72,14 @@ const (
 	CodePaymentInProgress = "payment_in_progress"
 	// CodePaymentCanceled names a cancellation in mails; a canceled payment has no failure.
 	CodePaymentCanceled = "payment_canceled"
+	// CodeRawCardNotAllowed: a raw card number was sent where only processor tokens are
+	// taken (production without PAYPORTAL_ALLOW_RAW_CARDS); tokenize it in the browser.
+	CodeRawCardNotAllowed = "raw_card_not_allowed"
+	// 3-D Secure failures: a card wanting it charged off session (required), the cardholder
+	// failing or abandoning it (failed), or not completing it in time (timeout).
+	CodeAuthenticationRequired = "authentication_required"
+	CodeAuthenticationFailed   = "authentication_failed"
+	CodeAuthenticationTimeout  = "authentication_timeout"
 )
 
 // Error is an error the caller may see. Anything that is not an *Error is internal: logged,

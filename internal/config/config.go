@@ -69,6 +69,12 @@ type Config struct {
 	PayPalClientSecret string
 	PayPalAPIBase      string
 
+	// AllowRawCards lets requests carry a raw card number in production
+	// (PAYPORTAL_ALLOW_RAW_CARDS=true): only for a Stripe account enabled for raw card data
+	// (PCI DSS SAQ D). Otherwise cards arrive as tokens made in the browser; see
+	// RawCardsAllowed.
+	AllowRawCards bool
+
 	// IdempotencySecret keys the fingerprint of payment requests; set it in production.
 	IdempotencySecret string
 
@@ -145,6 +151,9 @@ func Load() (Config, error) {
 		return Config{}, err
 	}
 	if c.TrustedProxies, err = cidrListEnv("PAYPORTAL_TRUSTED_PROXIES"); err != nil {
+		return Config{}, err
+	}
+	if c.AllowRawCards, err = boolEnv("PAYPORTAL_ALLOW_RAW_CARDS"); err != nil {
 		return Config{}, err
 	}
 	if c.CardValidationTimeout, err = durationEnv("PAYPORTAL_CARD_VALIDATION_TIMEOUT", 24*time.Hour); err != nil {
@@ -229,6 +238,11 @@ func (nonEmptyEnv) LookupEnv(key string) (string, bool) {
 // Development reports whether PAYPORTAL_ENV=development: sandboxes, demo data and default
 // secrets are allowed. Anything else (also a Config built without Env) is production.
 func (c Config) Development() bool { return c.Env == EnvDevelopment }
+
+// RawCardsAllowed reports whether the API takes a raw card number (card) besides a processor
+// token: always in development, in production only with PAYPORTAL_ALLOW_RAW_CARDS=true. A
+// refused raw card is answered raw_card_not_allowed, before the number goes anywhere.
+func (c Config) RawCardsAllowed() bool { return c.Development() || c.AllowRawCards }
 
 // CheckProduction refuses the settings that are for development only, unless Env is
 // development: a sandbox card processor or PayPal (customers could approve their own
@@ -318,6 +332,18 @@ func durationEnv(name string, def time.Duration) (time.Duration, error) {
 		return 0, fmt.Errorf("%s=%q: want a positive Go duration such as 24h or 90s", name, v)
 	}
 	return d, nil
+}
+
+func boolEnv(name string) (bool, error) {
+	v := os.Getenv(name)
+	if v == "" {
+		return false, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, fmt.Errorf("%s=%q: want true or false", name, v)
+	}
+	return b, nil
 }
 
 func floatEnv(name string, def float64) (float64, error) {

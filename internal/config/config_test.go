@@ -19,7 +19,7 @@ func clearEnv(t *testing.T) {
 	for _, name := range []string{"PAYPORTAL_ENV", "PAYPORTAL_CARD_PROCESSOR", "PAYPORTAL_PAYPAL", "PAYPORTAL_IDEMPOTENCY_SECRET",
 		"PAYPORTAL_RETURN_URL_HOSTS", "PAYPORTAL_TRUSTED_PROXIES", "STRIPE_API_KEY", "PAYPAL_CLIENT_ID", "PAYPAL_CLIENT_SECRET",
 		"PAYPORTAL_PAYLOAD_KEYS", "PAYPORTAL_OPS_ADDR", "PAYPORTAL_CODEC_CORS_ORIGINS", "PAYPORTAL_CODEC_TOKEN",
-		"PAYPORTAL_WORKER_STOP_TIMEOUT", "PAYPORTAL_TEMPORAL_UI_PORT"} {
+		"PAYPORTAL_WORKER_STOP_TIMEOUT", "PAYPORTAL_TEMPORAL_UI_PORT", "PAYPORTAL_ALLOW_RAW_CARDS"} {
 		t.Setenv(name, "") // restored after the test; empty reads as unset
 	}
 	// The SDK's connection settings; the TOML file is one that does not exist.
@@ -309,5 +309,26 @@ func TestProductionRefusesAnAPIKeyInClear(t *testing.T) {
 	t.Setenv("TEMPORAL_TLS", "true")
 	if err := load(t).CheckProduction(); err != nil {
 		t.Errorf("an API key over TLS: %v", err)
+	}
+}
+
+// Raw card numbers: always in development, in production only with PAYPORTAL_ALLOW_RAW_CARDS.
+func TestRawCardsAllowed(t *testing.T) {
+	productionReady(t)
+	if c := load(t); c.RawCardsAllowed() {
+		t.Error("production takes raw cards by default; want tokens only")
+	}
+	t.Setenv("PAYPORTAL_ALLOW_RAW_CARDS", "true")
+	if c := load(t); !c.RawCardsAllowed() {
+		t.Error("PAYPORTAL_ALLOW_RAW_CARDS=true: raw cards still refused")
+	}
+	t.Setenv("PAYPORTAL_ALLOW_RAW_CARDS", "")
+	t.Setenv("PAYPORTAL_ENV", "development")
+	if c := load(t); !c.RawCardsAllowed() {
+		t.Error("development refuses raw cards")
+	}
+	t.Setenv("PAYPORTAL_ALLOW_RAW_CARDS", "yes please")
+	if _, err := config.Load(); err == nil || !strings.Contains(err.Error(), "PAYPORTAL_ALLOW_RAW_CARDS") {
+		t.Errorf("PAYPORTAL_ALLOW_RAW_CARDS=yes please: %v, want an error naming it", err)
 	}
 }

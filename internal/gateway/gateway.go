@@ -123,6 +123,28 @@ type CardProcessor interface {
 	// the processor's own records: what a saga asks when a step's answer was lost. A key
 	// that made no authorization answers Status ChargeNone, not an error.
 	LookupCharge(ctx context.Context, authorizeKey string) (Charge, error)
+
+	// RedeemToken takes a token made in the customer's browser (Stripe.js's PaymentMethod,
+	// the sandbox's tokenization endpoint) for a card on file or a payment, and answers the
+	// card's public facts. A token the processor does not know, or, where tokens are single
+	// use, one expired or already redeemed, is a *billing.Error on "token".
+	RedeemToken(ctx context.Context, token string) (TokenizedCard, error)
+	// AuthorizeOnSession is Authorize while the cardholder is present: a card that wants
+	// 3-D Secure is not declined but answers an Authorization waiting at RedirectURL, from
+	// where the processor sends the cardholder to returnURL with ?payment_intent=<the
+	// authorization's id>. The same idempotency key answers the same authorization.
+	AuthorizeOnSession(ctx context.Context, req ChargeRequest, returnURL string) (Authorization, error)
+	// LookupAuthorization tells where an authorization stands by its id: requires_action
+	// while the cardholder has not authenticated, authorized once they did, none when the
+	// authentication failed.
+	LookupAuthorization(ctx context.Context, authorizationID string) (Charge, error)
+}
+
+// Authorization is the answer of AuthorizeOnSession: the money is held, or, with RedirectURL
+// set, the cardholder must authenticate there (3-D Secure) first.
+type Authorization struct {
+	ID          string `json:"id"`
+	RedirectURL string `json:"redirect_url,omitempty"`
 }
 
 // ChargeStatus is where a card charge stands at the processor.
@@ -133,6 +155,9 @@ const (
 	ChargeAuthorized ChargeStatus = "authorized" // money held, not taken
 	ChargeCaptured   ChargeStatus = "captured"   // money taken (Refunded says how much went back)
 	ChargeVoided     ChargeStatus = "voided"     // the hold was released
+	// ChargeRequiresAction: waiting for the cardholder's 3-D Secure; nothing is held yet, but
+	// completing it would hold the money, so a payment giving up on it voids it.
+	ChargeRequiresAction ChargeStatus = "requires_action"
 )
 
 // Charge is the processor's truth about one card charge.
@@ -215,7 +240,16 @@ type CaptureLister interface {
 const (
 	CodeOrderNotApproved       = "order_not_approved"
 	CodeInstrumentDeclined     = "instrument_declined"
-	CodeAuthenticationRequired = "authentication_required"
+	CodeAuthenticationRequired = billing.CodeAuthenticationRequired
+	// CodeAuthenticationFailed: the cardholder failed or abandoned 3-D Secure.
+	CodeAuthenticationFailed = billing.CodeAuthenticationFailed
+)
+
+// Error codes of a card token (param "token") that cannot be used.
+const (
+	CodeTokenInvalid     = "token_invalid"      // unknown to the processor, or expired
+	CodeTokenAlreadyUsed = "token_already_used" // single-use, and redeemed before
+	ParamToken           = "token"
 )
 
 // Decline is the processor's final no (card_declined, insufficient_funds, expired_card,

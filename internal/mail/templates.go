@@ -340,6 +340,10 @@ var failureTexts = map[string][2]string{
 	billing.CodePaymentInterrupted: {"the payment was interrupted before it completed", "le paiement a été interrompu avant d'aboutir"},
 	billing.CodePaymentCanceled:    {"the payment was cancelled before it completed", "le paiement a été annulé avant d'aboutir"},
 	billing.CodePaymentInProgress:  {"an earlier payment was still in progress", "un paiement précédent était encore en cours"},
+	billing.CodeAuthenticationRequired: {"the card requires 3-D Secure authentication, which cannot be done for an automatic charge",
+		"la carte exige une authentification 3-D Secure, impossible pour un prélèvement automatique"},
+	billing.CodeAuthenticationFailed:  {"the card's 3-D Secure authentication failed", "l'authentification 3-D Secure de la carte a échoué"},
+	billing.CodeAuthenticationTimeout: {"the card's 3-D Secure authentication was not completed in time", "l'authentification 3-D Secure de la carte n'a pas été terminée à temps"},
 }
 
 func failureText(lang, code, message string) string {

@@ -40,8 +40,9 @@ type Cards struct {
 // NewCard is a card to put on file, as the API validated it. Card holds the raw number and
 // CVC: it goes to the processor and nowhere else.
 type NewCard struct {
-	IdempotencyKey string // optional: "" when the client sent none
-	Card           gateway.Card
+	IdempotencyKey string           // optional: "" when the client sent none
+	Card           gateway.Card     // the raw card, unless
+	Token          string           // the processor's token made in the browser is given instead
 	BillingAddress *billing.Address // nil: the account's company address (use_company_info)
 	ContactEmail   string
 	EUSupported    bool
@@ -80,9 +81,13 @@ func (s *Cards) Add(ctx context.Context, accountID string, in NewCard) (_ billin
 	if in.BillingAddress != nil {
 		addr = *in.BillingAddress
 	}
-	tok, err := s.Processor.Tokenize(ctx, in.Card, addr)
+	var raw *gateway.Card
+	if in.Token == "" {
+		raw = &in.Card
+	}
+	tok, err := cardToken(ctx, s.Processor, raw, in.Token, addr)
 	if err != nil {
-		return billing.PaymentMethod{}, false, processorError("tokenize the card", err)
+		return billing.PaymentMethod{}, false, err
 	}
 	if err := s.Processor.Verify(ctx, tok.Token); err != nil {
 		return billing.PaymentMethod{}, false, processorError("verify the card", err)
@@ -164,10 +169,11 @@ func (s *Cards) logSubmitted(ctx context.Context, pm billing.PaymentMethod) {
 func (in NewCard) requestHash(secret []byte) []byte {
 	return fingerprint(secret, struct {
 		Card           *cardFacts       `json:"card"`
+		Token          string           `json:"token,omitempty"` // absent before tokens: old fingerprints still match
 		BillingAddress *billing.Address `json:"billing_address"` // nil: the company address
 		ContactEmail   string           `json:"contact_email"`
 		EUSupported    bool             `json:"eu_supported"`
-	}{factsOf(in.Card), in.BillingAddress, in.ContactEmail, in.EUSupported})
+	}{factsOf(in.Card), in.Token, in.BillingAddress, in.ContactEmail, in.EUSupported})
 }
 
 func (s *Cards) startValidation(ctx context.Context, acct billing.Account, pm billing.PaymentMethod) error {
@@ -414,6 +420,28 @@ func notRecordedYet(pm billing.PaymentMethod) error {
 
 func alreadyDecided(pm billing.PaymentMethod) error {
 	return billing.Conflict(billing.CodeAlreadyDecided, "payment method %s is already %s", pm.ID, pm.Status)
+}
+
+// cardToken is the processor's token for a card given either raw (tokenized here) or as a
+// token made in the browser (redeemed: single-use tokens cannot serve twice).
+func cardToken(ctx context.Context, p gateway.CardProcessor, raw *gateway.Card, token string, addr billing.Address) (gateway.TokenizedCard, error) {
+	switch {
+	case token != "" && raw != nil:
+		return gateway.TokenizedCard{}, billing.Invalid(billing.CodeInvalidValue, gateway.ParamToken, "send either card or token, not both")
+	case token != "":
+		tok, err := p.RedeemToken(ctx, token)
+		if err != nil {
+			return gateway.TokenizedCard{}, processorError("redeem the card token", err)
+		}
+		return tok, nil
+	case raw != nil:
+		tok, err := p.Tokenize(ctx, *raw, addr)
+		if err != nil {
+			return gateway.TokenizedCard{}, processorError("tokenize the card", err)
+		}
+		return tok, nil
+	}
+	return gateway.TokenizedCard{}, billing.Invalid(billing.CodeMissingField, "card", "card or token is required to pay by card")
 }
 
 // processorError turns what the card processor said into what the caller sees: a decline

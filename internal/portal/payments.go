@@ -59,7 +59,8 @@ type NewPayment struct {
 	IdempotencyKey string
 	Amount         billing.Money
 	Method         billing.PaymentMethodKind
-	Card           *gateway.Card    // card payments only
+	Card           *gateway.Card    // card payments: the raw card, or
+	Token          string           // the processor's token made in the browser (exactly one)
 	BillingAddress *billing.Address // card payments: nil means the company address
 	UseCompanyInfo bool
 	EUSupported    bool
@@ -125,21 +126,18 @@ func (s *Payments) Create(ctx context.Context, accountID string, in NewPayment) 
 	p.WorkflowID = workflows.PaymentWorkflowID(p.ID)
 	switch in.Method {
 	case billing.MethodCard:
-		if in.Card == nil {
-			return billing.Payment{}, false, billing.Invalid(billing.CodeMissingField, "card", "card is required to pay by card")
-		}
 		addr := acct.Address
 		if in.BillingAddress != nil {
 			addr = *in.BillingAddress
 		}
-		tok, err := s.Processor.Tokenize(ctx, *in.Card, addr)
+		tok, err := cardToken(ctx, s.Processor, in.Card, in.Token, addr)
 		if err != nil {
-			return billing.Payment{}, false, processorError("tokenize the card", err)
+			return billing.Payment{}, false, err
 		}
 		p.CardToken, p.CardBrand, p.CardLast4, p.BillingAddress = tok.Token, tok.Brand, tok.Last4, &addr
 	case billing.MethodPayPal:
-		if in.Card != nil {
-			return billing.Payment{}, false, billing.Invalid(billing.CodeInvalidValue, "card", "card is only for method card")
+		if in.Card != nil || in.Token != "" {
+			return billing.Payment{}, false, billing.Invalid(billing.CodeInvalidValue, "card", "card and token are only for method card")
 		}
 	default:
 		return billing.Payment{}, false, billing.Invalid(billing.CodeInvalidValue, "method", "method must be card or paypal")
@@ -233,6 +231,7 @@ func (in NewPayment) requestHash(key []byte) []byte {
 		Currency       string           `json:"currency"`
 		Method         string           `json:"method"`
 		Card           *cardFacts       `json:"card"`
+		Token          string           `json:"token,omitempty"` // absent before tokens: old fingerprints still match
 		BillingAddress *billing.Address `json:"billing_address"`
 		UseCompanyInfo bool             `json:"use_company_info"`
 		EUSupported    bool             `json:"eu_supported"`
@@ -243,7 +242,7 @@ func (in NewPayment) requestHash(key []byte) []byte {
 	}{
 		Amount: in.Amount.Amount, Currency: in.Amount.Currency, Method: string(in.Method),
 		BillingAddress: in.BillingAddress, UseCompanyInfo: in.UseCompanyInfo, EUSupported: in.EUSupported,
-		ReturnURL: in.ReturnURL, Metadata: in.Metadata,
+		ReturnURL: in.ReturnURL, Token: in.Token, Metadata: in.Metadata,
 	}
 	if in.Card != nil {
 		canonical.Card = factsOf(*in.Card)
@@ -285,9 +284,10 @@ func (s *Payments) startOptions(p billing.Payment) (client.StartWorkflowOptions,
 		StaticSummary: fmt.Sprintf("One-time %s payment of %s for %s", p.Method, p.Amount, p.AccountID),
 		StaticDetails: fmt.Sprintf("**One-time payment**\n\n- Payment: %s\n- Account: %s\n- Method: %s%s\n- Amount: %s\n\n"+
 			"`%s` query answers the status. The API starts it with the `%s` update and cancels with the `%s` update "+
-			"(the `%s` signal does the same); PayPal returns arrive as the `%s` signal.",
+			"(the `%s` signal does the same); PayPal returns arrive as the `%s` signal, 3-D Secure returns as `%s`.",
 			p.ID, p.AccountID, p.Method, cardSuffix(p), p.Amount, workflows.QueryStatus,
-			workflows.UpdatePaymentStarted, workflows.UpdateCancelPayment, workflows.SignalCancel, workflows.SignalPayPalReturn),
+			workflows.UpdatePaymentStarted, workflows.UpdateCancelPayment, workflows.SignalCancel, workflows.SignalPayPalReturn,
+			workflows.SignalCardAuthenticationReturn),
 	}
 	in := workflows.PaymentInput{
 		PaymentID:             p.ID,
@@ -296,6 +296,8 @@ func (s *Payments) startOptions(p billing.Payment) (client.StartWorkflowOptions,
 		Amount:                p.Amount,
 		CardToken:             p.CardToken,
 		PayPalApprovalTimeout: s.PayPalApprovalTimeout,
+		// The customer is paying now through the API: a card may ask for 3-D Secure.
+		OnSession: p.Method == billing.MethodCard,
 	}
 	return opts, in
 }
@@ -468,7 +470,7 @@ func leftRequiresAction(st workflows.PaymentState) bool {
 
 func notCancelable(p billing.Payment) error {
 	return billing.Conflict(billing.CodeNotCancelable,
-		"payment %s is %s; only a payment waiting for PayPal approval (requires_action) can be canceled", p.ID, p.Status)
+		"payment %s is %s; only a payment waiting for the buyer (PayPal approval or 3-D Secure: requires_action) can be canceled", p.ID, p.Status)
 }
 
 // PayPalReturn passes the buyer's return from PayPal (approved, or cancelled on PayPal's side)
@@ -490,6 +492,31 @@ func (s *Payments) PayPalReturn(ctx context.Context, orderID string, approved bo
 		return p, true, nil
 	}
 	if err := s.signal(ctx, p, workflows.SignalPayPalReturn, workflows.PayPalReturnSignal{Approved: approved}); err != nil {
+		return billing.Payment{}, false, err
+	}
+	cur, err := s.awaitSaga(ctx, p, leftRequiresAction)
+	return cur, err == nil, err
+}
+
+// CardAuthenticationReturn passes the cardholder's return from 3-D Secure on to the payment
+// waiting on the authorization, then answers the payment; waited is as for PayPalReturn. The
+// authorization id is the capability, as the order id is for PayPal, and it only nudges the
+// saga: the return is passed on only once the processor no longer says requires_action, so
+// a link hit again and again adds nothing to the history; the saga asks the processor again.
+func (s *Payments) CardAuthenticationReturn(ctx context.Context, authorizationID string) (_ billing.Payment, waited bool, err error) {
+	p, err := s.DB.PaymentByAuthorization(ctx, authorizationID)
+	if err != nil {
+		return billing.Payment{}, false, err
+	}
+	if p.Status != billing.PaymentRequiresAction {
+		return p, false, nil
+	}
+	if c, err := s.Processor.LookupAuthorization(ctx, authorizationID); err != nil {
+		s.log().WarnContext(ctx, "could not ask the processor about a 3-D Secure return; passing it on", "payment_id", p.ID, "err", err)
+	} else if c.Status == gateway.ChargeRequiresAction {
+		return p, true, nil
+	}
+	if err := s.signal(ctx, p, workflows.SignalCardAuthenticationReturn, workflows.CardAuthenticationReturnSignal{}); err != nil {
 		return billing.Payment{}, false, err
 	}
 	cur, err := s.awaitSaga(ctx, p, leftRequiresAction)

@@ -261,6 +261,34 @@ func (db *DB) MarkPaymentRequiresAction(ctx context.Context, paymentID, orderID,
 	return nil
 }
 
+// MarkCardPaymentRequiresAction records a card payment waiting for the cardholder's 3-D
+// Secure at redirectURL (kept as its approval_url), and the authorization it waits on. Like
+// MarkPaymentRequiresAction, it only moves a payment still in progress.
+func (db *DB) MarkCardPaymentRequiresAction(ctx context.Context, paymentID, authorizationID, redirectURL string) error {
+	_, err := db.Pool.Exec(ctx, `UPDATE payments SET status = 'requires_action', authorization_id = $2, approval_url = $3
+		WHERE id = $1 AND status IN ('processing', 'requires_action')`, paymentID, authorizationID, redirectURL)
+	if err != nil {
+		return fmt.Errorf("mark payment %s requires_action: %w", paymentID, err)
+	}
+	return nil
+}
+
+// PaymentByAuthorization finds the card payment an authorization was made for: what the
+// cardholder's return from 3-D Secure names.
+func (db *DB) PaymentByAuthorization(ctx context.Context, authorizationID string) (billing.Payment, error) {
+	if authorizationID == "" {
+		return billing.Payment{}, billing.NotFound("payment")
+	}
+	p, err := scanPayment(db.Pool.QueryRow(ctx, `SELECT `+paymentColumns+` FROM payments WHERE authorization_id = $1 AND method = 'card'`, authorizationID))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return billing.Payment{}, billing.NotFound("payment")
+	}
+	if err != nil {
+		return billing.Payment{}, fmt.Errorf("payment by authorization %s: %w", authorizationID, err)
+	}
+	return p, nil
+}
+
 // MarkPaymentProcessing moves an approved PayPal payment back to processing while it is
 // captured.
 func (db *DB) MarkPaymentProcessing(ctx context.Context, paymentID string) error {

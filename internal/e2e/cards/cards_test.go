@@ -92,6 +92,7 @@ func TestCardOnFileEndToEnd(t *testing.T) {
 	cfg.SMTPFrom = "PayPortal Billing <billing@payportal.test>"
 	cfg.SMTPUsername, cfg.SMTPPassword = "", ""
 	cfg.CardProcessor = "sandbox"
+	cfg.AllowRawCards = true // the cards below arrive raw, as a shop enabled for raw card data sends them
 	cfg.CardValidationTimeout = time.Hour
 	cfg.RateLimitPerSecond, cfg.RateLimitBurst = 1000, 1000
 	a, err := app.New(cfg, log, db, tc)

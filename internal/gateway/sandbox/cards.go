@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -18,6 +20,8 @@ type CardProcessor struct {
 	faults
 	pool  *pgxpool.Pool
 	clock billing.Clock
+	// publicURL prefixes the 3-D Secure challenge page's URL (WithPublicURL).
+	publicURL string
 }
 
 var _ gateway.CardProcessor = (*CardProcessor)(nil)
@@ -26,6 +30,13 @@ var _ gateway.CardProcessor = (*CardProcessor)(nil)
 // decides which cards have expired.
 func NewCardProcessor(pool *pgxpool.Pool, clock billing.Clock) *CardProcessor {
 	return &CardProcessor{pool: pool, clock: clock}
+}
+
+// WithPublicURL sets where this server answers, e.g. "http://127.0.0.1:8080": the 3-D Secure
+// challenge page's URL starts with it. It returns p.
+func (p *CardProcessor) WithPublicURL(publicURL string) *CardProcessor {
+	p.publicURL = strings.TrimRight(publicURL, "/")
+	return p
 }
 
 // Tokenize validates the card and stores its token, public facts and sandbox behaviour;
@@ -46,8 +57,8 @@ func (p *CardProcessor) Tokenize(ctx context.Context, card gateway.Card, _ billi
 		ExpYear:  card.ExpYear,
 	}
 	_, err := p.pool.Exec(ctx, `
-		INSERT INTO sandbox_cards (token, brand, last4, exp_month, exp_year, behaviour)
-		VALUES ($1, $2, $3, $4, $5, $6)`,
+		INSERT INTO sandbox_cards (token, brand, last4, exp_month, exp_year, behaviour, redeemed_at)
+		VALUES ($1, $2, $3, $4, $5, $6, now())`,
 		tc.Token, tc.Brand, tc.Last4, tc.ExpMonth, tc.ExpYear, string(behaviourOf(card.Number)))
 	if err != nil {
 		return gateway.TokenizedCard{}, fmt.Errorf("tokenize %v: store token: %w", card, err)
@@ -83,22 +94,43 @@ func (p *CardProcessor) Authorize(ctx context.Context, req gateway.ChargeRequest
 	if err := p.inject(OpAuthorize, false); err != nil {
 		return "", err
 	}
-	id, err := p.authorize(ctx, req)
+	a, err := p.authorize(ctx, req, "")
 	if err != nil {
 		return "", fmt.Errorf("authorize %s for %s: %w", req.Amount, req.Token, err)
 	}
 	if err := p.inject(OpAuthorize, true); err != nil {
 		return "", err
 	}
-	return id, nil
+	return a.ID, nil
 }
 
-func (p *CardProcessor) authorize(ctx context.Context, req gateway.ChargeRequest) (string, error) {
+// AuthorizeOnSession is Authorize with the cardholder present: a card that wants 3-D Secure
+// makes an authorization waiting for the challenge page (ChallengePath) instead of declining.
+func (p *CardProcessor) AuthorizeOnSession(ctx context.Context, req gateway.ChargeRequest, returnURL string) (gateway.Authorization, error) {
+	if err := p.inject(OpAuthorize, false); err != nil {
+		return gateway.Authorization{}, err
+	}
+	if strings.TrimSpace(returnURL) == "" {
+		return gateway.Authorization{}, fmt.Errorf("%w: a return URL is required on session", gateway.ErrInvalidRequest)
+	}
+	a, err := p.authorize(ctx, req, returnURL)
+	if err != nil {
+		return gateway.Authorization{}, fmt.Errorf("authorize %s for %s on session: %w", req.Amount, req.Token, err)
+	}
+	if err := p.inject(OpAuthorize, true); err != nil {
+		return gateway.Authorization{}, err
+	}
+	return a, nil
+}
+
+// authorize holds the money, or with a returnURL and a card that wants 3-D Secure, makes the
+// authorization wait for the challenge.
+func (p *CardProcessor) authorize(ctx context.Context, req gateway.ChargeRequest, returnURL string) (gateway.Authorization, error) {
 	if err := checkKey(req.IdempotencyKey); err != nil {
-		return "", err
+		return gateway.Authorization{}, err
 	}
 	if err := checkMoney(req.Amount); err != nil {
-		return "", err
+		return gateway.Authorization{}, err
 	}
 	// Counted in its own statement so a failed attempt still counts.
 	var attempts int
@@ -108,63 +140,82 @@ func (p *CardProcessor) authorize(ctx context.Context, req gateway.ChargeRequest
 		DO UPDATE SET attempts = sandbox_charge_attempts.attempts + 1, updated_at = now()
 		RETURNING attempts`, req.IdempotencyKey).Scan(&attempts)
 	if err != nil {
-		return "", fmt.Errorf("count attempt: %w", err)
+		return gateway.Authorization{}, fmt.Errorf("count attempt: %w", err)
 	}
-	if id, found, err := authorizationByKey(ctx, p.pool, req); err != nil || found {
-		return id, err
+	if a, found, err := p.authorizationByKey(ctx, req); err != nil || found {
+		return a, err
 	}
 
 	c, err := p.card(ctx, req.Token)
 	if err != nil {
-		return "", err
+		return gateway.Authorization{}, err
 	}
 	if code := c.behaviour.declinesOnAuthorize(); code != "" {
-		return "", decline(code)
+		return gateway.Authorization{}, decline(code)
 	}
 	if gateway.Expired(c.expMonth, c.expYear, p.clock.Now()) {
-		return "", decline(billing.CodeExpiredCard)
+		return gateway.Authorization{}, decline(billing.CodeExpiredCard)
 	}
 	if attempts <= c.behaviour.transientAttempts() {
-		return "", &gateway.TransientError{Code: billing.CodeProcessingError,
+		return gateway.Authorization{}, &gateway.TransientError{Code: billing.CodeProcessingError,
 			Message: fmt.Sprintf("sandbox processing error on attempt %d", attempts)}
+	}
+	status := "authorized"
+	if c.behaviour == behaviourAuthenticate {
+		if returnURL == "" {
+			return gateway.Authorization{}, &gateway.Decline{Code: gateway.CodeAuthenticationRequired,
+				Message: "The card requires authentication."}
+		}
+		status = "requires_action"
 	}
 
 	var id string
 	err = p.pool.QueryRow(ctx, `
-		INSERT INTO sandbox_authorizations (id, idempotency_key, token, amount, currency, description, status)
-		VALUES ($1, $2, $3, $4, $5, $6, 'authorized')
+		INSERT INTO sandbox_authorizations (id, idempotency_key, token, amount, currency, description, status, return_url)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 		ON CONFLICT (idempotency_key) DO NOTHING
 		RETURNING id`,
 		billing.NewID("auth_"), req.IdempotencyKey, req.Token, req.Amount.Amount, req.Amount.Currency, req.Description,
+		status, returnURL,
 	).Scan(&id)
 	if errors.Is(err, pgx.ErrNoRows) {
 		// A concurrent call with the same key won; answer with its authorization.
-		id, _, err = authorizationByKey(ctx, p.pool, req)
+		a, _, err := p.authorizationByKey(ctx, req)
+		return a, err
 	}
 	if err != nil {
-		return "", fmt.Errorf("store authorization: %w", err)
+		return gateway.Authorization{}, fmt.Errorf("store authorization: %w", err)
 	}
-	return id, nil
+	return p.authorization(id, status), nil
+}
+
+// authorization is what an authorize call answers for the authorization id in status.
+func (p *CardProcessor) authorization(id, status string) gateway.Authorization {
+	a := gateway.Authorization{ID: id}
+	if status == "requires_action" {
+		a.RedirectURL = p.publicURL + ChallengePath + "?authorization=" + url.QueryEscape(id)
+	}
+	return a
 }
 
 // authorizationByKey finds the authorization an idempotency key already made, refusing a
 // key reused for another charge.
-func authorizationByKey(ctx context.Context, q querier, req gateway.ChargeRequest) (string, bool, error) {
-	var id, token, currency string
+func (p *CardProcessor) authorizationByKey(ctx context.Context, req gateway.ChargeRequest) (gateway.Authorization, bool, error) {
+	var id, token, currency, status string
 	var amount int64
-	err := q.QueryRow(ctx, `
-		SELECT id, token, amount, currency FROM sandbox_authorizations WHERE idempotency_key = $1`,
-		req.IdempotencyKey).Scan(&id, &token, &amount, &currency)
+	err := p.pool.QueryRow(ctx, `
+		SELECT id, token, amount, currency, status FROM sandbox_authorizations WHERE idempotency_key = $1`,
+		req.IdempotencyKey).Scan(&id, &token, &amount, &currency, &status)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return "", false, nil
+		return gateway.Authorization{}, false, nil
 	}
 	if err != nil {
-		return "", false, fmt.Errorf("look up idempotency key: %w", err)
+		return gateway.Authorization{}, false, fmt.Errorf("look up idempotency key: %w", err)
 	}
 	if token != req.Token || amount != req.Amount.Amount || currency != req.Amount.Currency {
-		return "", true, fmt.Errorf("%w: idempotency key %q was used for another charge", gateway.ErrInvalidState, req.IdempotencyKey)
+		return gateway.Authorization{}, true, fmt.Errorf("%w: idempotency key %q was used for another charge", gateway.ErrInvalidState, req.IdempotencyKey)
 	}
-	return id, true, nil
+	return p.authorization(id, status), true, nil
 }
 
 // Capture moves the authorized money; an authorization has at most one capture, and the
@@ -223,6 +274,8 @@ func (p *CardProcessor) capture(ctx context.Context, authorizationID string, amo
 		switch {
 		case status == "voided":
 			return fmt.Errorf("%w: the authorization was voided", gateway.ErrInvalidState)
+		case status == "requires_action", status == "authentication_failed":
+			return fmt.Errorf("%w: the cardholder has not authenticated the charge", gateway.ErrInvalidState)
 		case status == "captured":
 			return fmt.Errorf("%w: the authorization was already captured", gateway.ErrInvalidState)
 		case amount.Currency != currency:
@@ -322,7 +375,7 @@ type Authorization struct {
 	ID        string
 	Token     string
 	Amount    billing.Money
-	Status    string // authorized, captured or voided
+	Status    string // requires_action, authentication_failed, authorized, captured or voided
 	CaptureID string // "" until captured
 	CreatedAt time.Time
 }

@@ -18,9 +18,9 @@ import (
 	"github.com/payportal/payportal/internal/testenv"
 )
 
-// migrationFile is this package's migration; the tests apply it alone so they do not depend
+// migrationFiles are this package's migrations; the tests apply them alone so they do not depend
 // on the state of the others.
-const migrationFile = "00002_sandbox_processors.sql"
+var migrationFiles = []string{"00002_sandbox_processors.sql", "00010_card_tokens_3ds.sql"}
 
 // newTestPool creates a throwaway database, applies the sandbox migration with goose and
 // drops the database when the test ends. Without a reachable PostgreSQL the test is skipped,
@@ -65,26 +65,29 @@ func newTestPool(t *testing.T) *pgxpool.Pool {
 	}
 	t.Cleanup(pool.Close)
 
-	sqlText, err := fs.ReadFile(migrations.FS, migrationFile)
-	if err != nil {
-		t.Fatalf("read %s: %v", migrationFile, err)
+	files := fstest.MapFS{}
+	for _, f := range migrationFiles {
+		sqlText, err := fs.ReadFile(migrations.FS, f)
+		if err != nil {
+			t.Fatalf("read %s: %v", f, err)
+		}
+		files[f] = &fstest.MapFile{Data: sqlText}
 	}
 	db := stdlib.OpenDBFromPool(pool)
 	defer db.Close()
-	provider, err := goose.NewProvider(goose.DialectPostgres, db,
-		fstest.MapFS{migrationFile: &fstest.MapFile{Data: sqlText}})
+	provider, err := goose.NewProvider(goose.DialectPostgres, db, files)
 	if err != nil {
 		t.Fatalf("prepare migration: %v", err)
 	}
 	if _, err := provider.Up(ctx); err != nil {
-		t.Fatalf("apply %s: %v", migrationFile, err)
+		t.Fatalf("apply %v: %v", migrationFiles, err)
 	}
 	// Down must work too: run it and come back up.
-	if _, err := provider.Down(ctx); err != nil {
-		t.Fatalf("roll back %s: %v", migrationFile, err)
+	if _, err := provider.DownTo(ctx, 0); err != nil {
+		t.Fatalf("roll back %v: %v", migrationFiles, err)
 	}
 	if _, err := provider.Up(ctx); err != nil {
-		t.Fatalf("reapply %s: %v", migrationFile, err)
+		t.Fatalf("reapply %v: %v", migrationFiles, err)
 	}
 	return pool
 }

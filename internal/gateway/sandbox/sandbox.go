@@ -68,7 +68,13 @@ func (fs *faults) inject(op string, committed bool) error {
 // number at tokenization and stored instead of the number.
 type behaviour string
 
-const behaviourOK behaviour = "ok"
+const (
+	behaviourOK behaviour = "ok"
+	// behaviourAuthenticate wants 3-D Secure for every charge: on session the cardholder
+	// meets the challenge page, off session the charge declines authentication_required. A
+	// zero-amount check (Verify) passes without a challenge.
+	behaviourAuthenticate behaviour = "authenticate"
+)
 
 // behaviours follows the contract's table; any other valid number succeeds.
 var behaviours = map[string]behaviour{
@@ -78,6 +84,7 @@ var behaviours = map[string]behaviour{
 	"4000000000000127": "decline:" + billing.CodeIncorrectCVC,
 	"4000000000000119": "transient:2",
 	"4000000000000341": "charge_decline:" + billing.CodeCardDeclined,
+	"4000002500003155": behaviourAuthenticate, // Stripe's test card for 3-D Secure
 }
 
 func behaviourOf(number string) behaviour {

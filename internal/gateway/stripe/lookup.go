@@ -140,14 +140,15 @@ func chargeOf(pi *stripe.PaymentIntent) (gateway.Charge, error) {
 		// Voided, or the authorization expired uncaptured: either way the hold is gone.
 		c.Status = gateway.ChargeVoided
 	case stripe.PaymentIntentStatusRequiresPaymentMethod,
-		stripe.PaymentIntentStatusRequiresConfirmation,
-		stripe.PaymentIntentStatusRequiresAction:
-		// Nothing is held. requires_payment_method is where a declined confirmation leaves
-		// the intent; requires_confirmation an intent never confirmed; requires_action one
-		// waiting for 3-D Secure, which nobody can complete in PayPortal's asynchronous
-		// flow (Authorize answered it as a decline). AuthorizationID stays set so the
-		// intent can still be cancelled for tidiness.
+		stripe.PaymentIntentStatusRequiresConfirmation:
+		// Nothing is held. requires_payment_method is where a declined confirmation (or a
+		// failed 3-D Secure) leaves the intent; requires_confirmation an intent never
+		// confirmed. AuthorizationID stays set so the intent can still be cancelled for
+		// tidiness.
 		c.Status = gateway.ChargeNone
+	case stripe.PaymentIntentStatusRequiresAction:
+		// Waiting for the cardholder's 3-D Secure: nothing held until they complete it.
+		c.Status = gateway.ChargeRequiresAction
 	case stripe.PaymentIntentStatusProcessing:
 		// The outcome is not known yet, even to Stripe: ask again shortly.
 		return gateway.Charge{}, &gateway.TransientError{Code: billing.CodeProcessingError,

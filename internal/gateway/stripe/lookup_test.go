@@ -34,7 +34,7 @@ func TestChargeOfMapsEveryStatus(t *testing.T) {
 		{stripe.PaymentIntentStatusCanceled, gateway.Charge{Status: gateway.ChargeVoided, AuthorizationID: "pi_1", Amount: held}, false, false},
 		{stripe.PaymentIntentStatusRequiresPaymentMethod, gateway.Charge{Status: gateway.ChargeNone, AuthorizationID: "pi_1", Amount: held}, false, false},
 		{stripe.PaymentIntentStatusRequiresConfirmation, gateway.Charge{Status: gateway.ChargeNone, AuthorizationID: "pi_1", Amount: held}, false, false},
-		{stripe.PaymentIntentStatusRequiresAction, gateway.Charge{Status: gateway.ChargeNone, AuthorizationID: "pi_1", Amount: held}, false, false},
+		{stripe.PaymentIntentStatusRequiresAction, gateway.Charge{Status: gateway.ChargeRequiresAction, AuthorizationID: "pi_1", Amount: held}, false, false},
 		{stripe.PaymentIntentStatusProcessing, gateway.Charge{}, true, true},
 		{"something_new", gateway.Charge{}, false, true},
 	}

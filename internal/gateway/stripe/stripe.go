@@ -176,16 +176,44 @@ func (p *Processor) Verify(ctx context.Context, token string) error {
 // Authorize confirms a manual-capture PaymentIntent, so the money is held until Capture. A
 // card saved on a customer is charged off-session (the customer is not there for monthly
 // charges); any other card fails instead of asking for 3-D Secure, which an asynchronous
-// payment cannot show. The intent carries the idempotency key (and the payment it was made
-// for) in its metadata: Stripe cannot find an intent by idempotency key, and LookupCharge and
-// CapturesSince need to.
+// payment cannot show (AuthorizeOnSession can). The intent carries the idempotency key (and
+// the payment it was made for) in its metadata: Stripe cannot find an intent by idempotency
+// key, and LookupCharge and CapturesSince need to.
 func (p *Processor) Authorize(ctx context.Context, req gateway.ChargeRequest) (string, error) {
+	a, err := p.authorize(ctx, req, "")
+	if err != nil {
+		return "", err
+	}
+	if a.RedirectURL != "" {
+		return "", fmt.Errorf("authorize %s for %s: %w", req.Amount, req.Token, &gateway.Decline{
+			Code: gateway.CodeAuthenticationRequired, Message: "The card requires authentication."})
+	}
+	return a.ID, nil
+}
+
+// AuthorizeOnSession confirms the PaymentIntent with a return_url and lets Stripe answer
+// requires_action (no error_on_requires_action): the cardholder is sent to
+// next_action.redirect_to_url, and Stripe sends them back to returnURL with
+// ?payment_intent=<id>.
+func (p *Processor) AuthorizeOnSession(ctx context.Context, req gateway.ChargeRequest, returnURL string) (gateway.Authorization, error) {
+	if strings.TrimSpace(returnURL) == "" {
+		return gateway.Authorization{}, fmt.Errorf("authorize %s on session: %w: a return URL is required", req.Amount, gateway.ErrInvalidRequest)
+	}
+	return p.authorize(ctx, req, returnURL)
+}
+
+// authorize creates and confirms the intent: off session (or failing on 3-D Secure) without
+// returnURL, on session with it.
+func (p *Processor) authorize(ctx context.Context, req gateway.ChargeRequest, returnURL string) (gateway.Authorization, error) {
 	if err := checkKey(req.IdempotencyKey); err != nil {
-		return "", fmt.Errorf("authorize %s: %w", req.Amount, err)
+		return gateway.Authorization{}, fmt.Errorf("authorize %s: %w", req.Amount, err)
+	}
+	fail := func(err error) (gateway.Authorization, error) {
+		return gateway.Authorization{}, fmt.Errorf("authorize %s for %s: %w", req.Amount, req.Token, err)
 	}
 	pm, err := p.sc.V1PaymentMethods.Retrieve(ctx, req.Token, nil)
 	if err != nil {
-		return "", fmt.Errorf("authorize %s for %s: %w", req.Amount, req.Token, classify(err))
+		return fail(classify(err))
 	}
 	params := &stripe.PaymentIntentCreateParams{
 		Amount:             stripe.Int64(req.Amount.Amount),
@@ -201,34 +229,86 @@ func (p *Processor) Authorize(ctx context.Context, req gateway.ChargeRequest) (s
 	}
 	if pm.Customer != nil {
 		params.Customer = stripe.String(pm.Customer.ID)
+	}
+	switch {
+	case returnURL != "":
+		params.ReturnURL = stripe.String(returnURL)
+	case pm.Customer != nil:
 		params.OffSession = stripe.Bool(true)
-	} else {
+	default:
 		params.ErrorOnRequiresAction = stripe.Bool(true)
 	}
 	params.SetIdempotencyKey(req.IdempotencyKey)
 	pi, err := p.sc.V1PaymentIntents.Create(ctx, params)
 	if err != nil {
-		return "", fmt.Errorf("authorize %s for %s: %w", req.Amount, req.Token, classify(err))
+		return fail(classify(err))
 	}
 	if pi.Status == stripe.PaymentIntentStatusProcessing {
 		// A repeat of this key replays this very answer for 24 h, so look at the intent
 		// itself to see whether it has moved on.
 		if pi, err = p.sc.V1PaymentIntents.Retrieve(ctx, pi.ID, nil); err != nil {
-			return "", fmt.Errorf("authorize %s for %s: %w", req.Amount, req.Token, classify(err))
+			return fail(classify(err))
 		}
 	}
 	switch pi.Status {
 	case stripe.PaymentIntentStatusRequiresCapture:
-		return pi.ID, nil
+		return gateway.Authorization{ID: pi.ID}, nil
 	case stripe.PaymentIntentStatusProcessing:
-		return "", fmt.Errorf("authorize %s for %s: %w", req.Amount, req.Token, &gateway.TransientError{
-			Code: billing.CodeProcessingError, Message: "payment intent " + pi.ID + " is processing"})
+		return fail(&gateway.TransientError{Code: billing.CodeProcessingError, Message: "payment intent " + pi.ID + " is processing"})
 	case stripe.PaymentIntentStatusRequiresAction:
-		return "", fmt.Errorf("authorize %s for %s: %w", req.Amount, req.Token, &gateway.Decline{
-			Code: gateway.CodeAuthenticationRequired, Message: "The card requires authentication."})
+		if url := redirectURL(pi); url != "" {
+			return gateway.Authorization{ID: pi.ID, RedirectURL: url}, nil
+		}
+		return fail(&gateway.Decline{Code: gateway.CodeAuthenticationRequired, Message: "The card requires authentication."})
 	}
-	return "", fmt.Errorf("authorize %s for %s: %w", req.Amount, req.Token,
-		declineOf(pi.LastPaymentError, "payment intent "+pi.ID+" is "+string(pi.Status)))
+	return fail(declineOf(pi.LastPaymentError, "payment intent "+pi.ID+" is "+string(pi.Status)))
+}
+
+// redirectURL is where a requires_action intent sends the cardholder, or "" when its next
+// action is not a redirect (one that only Stripe.js can handle).
+func redirectURL(pi *stripe.PaymentIntent) string {
+	if pi.NextAction == nil || pi.NextAction.RedirectToURL == nil {
+		return ""
+	}
+	return pi.NextAction.RedirectToURL.URL
+}
+
+// LookupAuthorization retrieves the PaymentIntent: what the cardholder's return from 3-D
+// Secure is checked against.
+func (p *Processor) LookupAuthorization(ctx context.Context, authorizationID string) (gateway.Charge, error) {
+	pi, err := p.sc.V1PaymentIntents.Retrieve(ctx, authorizationID, nil)
+	if err != nil {
+		return gateway.Charge{}, fmt.Errorf("look up payment intent %s: %w", authorizationID, classify(err))
+	}
+	c, err := chargeOf(pi)
+	if err != nil {
+		return gateway.Charge{}, fmt.Errorf("look up payment intent %s: %w", authorizationID, err)
+	}
+	return c, nil
+}
+
+// RedeemToken reads a PaymentMethod made by Stripe.js in the customer's browser (pm_...):
+// the card's public facts. Stripe keeps the card; PayPortal never sees its number.
+func (p *Processor) RedeemToken(ctx context.Context, token string) (gateway.TokenizedCard, error) {
+	if !strings.HasPrefix(token, "pm_") {
+		return gateway.TokenizedCard{}, billing.Invalid(gateway.CodeTokenInvalid, gateway.ParamToken,
+			"the token must be a Stripe PaymentMethod id (pm_...) made by Stripe.js")
+	}
+	pm, err := p.sc.V1PaymentMethods.Retrieve(ctx, token, nil)
+	if err != nil {
+		err = classify(err)
+		if errors.Is(err, gateway.ErrNotFound) {
+			return gateway.TokenizedCard{}, billing.Invalid(gateway.CodeTokenInvalid, gateway.ParamToken,
+				"Stripe does not know this PaymentMethod; tokenize the card again")
+		}
+		return gateway.TokenizedCard{}, fmt.Errorf("redeem %s: %w", token, err)
+	}
+	if pm.Card == nil {
+		return gateway.TokenizedCard{}, billing.Invalid(gateway.CodeTokenInvalid, gateway.ParamToken,
+			"the PaymentMethod is not a card")
+	}
+	return gateway.TokenizedCard{Token: pm.ID, Brand: string(pm.Card.Brand), Last4: pm.Card.Last4,
+		ExpMonth: int(pm.Card.ExpMonth), ExpYear: int(pm.Card.ExpYear)}, nil
 }
 
 // Capture captures the PaymentIntent. Stripe captures the intent itself, so its id also
