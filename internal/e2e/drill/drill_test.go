@@ -226,6 +226,7 @@ type process struct {
 	bin, logDir                   string
 	env                           []string
 	cmd                           *exec.Cmd
+	exited                        chan struct{} // closed when cmd has exited
 }
 
 func start(t *testing.T, bin, logDir, name, role string, env []string, httpAddr string) *process {
@@ -233,9 +234,11 @@ func start(t *testing.T, bin, logDir, name, role string, env []string, httpAddr 
 	p := &process{name: name, role: role, opsAddr: freeAddr(t), httpAddr: httpAddr, bin: bin, logDir: logDir, env: env}
 	p.restart(t)
 	t.Cleanup(func() {
-		if p.cmd.ProcessState == nil {
-			_ = p.cmd.Process.Signal(syscall.SIGTERM)
-			_ = p.cmd.Wait()
+		_ = p.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-p.exited:
+		case <-time.After(time.Minute):
+			_ = p.cmd.Process.Kill()
 		}
 	})
 	return p
@@ -258,17 +261,16 @@ func (p *process) restart(t *testing.T) {
 		t.Errorf("start %s: %v", p.name, err)
 		return
 	}
-	p.cmd = cmd
-	go func() { _ = cmd.Wait(); _ = log.Close() }()
+	p.cmd, p.exited = cmd, make(chan struct{})
+	exited := p.exited
+	go func() { _ = cmd.Wait(); _ = log.Close(); close(exited) }()
 }
 
 func (p *process) kill(t *testing.T) {
 	if err := p.cmd.Process.Kill(); err != nil {
 		t.Errorf("kill %s: %v", p.name, err)
 	}
-	for p.cmd.ProcessState == nil {
-		time.Sleep(20 * time.Millisecond)
-	}
+	<-p.exited
 }
 
 // waitReady waits for the process's /readyz.
