@@ -119,7 +119,7 @@ func startPgBouncer(t *testing.T, databaseURL string) string {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o777); err != nil {
+	if err := os.Chmod(dir, 0o777); err != nil { //nolint:gosec // a temporary directory PgBouncer, as postgres, writes its log into
 		t.Fatal(err)
 	}
 	user := server.User.Username()

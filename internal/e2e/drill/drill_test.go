@@ -116,7 +116,9 @@ func TestMultiReplicaDrill(t *testing.T) {
 	if err != nil {
 		t.Fatalf("load: %v", err)
 	}
-	<-faults
+	if err := <-faults; err != nil {
+		t.Fatal(err)
+	}
 
 	done := 0
 	for _, s := range res.Stats {
@@ -313,7 +315,7 @@ func startBalancer(t *testing.T, b *balancer) string {
 		var lastErr error
 		for i := range len(b.backends) {
 			backend := b.backends[(int(start)+i)%len(b.backends)]
-			req, _ := http.NewRequestWithContext(r.Context(), r.Method, backend+r.URL.RequestURI(), bytes.NewReader(body))
+			req, _ := http.NewRequestWithContext(r.Context(), r.Method, backend+r.URL.RequestURI(), bytes.NewReader(body)) //nolint:gosec // the test's balancer forwards to its own APIs only
 			req.Header = r.Header.Clone()
 			resp, err := transport.RoundTrip(req)
 			if err != nil {
