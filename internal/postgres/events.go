@@ -182,18 +182,35 @@ func scanWebhook(row pgx.Row) (billing.WebhookEndpoint, error) {
 	return w, err
 }
 
-// CreateWebhookEndpoint stores an endpoint with its sealed secret (see codec.KeyRing.Seal).
-func (db *DB) CreateWebhookEndpoint(ctx context.Context, w billing.WebhookEndpoint, sealedSecret []byte) error {
+// CreateWebhookEndpoint stores an endpoint with its sealed secret (see codec.KeyRing.Seal);
+// created is false when an endpoint with its id exists already (a replayed request: the
+// caller compares and answers it).
+func (db *DB) CreateWebhookEndpoint(ctx context.Context, w billing.WebhookEndpoint, sealedSecret []byte) (created bool, err error) {
 	events := make([]string, len(w.Events))
 	for i, t := range w.Events {
 		events[i] = string(t)
 	}
-	_, err := db.Pool.Exec(ctx, `INSERT INTO webhook_endpoints (id, account_id, url, events, description, secret, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)`, w.ID, w.AccountID, w.URL, events, w.Description, sealedSecret, w.CreatedAt)
+	tag, err := db.Pool.Exec(ctx, `INSERT INTO webhook_endpoints (id, account_id, url, events, description, secret, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING`,
+		w.ID, w.AccountID, w.URL, events, w.Description, sealedSecret, w.CreatedAt)
 	if err != nil {
-		return fmt.Errorf("create webhook endpoint for %s: %w", w.AccountID, err)
+		return false, fmt.Errorf("create webhook endpoint for %s: %w", w.AccountID, err)
 	}
-	return nil
+	return tag.RowsAffected() == 1, nil
+}
+
+// WebhookEndpointByID is an endpoint in any state with its sealed secret; not_found when
+// there is none.
+func (db *DB) WebhookEndpointByID(ctx context.Context, id string) (billing.WebhookEndpoint, []byte, error) {
+	var sealed []byte
+	w, err := scanWebhookWith(db.Pool.QueryRow(ctx, `SELECT `+webhookColumns+`, secret FROM webhook_endpoints WHERE id = $1`, id), &sealed)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return billing.WebhookEndpoint{}, nil, billing.NotFound("webhook endpoint")
+	}
+	if err != nil {
+		return billing.WebhookEndpoint{}, nil, fmt.Errorf("load webhook endpoint %s: %w", id, err)
+	}
+	return w, sealed, nil
 }
 
 // WebhookEndpoints lists the account's endpoints (not deleted), newest first, one keyset
