@@ -33,7 +33,7 @@ type Server struct {
 	Billing  BillingService
 	Cards    CardService
 	Payments PaymentService
-	// Webhooks are the account's webhook endpoints and events; nil: no such routes.
+	// Webhooks are the account's webhook endpoints and events.
 	Webhooks WebhookService
 	PDFs     InvoicePDFService
 	Checkout PayPalCheckout // the PayPal sandbox's approval page; nil with a live PayPal
@@ -127,9 +127,7 @@ func (s *Server) Handler() http.Handler {
 	customer.GET("/payments", s.listPayments)
 	customer.GET("/payments/:payment_id", s.getPayment)
 	customer.POST("/payments/:payment_id/cancel", s.cancelPayment)
-	if s.Webhooks != nil {
-		s.webhookRoutes(customer)
-	}
+	s.webhookRoutes(customer)
 
 	rep := v1.Group("/rep", s.requireRep)
 	rep.GET("/payment-methods", s.listPendingPaymentMethods)
