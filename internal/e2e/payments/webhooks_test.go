@@ -184,6 +184,19 @@ func TestWebhooksDeliverPaymentAndCardEvents(t *testing.T) {
 	if status != http.StatusOK || len(list.Data) != 1 || list.Data[0].Data.Object.ID != pm.ID {
 		t.Errorf("events of one type answered %d %s", status, raw)
 	}
+	// Every event is listed, the seeded invoices' and the card's pending_validation too (each
+	// answer is checked against the OpenAPI document, invoices and cards included).
+	status, raw = p.call(http.MethodGet, demoPath+"/events?limit=100", "", nil)
+	all := decode[struct{ Data []sentEvent }](t, raw)
+	types := map[string]bool{}
+	for _, e := range all.Data {
+		types[e.Type] = true
+	}
+	for _, want := range []string{"invoice.issued", "payment_method.pending_validation", "payment_method.validated", "payment.succeeded"} {
+		if status != http.StatusOK || !types[want] {
+			t.Errorf("GET events answered %d without %s: %v", status, want, types)
+		}
+	}
 }
 
 // A receiver that answers 500 three times gets the event on the fourth attempt, with the
