@@ -110,7 +110,13 @@ func (p *portal) webhooks(r *receiver, events ...string) endpoint {
 	done := make(chan struct{})
 	go func() { defer close(done); svc.RunDispatcher(ctx, 50*time.Millisecond) }()
 	p.t.Cleanup(func() { cancel(); <-done })
+	return p.registerEndpoint(r, events...)
+}
 
+// registerEndpoint registers an endpoint at r for events, for a dispatcher running elsewhere
+// (a `payportal worker` process runs its own).
+func (p *portal) registerEndpoint(r *receiver, events ...string) endpoint {
+	p.t.Helper()
 	a := p.send(http.MethodPost, demoPath+"/webhook-endpoints", demoKey, "", map[string]any{
 		"url": r.srv.URL + "/hooks", "events": events, "description": "test receiver"})
 	if a.status != http.StatusCreated {
