@@ -251,3 +251,50 @@ func TestWebhooksRetryUntilTheReceiverTakesIt(t *testing.T) {
 		t.Errorf("DELETE answered %d %s", d.status, d.raw)
 	}
 }
+
+// A PayPal payment the buyer approves and one the buyer cancels each reach the receiver as
+// what the books say. The endpoint's creation is idempotent: the same request with its key
+// answers the same endpoint and secret, another request with it is a 409.
+func TestWebhooksDeliverPayPalOutcomes(t *testing.T) {
+	p := startPortal(t, portalOptions{})
+	r := newReceiver(t)
+	body := map[string]any{"url": r.srv.URL + "/hooks", "events": []string{"payment.succeeded", "payment.canceled"}}
+	first := p.send(http.MethodPost, demoPath+"/webhook-endpoints", demoKey, "hooks-1", body)
+	again := p.send(http.MethodPost, demoPath+"/webhook-endpoints", demoKey, "hooks-1", body)
+	we, replay := decode[endpoint](t, first.raw), decode[endpoint](t, again.raw)
+	if first.status != http.StatusCreated || again.status != http.StatusCreated || !again.replayed || replay.ID != we.ID || replay.Secret != we.Secret || we.Secret == "" {
+		t.Fatalf("create twice with one key answered %d %s then %d replayed=%v %s", first.status, first.raw, again.status, again.replayed, again.raw)
+	}
+	body["description"] = "another"
+	if other := p.send(http.MethodPost, demoPath+"/webhook-endpoints", demoKey, "hooks-1", body); other.status != http.StatusConflict {
+		t.Errorf("same key, other body answered %d %s, want 409", other.status, other.raw)
+	}
+	svc := p.app.WebhookService()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); svc.RunDispatcher(ctx, 50*time.Millisecond) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	approved := p.pay(paypalPayment(1200))
+	resp := p.buyerClicks(*approved.ApprovalURL, "Approve")
+	resp.Body.Close()
+	canceled := p.pay(paypalPayment(1300))
+	waiting := p.awaitPayment(canceled.ID, 30*time.Second, func(got payment) bool { return got.Status == "requires_action" })
+	resp = p.buyerClicks(*waiting.ApprovalURL, "Cancel")
+	resp.Body.Close()
+	if got := p.awaitFinal(approved.ID, 30*time.Second); got.Status != "succeeded" {
+		t.Fatalf("approved payment ended %s", got.Status)
+	}
+	if got := p.awaitFinal(canceled.ID, 30*time.Second); got.Status != "canceled" {
+		t.Fatalf("canceled payment ended %s", got.Status)
+	}
+	p.eventually("both outcomes at the receiver", 30*time.Second, func() bool {
+		got := r.accepted(t, we.Secret)
+		return len(eventsOf(got, "payment.succeeded", approved.ID)) > 0 && len(eventsOf(got, "payment.canceled", canceled.ID)) > 0
+	})
+	for _, e := range r.accepted(t, we.Secret) {
+		if (e.Data.Object.ID == approved.ID) != (e.Type == "payment.succeeded") || e.Data.Object.Status != e.Type[len("payment."):] {
+			t.Errorf("received %s about %s (%s)", e.Type, e.Data.Object.ID, e.Data.Object.Status)
+		}
+	}
+}
