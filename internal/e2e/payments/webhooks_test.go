@@ -6,6 +6,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -104,8 +106,17 @@ type endpoint struct {
 // is in process) with retries a test can wait for, and registers an endpoint at r for events.
 func (p *portal) webhooks(r *receiver, events ...string) endpoint {
 	p.t.Helper()
+	return p.webhooksGivingUpAfter(0, r, events...)
+}
+
+// webhooksGivingUpAfter is webhooks with deliveries retried for giveUp (0: the default).
+func (p *portal) webhooksGivingUpAfter(giveUp time.Duration, r *receiver, events ...string) endpoint {
+	p.t.Helper()
 	svc := p.app.WebhookService()
 	svc.RetryFirst, svc.RetryMax = 100*time.Millisecond, 200*time.Millisecond
+	if giveUp > 0 {
+		svc.GiveUpAfter = giveUp
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); svc.RunDispatcher(ctx, 50*time.Millisecond) }()
@@ -296,5 +307,37 @@ func TestWebhooksDeliverPayPalOutcomes(t *testing.T) {
 		if (e.Data.Object.ID == approved.ID) != (e.Type == "payment.succeeded") || e.Data.Object.Status != e.Type[len("payment."):] {
 			t.Errorf("received %s about %s (%s)", e.Type, e.Data.Object.ID, e.Data.Object.Status)
 		}
+	}
+}
+
+// A receiver that never takes an event is retried until the retry window ends; then the
+// endpoint is disabled, shown so, and the account's contact mailed.
+func TestWebhooksDisableAnEndpointThatKeepsFailing(t *testing.T) {
+	p := startPortal(t, portalOptions{})
+	answers := make([]int, 1000)
+	for i := range answers {
+		answers[i] = http.StatusServiceUnavailable
+	}
+	r := newReceiver(t, answers...)
+	we := p.webhooksGivingUpAfter(3*time.Second, r, "payment.succeeded")
+
+	paid := p.pay(cardPayment(400, "4242424242424242", "123"))
+	p.awaitFinal(paid.ID, 30*time.Second)
+	type endpoints struct {
+		Data []endpoint `json:"data"`
+	}
+	p.eventually("the endpoint disabled", 60*time.Second, func() bool {
+		_, raw := p.call(http.MethodGet, demoPath+"/webhook-endpoints", "", nil)
+		list := decode[endpoints](t, raw)
+		return len(list.Data) == 1 && list.Data[0].ID == we.ID && list.Data[0].Status == "disabled"
+	})
+	if n := len(r.deliveries()); n < 3 {
+		t.Errorf("%d attempts before giving up, want several", n)
+	}
+	if len(r.accepted(t, we.Secret)) != 0 {
+		t.Error("an attempt was accepted")
+	}
+	if got := p.mailsTo("billing@demo-corp.example"); !slices.ContainsFunc(got, func(s string) bool { return strings.Contains(s, we.ID) }) {
+		t.Errorf("mails to the account %q, want one saying %s was disabled", got, we.ID)
 	}
 }
