@@ -170,12 +170,13 @@ func (db *DB) MarkEventDispatched(ctx context.Context, eventID string, at time.T
 
 const webhookColumns = `id, account_id, url, events, description, created_at, disabled_at`
 
-func scanWebhook(row pgx.Row) (billing.WebhookEndpoint, error) {
+// scanWebhook reads webhookColumns, then into extra whatever the query selects after them.
+func scanWebhook(row pgx.Row, extra ...any) (billing.WebhookEndpoint, error) {
 	var (
 		w      billing.WebhookEndpoint
 		events []string
 	)
-	err := row.Scan(&w.ID, &w.AccountID, &w.URL, &events, &w.Description, &w.CreatedAt, &w.DisabledAt)
+	err := row.Scan(append([]any{&w.ID, &w.AccountID, &w.URL, &events, &w.Description, &w.CreatedAt, &w.DisabledAt}, extra...)...)
 	for _, t := range events {
 		w.Events = append(w.Events, billing.EventType(t))
 	}
@@ -203,7 +204,7 @@ func (db *DB) CreateWebhookEndpoint(ctx context.Context, w billing.WebhookEndpoi
 // there is none.
 func (db *DB) WebhookEndpointByID(ctx context.Context, id string) (billing.WebhookEndpoint, []byte, error) {
 	var sealed []byte
-	w, err := scanWebhookWith(db.Pool.QueryRow(ctx, `SELECT `+webhookColumns+`, secret FROM webhook_endpoints WHERE id = $1`, id), &sealed)
+	w, err := scanWebhook(db.Pool.QueryRow(ctx, `SELECT `+webhookColumns+`, secret FROM webhook_endpoints WHERE id = $1`, id), &sealed)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return billing.WebhookEndpoint{}, nil, billing.NotFound("webhook endpoint")
 	}
@@ -218,7 +219,7 @@ func (db *DB) WebhookEndpointByID(ctx context.Context, id string) (billing.Webho
 func (db *DB) WebhookEndpoints(ctx context.Context, accountID string, p billing.ListParams) ([]billing.WebhookEndpoint, bool, error) {
 	return listPage(ctx, db, keysetList{name: "webhook endpoints", from: "webhook_endpoints", columns: webhookColumns,
 		scope: "account_id = $1 AND deleted_at IS NULL", scopeArgs: []any{accountID},
-		cursorNames: "webhook endpoint of this account"}, p, scanWebhook)
+		cursorNames: "webhook endpoint of this account"}, p, func(r pgx.Row) (billing.WebhookEndpoint, error) { return scanWebhook(r) })
 }
 
 // DeleteWebhookEndpoint stops deliveries to an endpoint of the account; not_found when it
@@ -244,7 +245,7 @@ func (db *DB) LiveWebhookEndpoint(ctx context.Context, id string) (billing.Webho
 	var sealed []byte
 	row := db.Pool.QueryRow(ctx, `SELECT `+webhookColumns+`, secret FROM webhook_endpoints
 		WHERE id = $1 AND deleted_at IS NULL AND disabled_at IS NULL`, id)
-	w, err := scanWebhookWith(row, &sealed)
+	w, err := scanWebhook(row, &sealed)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return billing.WebhookEndpoint{}, nil, ErrNoWebhookEndpoint
 	}
@@ -252,18 +253,6 @@ func (db *DB) LiveWebhookEndpoint(ctx context.Context, id string) (billing.Webho
 		return billing.WebhookEndpoint{}, nil, fmt.Errorf("load webhook endpoint %s: %w", id, err)
 	}
 	return w, sealed, nil
-}
-
-func scanWebhookWith(row pgx.Row, sealed *[]byte) (billing.WebhookEndpoint, error) {
-	var (
-		w      billing.WebhookEndpoint
-		events []string
-	)
-	err := row.Scan(&w.ID, &w.AccountID, &w.URL, &events, &w.Description, &w.CreatedAt, &w.DisabledAt, sealed)
-	for _, t := range events {
-		w.Events = append(w.Events, billing.EventType(t))
-	}
-	return w, err
 }
 
 // LiveWebhookEndpointsFor lists the account's live endpoints that want events of typ.

@@ -196,6 +196,11 @@ func TestWebhooksDeliverPaymentAndCardEvents(t *testing.T) {
 		shown.Deliveries[0].StatusCode == nil || *shown.Deliveries[0].StatusCode != 200 || shown.Deliveries[0].EndpointID != we.ID {
 		t.Errorf("GET event answered %d %s, want the event with its one 200 delivery", status, raw)
 	}
+	// Another account's customer sees none of it.
+	other := p.send(http.MethodGet, "/v1/accounts/"+devdata.OtherAccountID+"/events/"+e.ID, devdata.OtherCustomerKey, "", nil)
+	if other.status != http.StatusNotFound {
+		t.Errorf("another account's GET of the event answered %d %s, want 404", other.status, other.raw)
+	}
 	status, raw = p.call(http.MethodGet, demoPath+"/events?type=payment_method.validated", "", nil)
 	list := decode[struct{ Data []sentEvent }](t, raw)
 	if status != http.StatusOK || len(list.Data) != 1 || list.Data[0].Data.Object.ID != pm.ID {
