@@ -33,6 +33,8 @@ type Dependencies struct {
 	StartPaymentSaga func(ctx context.Context, p billing.Payment) error
 	// EnsureBillingSchedule creates or updates one account's billing schedule.
 	EnsureBillingSchedule func(ctx context.Context, acct billing.Account) error
+	// Webhooks posts events; nil registers no webhook activities' dependencies (they fail).
+	Webhooks *Webhooks
 }
 
 // RegisterAll registers every activity struct.
@@ -46,4 +48,9 @@ func RegisterAll(r worker.ActivityRegistry, deps Dependencies) {
 		StartSaga: deps.StartPaymentSaga, Clock: deps.Clock, Logger: deps.Logger})
 	r.RegisterActivity(&Invoices{DB: deps.DB, PDFs: &pdfstore.Store{DB: deps.DB, Clock: deps.Clock}, Mail: deps.Mail, Clock: deps.Clock})
 	r.RegisterActivity(&RecurringBilling{DB: deps.DB, Mail: deps.Mail, Clock: deps.Clock})
+	webhooks := deps.Webhooks
+	if webhooks == nil {
+		webhooks = &Webhooks{}
+	}
+	r.RegisterActivity(webhooks)
 }

@@ -33,6 +33,8 @@ type Server struct {
 	Billing  BillingService
 	Cards    CardService
 	Payments PaymentService
+	// Webhooks are the account's webhook endpoints and events.
+	Webhooks WebhookService
 	PDFs     InvoicePDFService
 	Checkout PayPalCheckout // the PayPal sandbox's approval page; nil with a live PayPal
 	// SandboxCards is the sandbox card processor's tokenization endpoint and 3-D Secure
@@ -125,6 +127,7 @@ func (s *Server) Handler() http.Handler {
 	customer.GET("/payments", s.listPayments)
 	customer.GET("/payments/:payment_id", s.getPayment)
 	customer.POST("/payments/:payment_id/cancel", s.cancelPayment)
+	s.webhookRoutes(customer)
 
 	rep := v1.Group("/rep", s.requireRep)
 	rep.GET("/payment-methods", s.listPendingPaymentMethods)

@@ -3,6 +3,7 @@ package workflows_test
 import (
 	"context"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -165,6 +166,13 @@ func TestRecurringBillingAgainstPostgres(t *testing.T) {
 	if got := w.balance(t, devdata.DemoAccountID); got != before {
 		t.Errorf("balance %d after the month, want it back at %d", got, before)
 	}
+	// The month's events, written with the invoice and with its payment.
+	if got := w.eventTypes(t, devdata.DemoAccountID, inv.ID); !slices.Equal(got, []billing.EventType{billing.EventInvoiceIssued, billing.EventInvoicePaid}) {
+		t.Errorf("events of the invoice %v, want issued then paid", got)
+	}
+	if got := w.eventTypes(t, devdata.DemoAccountID, pay.ID); !slices.Equal(got, []billing.EventType{billing.EventPaymentSucceeded}) {
+		t.Errorf("events of the payment %v, want succeeded", got)
+	}
 	subjects := strings.Join(w.subjects(), " | ")
 	if !strings.Contains(subjects, inv.Number) || len(w.outbox.Messages()) != 2 {
 		t.Errorf("mails %q, want the invoice announcement and the receipt", subjects)
@@ -237,6 +245,25 @@ func TestRecurringBillingDeclinedCardEndsPastDue(t *testing.T) {
 	if counts[retry] != 3 || counts[pastDue] != 1 {
 		t.Errorf("mails %q, want 3 × %q and 1 × %q", w.subjects(), retry, pastDue)
 	}
+	if got := w.eventTypes(t, devdata.OtherAccountID, inv.ID); !slices.Equal(got, []billing.EventType{billing.EventInvoiceIssued, billing.EventInvoicePastDue}) {
+		t.Errorf("events of the invoice %v, want issued then past_due", got)
+	}
+}
+
+// eventTypes are the types of the outbox's events about one object, oldest first.
+func (w *billingWorld) eventTypes(t *testing.T, accountID, objectID string) []billing.EventType {
+	t.Helper()
+	events, _, err := w.db.AccountEvents(context.Background(), accountID, "", billing.ListParams{Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var types []billing.EventType
+	for i := len(events) - 1; i >= 0; i-- {
+		if events[i].ObjectID == objectID {
+			types = append(types, events[i].Type)
+		}
+	}
+	return types
 }
 
 // newAccount adds an account without history, billed monthly on billingDay for one recurring

@@ -16,6 +16,7 @@ const (
 	TypeRecurringBilling     = "RecurringBillingWorkflow"
 	TypeReconcile            = "Reconcile"
 	TypeSyncBillingSchedules = "SyncBillingSchedules"
+	TypeWebhookDelivery      = "WebhookDeliveryWorkflow"
 )
 
 // RegisterAll registers every workflow under its type name.
@@ -27,6 +28,7 @@ func RegisterAll(r worker.WorkflowRegistry) {
 		TypeRecurringBilling:     RecurringBillingWorkflow,
 		TypeReconcile:            Reconcile,
 		TypeSyncBillingSchedules: SyncBillingSchedules,
+		TypeWebhookDelivery:      WebhookDeliveryWorkflow,
 	} {
 		r.RegisterWorkflowWithOptions(fn, workflow.RegisterOptions{Name: name})
 	}

@@ -161,6 +161,7 @@ func (a *App) APIServer() *api.Server {
 		Billing:        &portal.Billing{DB: a.DB, Clock: a.Clock},
 		Cards:          a.cardService(),
 		Payments:       a.paymentService(),
+		Webhooks:       a.WebhookService(),
 		Checkout:       a.checkout(),
 		SandboxCards:   a.sandboxCards(),
 		RefuseRawCards: !a.Config.RawCardsAllowed(),
@@ -179,6 +180,7 @@ func (a *App) WorkerConfig() worker.Config {
 	return worker.Config{
 		TaskQueue:   a.Config.TaskQueue,
 		StopTimeout: a.Config.WorkerStopTimeout,
+		Dispatch:    a.dispatchEvents,
 		Activities: activities.Dependencies{
 			DB:        a.DB,
 			Clock:     a.Clock,
@@ -193,6 +195,7 @@ func (a *App) WorkerConfig() worker.Config {
 			EnsureBillingSchedule: func(ctx context.Context, acct billing.Account) error {
 				return schedules.EnsureAccount(ctx, a.Temporal, a.Config.TaskQueue, acct)
 			},
+			Webhooks: a.webhookActivities(),
 		},
 	}
 }

@@ -15,6 +15,8 @@ const (
 	PrefixPaymentMethod = "pm_"
 	PrefixPayment       = "pay_"
 	PrefixAPIKey        = "key_"
+	PrefixEvent         = "evt_"
+	PrefixWebhook       = "we_"
 )
 
 var idEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)

@@ -14,6 +14,7 @@ import (
 	"bytes"
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/rand"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -164,4 +165,40 @@ func (r KeyRing) byID(id string) (key, bool) {
 		}
 	}
 	return key{}, false
+}
+
+// Seal encrypts a small secret for storage (a webhook signing secret): the encrypting key's
+// id, a NUL, the nonce and the AES-GCM ciphertext. Open takes it back with any key of the
+// ring, so rotation works as for payloads.
+func (r KeyRing) Seal(plain []byte) ([]byte, error) {
+	k, ok := r.encrypting()
+	if !ok {
+		return nil, errors.New("codec: no key to seal with")
+	}
+	nonce := make([]byte, k.aead.NonceSize())
+	if _, err := rand.Read(nonce); err != nil {
+		return nil, err
+	}
+	out := append([]byte(k.id+"\x00"), nonce...)
+	return k.aead.Seal(out, nonce, plain, []byte(k.id)), nil
+}
+
+// Open decrypts what Seal made.
+func (r KeyRing) Open(sealed []byte) ([]byte, error) {
+	id, rest, ok := bytes.Cut(sealed, []byte{0})
+	if !ok {
+		return nil, errors.New("codec: sealed secret without key id")
+	}
+	k, ok := r.byID(string(id))
+	if !ok {
+		return nil, fmt.Errorf("codec: sealed with key %q, not in the ring", id)
+	}
+	if len(rest) < k.aead.NonceSize() {
+		return nil, errors.New("codec: sealed secret too short")
+	}
+	plain, err := k.aead.Open(nil, rest[:k.aead.NonceSize()], rest[k.aead.NonceSize():], id)
+	if err != nil {
+		return nil, fmt.Errorf("codec: open sealed secret: %w", err)
+	}
+	return plain, nil
 }

@@ -101,6 +101,14 @@ type Config struct {
 	// cancelling them (PAYPORTAL_WORKER_STOP_TIMEOUT).
 	WorkerStopTimeout time.Duration
 
+	// Webhooks: a failed delivery is retried after WebhookRetryInitial, doubling up to
+	// WebhookRetryMax, until WebhookGiveUpAfter has passed since the first attempt; then the
+	// endpoint is disabled (PAYPORTAL_WEBHOOK_RETRY_INITIAL, _RETRY_MAX, _GIVE_UP_AFTER).
+	// Zero: the defaults of WebhookRetries.
+	WebhookRetryInitial time.Duration
+	WebhookRetryMax     time.Duration
+	WebhookGiveUpAfter  time.Duration
+
 	RateLimitPerSecond float64 // per API key
 	RateLimitBurst     int
 	LogLevel           string
@@ -160,6 +168,15 @@ func Load() (Config, error) {
 		return Config{}, err
 	}
 	if c.PayPalApprovalTimeout, err = durationEnv("PAYPORTAL_PAYPAL_APPROVAL_TIMEOUT", 3*time.Hour); err != nil {
+		return Config{}, err
+	}
+	if c.WebhookRetryInitial, err = durationEnv("PAYPORTAL_WEBHOOK_RETRY_INITIAL", 0); err != nil {
+		return Config{}, err
+	}
+	if c.WebhookRetryMax, err = durationEnv("PAYPORTAL_WEBHOOK_RETRY_MAX", 0); err != nil {
+		return Config{}, err
+	}
+	if c.WebhookGiveUpAfter, err = durationEnv("PAYPORTAL_WEBHOOK_GIVE_UP_AFTER", 0); err != nil {
 		return Config{}, err
 	}
 	if c.RateLimitPerSecond, err = floatEnv("PAYPORTAL_RATE_LIMIT_RPS", 50); err != nil {
@@ -238,6 +255,22 @@ func (nonEmptyEnv) LookupEnv(key string) (string, bool) {
 // Development reports whether PAYPORTAL_ENV=development: sandboxes, demo data and default
 // secrets are allowed. Anything else (also a Config built without Env) is production.
 func (c Config) Development() bool { return c.Env == EnvDevelopment }
+
+// WebhookRetries are the delivery retry settings with their defaults filled in: 30 s,
+// doubling up to an hour, for 3 days.
+func (c Config) WebhookRetries() (initial, maxInterval, giveUpAfter time.Duration) {
+	initial, maxInterval, giveUpAfter = c.WebhookRetryInitial, c.WebhookRetryMax, c.WebhookGiveUpAfter
+	if initial <= 0 {
+		initial = 30 * time.Second
+	}
+	if maxInterval <= 0 {
+		maxInterval = time.Hour
+	}
+	if giveUpAfter <= 0 {
+		giveUpAfter = 72 * time.Hour
+	}
+	return initial, max(initial, maxInterval), giveUpAfter
+}
 
 // RawCardsAllowed reports whether the API takes a raw card number (card) besides a processor
 // token: always in development, in production only with PAYPORTAL_ALLOW_RAW_CARDS=true. A

@@ -31,7 +31,7 @@ var (
 )
 
 func init() {
-	for _, name := range []string{"card_status", "payment_receipt", "payment_failed", "invoice_issued", "dunning"} {
+	for _, name := range []string{"card_status", "payment_receipt", "payment_failed", "invoice_issued", "dunning", "webhook_disabled"} {
 		for _, lang := range []string{i18n.English, i18n.French} {
 			file := "templates/" + name + "." + lang + ".tmpl"
 			textTemplates[name+"."+lang] = template.Must(
@@ -384,4 +384,20 @@ func lastDigits(s string, n int) string {
 		digits = digits[len(digits)-n:]
 	}
 	return string(digits)
+}
+
+// WebhookDisabled is a webhook endpoint that failed every delivery for too long.
+type WebhookDisabled struct {
+	To          string
+	CompanyName string
+	EndpointID  string
+	URL         string
+}
+
+// WebhookDisabledMail tells the account that its endpoint gets no more events.
+func WebhookDisabledMail(lang string, d WebhookDisabled) Message {
+	return render("webhook_disabled", lang, d.To, struct {
+		common
+		EndpointID, URL string
+	}{common: newCommon(lang, d.CompanyName), EndpointID: safeText(d.EndpointID), URL: safeText(d.URL)})
 }

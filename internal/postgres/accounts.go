@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/payportal/payportal/internal/billing"
 )
@@ -51,7 +52,30 @@ func (db *DB) Accounts(ctx context.Context) ([]billing.Account, error) {
 
 // SetAccountStatus marks an account active or past due.
 func (db *DB) SetAccountStatus(ctx context.Context, id string, status billing.AccountStatus) error {
-	tag, err := db.Pool.Exec(ctx, `UPDATE accounts SET status = $2 WHERE id = $1 AND status <> $2`, id, status)
+	var tag pgconn.CommandTag
+	err := db.inTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		tag, err = tx.Exec(ctx, `UPDATE accounts SET status = $2 WHERE id = $1 AND status <> $2`, id, status)
+		if err != nil || tag.RowsAffected() == 0 || status != billing.AccountPastDue {
+			return err
+		}
+		// The account is past due for its open invoices: each of them says so.
+		rows, err := tx.Query(ctx, `SELECT id FROM invoices WHERE account_id = $1 AND status = 'open' AND total > amount_paid
+			ORDER BY created_at, id`, id)
+		if err != nil {
+			return err
+		}
+		open, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return err
+		}
+		for _, inv := range open {
+			if err := recordInvoiceEvent(ctx, tx, inv, billing.EventInvoicePastDue); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 	if err != nil {
 		return fmt.Errorf("set account %s status: %w", id, err)
 	}

@@ -203,6 +203,9 @@ func (db *DB) CreateInvoice(ctx context.Context, inv billing.Invoice) (_ billing
 		if err := appendLedger(ctx, tx, inv.AccountID, "invoice", inv.ID, inv.Total, inv.Currency, inv.CreatedAt); err != nil {
 			return err
 		}
+		if err := recordInvoiceEvent(ctx, tx, inv.ID, billing.EventInvoiceIssued); err != nil {
+			return err
+		}
 		// An invoice imported as already paid brings its settlement along, so the ledger
 		// still tells the whole story.
 		return appendLedger(ctx, tx, inv.AccountID, "adjustment", "paid-at-issue:"+inv.ID, -inv.AmountPaid, inv.Currency, inv.CreatedAt)

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/payportal/payportal/internal/billing"
 )
@@ -16,7 +15,7 @@ import (
 // CreatePaymentMethod writes a card on file as tokenized by the processor. Only the token and
 // the card's public facts are columns here: there is nowhere to put a number or a CVC.
 func (db *DB) CreatePaymentMethod(ctx context.Context, pm billing.PaymentMethod) error {
-	return insertPaymentMethod(ctx, db.Pool, pm)
+	return db.inTx(ctx, func(tx pgx.Tx) error { return insertPaymentMethod(ctx, tx, pm) })
 }
 
 // CreateIdempotentPaymentMethod stores a new card and the Idempotency-Key that added it in
@@ -64,9 +63,7 @@ func (db *DB) CreateIdempotentPaymentMethod(ctx context.Context, pm billing.Paym
 	return stored, created, nil
 }
 
-func insertPaymentMethod(ctx context.Context, q interface {
-	Exec(context.Context, string, ...any) (pgconn.CommandTag, error)
-}, pm billing.PaymentMethod) error {
+func insertPaymentMethod(ctx context.Context, q pgx.Tx, pm billing.PaymentMethod) error {
 	a := pm.BillingAddress
 	_, err := q.Exec(ctx, `INSERT INTO payment_methods (id, account_id, status, processor_token, brand,
 		last4, exp_month, exp_year, holder_name, eu_supported, contact_email, address_line1, address_line2, city,
@@ -80,13 +77,33 @@ func insertPaymentMethod(ctx context.Context, q interface {
 	if err != nil {
 		return fmt.Errorf("create payment method %s for %s: %w", pm.ID, pm.AccountID, err)
 	}
-	return nil
+	if pm.Status != billing.PMPendingValidation {
+		return nil
+	}
+	return recordPaymentMethodEvent(ctx, q, pm.ID, billing.EventPMPendingValidation)
+}
+
+// recordPaymentMethodEvent records typ with the card as it now is in tx.
+func recordPaymentMethodEvent(ctx context.Context, tx pgx.Tx, id string, typ billing.EventType) error {
+	pm, err := scanPaymentMethod(tx.QueryRow(ctx, `SELECT `+paymentMethodColumns+` FROM payment_methods pm WHERE pm.id = $1`, id))
+	if err != nil {
+		return fmt.Errorf("load payment method %s for its event: %w", id, err)
+	}
+	return recordEvent(ctx, tx, pm.AccountID, typ, pm.ID, pm)
 }
 
 // DeletePendingPaymentMethod removes a card that never got its validation workflow, so no
 // card is left pending with nobody to decide it. A decided card is never deleted.
 func (db *DB) DeletePendingPaymentMethod(ctx context.Context, id string) error {
-	_, err := db.Pool.Exec(ctx, `DELETE FROM payment_methods WHERE id = $1 AND status = 'pending_validation'`, id)
+	// Its pending_validation event goes with it: it told of a card that never was.
+	err := db.inTx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `DELETE FROM payment_methods WHERE id = $1 AND status = 'pending_validation'`, id)
+		if err != nil || tag.RowsAffected() == 0 {
+			return err
+		}
+		_, err = tx.Exec(ctx, `DELETE FROM events WHERE object_id = $1`, id)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("delete pending payment method %s: %w", id, err)
 	}
@@ -174,6 +191,9 @@ func (db *DB) DecidePaymentMethod(ctx context.Context, d CardDecision) (pm billi
 			return fmt.Errorf("mark %s: %w", d.Status, err)
 		}
 		changed = true
+		if err := recordEvent(ctx, tx, pm.AccountID, billing.EventType("payment_method."+string(d.Status)), pm.ID, pm); err != nil {
+			return err
+		}
 		if d.Status != billing.PMValidated {
 			return nil
 		}

@@ -320,8 +320,16 @@ func (db *DB) RecordPaymentAuthorization(ctx context.Context, paymentID, authori
 // RecordPaymentRefund keeps the processor's refund id, so the refund is visible on the
 // payment, and records the refund as the payment's compensation.
 func (db *DB) RecordPaymentRefund(ctx context.Context, paymentID, refundID string, at time.Time) error {
-	before, err := db.updateCompensation(ctx, paymentID, `UPDATE payments p SET refund_id = $2, compensation = 'refunded',
-		compensated_at = coalesce(p.compensated_at, $3) FROM before WHERE p.id = before.id`, refundID, at)
+	var before *billing.Compensation
+	err := db.inTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		before, err = updateCompensation(ctx, tx, paymentID, `UPDATE payments p SET refund_id = $2, compensation = 'refunded',
+			compensated_at = coalesce(p.compensated_at, $3) FROM before WHERE p.id = before.id`, refundID, at)
+		if err != nil || before == nil || *before == billing.CompensationRefunded {
+			return err
+		}
+		return recordPaymentEvent(ctx, tx, paymentID, billing.EventPaymentRefunded)
+	})
 	if err != nil {
 		return fmt.Errorf("record refund of payment %s: %w", paymentID, err)
 	}
@@ -332,7 +340,7 @@ func (db *DB) RecordPaymentRefund(ctx context.Context, paymentID, refundID strin
 // RecordCompensation records what undoing the payment did. A refund, once recorded, is never
 // overwritten: it is the strongest statement about the money.
 func (db *DB) RecordCompensation(ctx context.Context, paymentID string, c billing.Compensation, at time.Time) error {
-	before, err := db.updateCompensation(ctx, paymentID, `UPDATE payments p SET compensation = $2, compensated_at = $3
+	before, err := updateCompensation(ctx, db.Pool, paymentID, `UPDATE payments p SET compensation = $2, compensated_at = $3
 		FROM before WHERE p.id = before.id AND p.compensation <> 'refunded'`, string(c), at)
 	if err != nil {
 		return fmt.Errorf("record compensation %s of payment %s: %w", c, paymentID, err)
@@ -344,9 +352,9 @@ func (db *DB) RecordCompensation(ctx context.Context, paymentID string, c billin
 // updateCompensation runs update (an UPDATE of payments p FROM before, with $1 the payment
 // id) and answers the compensation the payment had before it, or nil when it changed no
 // row. before locks the row first, so two writers cannot both see the old value.
-func (db *DB) updateCompensation(ctx context.Context, paymentID, update string, args ...any) (before *billing.Compensation, err error) {
+func updateCompensation(ctx context.Context, q querier, paymentID, update string, args ...any) (before *billing.Compensation, err error) {
 	var old billing.Compensation
-	err = db.Pool.QueryRow(ctx, `WITH before AS (SELECT id, compensation FROM payments WHERE id = $1 FOR UPDATE) `+
+	err = q.QueryRow(ctx, `WITH before AS (SELECT id, compensation FROM payments WHERE id = $1 FOR UPDATE) `+
 		update+` RETURNING before.compensation`, append([]any{paymentID}, args...)...).Scan(&old)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
@@ -375,15 +383,22 @@ func (db *DB) FinishPayment(ctx context.Context, paymentID string, status billin
 	if failure != nil {
 		code, message = failure.Code, failure.Message
 	}
-	var method billing.PaymentMethodKind
-	err := db.Pool.QueryRow(ctx, `UPDATE payments SET status = $2, failure_code = $3, failure_message = $4, completed_at = $5
-		WHERE id = $1 AND status IN `+inFlightStatuses+` RETURNING method`, paymentID, status, code, message, at).Scan(&method)
+	var p billing.Payment
+	err := db.inTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		p, err = scanPayment(tx.QueryRow(ctx, `UPDATE payments SET status = $2, failure_code = $3, failure_message = $4, completed_at = $5
+			WHERE id = $1 AND status IN `+inFlightStatuses+` RETURNING `+paymentColumns, paymentID, status, code, message, at))
+		if err != nil {
+			return err
+		}
+		return recordEvent(ctx, tx, p.AccountID, billing.EventType("payment."+string(status)), p.ID, p)
+	})
 	switch {
 	case errors.Is(err, pgx.ErrNoRows): // already final: nothing changed
 	case err != nil:
 		return fmt.Errorf("finish payment %s as %s: %w", paymentID, status, err)
 	default:
-		db.events().PaymentFinished(method, status)
+		db.events().PaymentFinished(p.Method, status)
 	}
 	return nil
 }
@@ -438,6 +453,9 @@ func (db *DB) ApplyPayment(ctx context.Context, paymentID string, at time.Time) 
 		if err := allocateToInvoices(ctx, tx, accountID, currency, amount, invoiceID); err != nil {
 			return err
 		}
+		if err := recordPaymentEvent(ctx, tx, paymentID, billing.EventPaymentSucceeded); err != nil {
+			return err
+		}
 		balanceAfter, err = balance(ctx, tx, accountID)
 		applied = err == nil
 		return err
@@ -478,13 +496,27 @@ func allocateToInvoices(ctx context.Context, tx pgx.Tx, accountID, currency stri
 			break
 		}
 		pay := min(amount, d.amount)
-		if _, err := tx.Exec(ctx, `UPDATE invoices SET amount_paid = amount_paid + $2,
-			status = CASE WHEN amount_paid + $2 >= total THEN 'paid' ELSE status END WHERE id = $1`, d.id, pay); err != nil {
+		if err := payInvoice(ctx, tx, d.id, pay); err != nil {
 			return fmt.Errorf("allocate payment to invoice %s: %w", d.id, err)
 		}
 		amount -= pay
 	}
 	return nil
+}
+
+// payInvoice adds amount to what was paid on an open invoice, marking it paid (with its
+// invoice.paid event) once nothing is due.
+func payInvoice(ctx context.Context, tx pgx.Tx, invoiceID string, amount int64) error {
+	var status billing.InvoiceStatus
+	if err := tx.QueryRow(ctx, `UPDATE invoices SET amount_paid = amount_paid + $2,
+		status = CASE WHEN amount_paid + $2 >= total THEN 'paid' ELSE status END WHERE id = $1 RETURNING status`,
+		invoiceID, amount).Scan(&status); err != nil {
+		return err
+	}
+	if status != billing.InvoicePaid {
+		return nil
+	}
+	return recordInvoiceEvent(ctx, tx, invoiceID, billing.EventInvoicePaid)
 }
 
 // UnfinishedPayments lists up to limit payments that are not final and were created before

@@ -104,9 +104,7 @@ func (db *DB) PrepareInvoiceCharge(ctx context.Context, accountID, invoiceID str
 		out.InFlight.Amount = inFlight
 
 		if credit := due - max(balance, 0); credit > 0 {
-			if _, err := tx.Exec(ctx, `UPDATE invoices SET amount_paid = amount_paid + $2,
-				status = CASE WHEN amount_paid + $2 >= total THEN 'paid' ELSE status END WHERE id = $1`,
-				invoiceID, credit); err != nil {
+			if err := payInvoice(ctx, tx, invoiceID, credit); err != nil {
 				return fmt.Errorf("apply credit to invoice %s: %w", invoiceID, err)
 			}
 			out.Credit, due = credit, due-credit

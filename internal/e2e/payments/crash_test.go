@@ -25,6 +25,10 @@ func TestWorkerKilledMidPaymentCompletesOnce(t *testing.T) {
 	temporalAddr := testenv.TemporalAddress(t)
 	before := p.balance()
 
+	// A receiver for the payment's events, which the worker processes' dispatcher sends.
+	hooks := newReceiver(t)
+	we := p.registerEndpoint(hooks, "payment.succeeded", "payment.failed")
+
 	logDir := t.TempDir()
 	first := startWorkerProcess(t, bin, p, temporalAddr, filepath.Join(logDir, "worker-1.log"))
 	// The POST waits up to 3 s for the saga's answer, longer than the worker lives here: it
@@ -84,6 +88,25 @@ func TestWorkerKilledMidPaymentCompletesOnce(t *testing.T) {
 	}
 	if n := p.count(`SELECT attempts FROM sandbox_charge_attempts WHERE idempotency_key = $1`, authorizeKey); n < 3 {
 		t.Errorf("%d authorize attempts, want at least 3 (two processing errors, then success)", n)
+	}
+
+	// The events tell what the books say, none missing: one payment.succeeded written with
+	// the ledger entry, delivered with a valid signature despite the kill.
+	if n := p.count(`SELECT count(*) FROM events WHERE object_id = $1`, pay.ID); n != 1 {
+		t.Errorf("%d events of the payment, want 1", n)
+	}
+	var delivered []sentEvent
+	p.eventually("the payment's event at the receiver", 60*time.Second, func() bool {
+		delivered = eventsOf(hooks.accepted(t, we.Secret), "payment.succeeded", pay.ID)
+		return len(delivered) > 0
+	})
+	if len(eventsOf(hooks.accepted(t, we.Secret), "payment.failed", pay.ID)) != 0 {
+		t.Error("the receiver was told the payment failed")
+	}
+	for _, e := range delivered {
+		if e.ID != delivered[0].ID || e.Data.Object.Status != "succeeded" {
+			t.Errorf("delivered %+v, want %s succeeded every time", e, delivered[0].ID)
+		}
 	}
 
 	scan := newSecretScan("4000000000000119", "937")
