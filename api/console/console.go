@@ -211,9 +211,19 @@ func language(r *http.Request) string {
 // rememberLanguage keeps a ?lang= choice for the next pages.
 func (c *Console) rememberLanguage(w http.ResponseWriter, r *http.Request) {
 	if l := r.URL.Query().Get("lang"); l == "en" || l == "fr" {
-		http.SetCookie(w, &http.Cookie{Name: langCookie, Value: l, Path: Prefix, MaxAge: 365 * 24 * 3600,
-			HttpOnly: true, Secure: c.Secure, SameSite: http.SameSiteStrictMode})
+		c.setCookie(w, langCookie, l, 365*24*time.Hour)
 	}
+}
+
+// setCookie sets one of the console's cookies: HttpOnly, SameSite=Strict, under /rep, Secure
+// except in development (plain http on localhost), for maxAge (negative: delete it).
+func (c *Console) setCookie(w http.ResponseWriter, name, value string, maxAge time.Duration) {
+	ck := &http.Cookie{Name: name, Value: value, Path: Prefix, MaxAge: -1, HttpOnly: true, Secure: c.Secure, //nolint:gosec // Secure is off in development only
+		SameSite: http.SameSiteStrictMode}
+	if maxAge > 0 {
+		ck.MaxAge, ck.Expires = int(maxAge/time.Second), c.Clock.Now().Add(maxAge)
+	}
+	http.SetCookie(w, ck)
 }
 
 func (c *Console) forbidden(w http.ResponseWriter, r *http.Request, msg string) {
@@ -230,8 +240,7 @@ func (c *Console) fail(w http.ResponseWriter, r *http.Request, err error) {
 func (c *Console) signInPage(w http.ResponseWriter, r *http.Request) {
 	c.rememberLanguage(w, r)
 	token := randomToken()
-	http.SetCookie(w, &http.Cookie{Name: signInCookie, Value: token, Path: Prefix, MaxAge: 3600,
-		HttpOnly: true, Secure: c.Secure, SameSite: http.SameSiteStrictMode})
+	c.setCookie(w, signInCookie, token, time.Hour)
 	c.render(w, r, http.StatusOK, "sign-in.html", page{Title: "sign_in", CSRF: token})
 }
 
@@ -246,8 +255,7 @@ func (c *Console) signIn(w http.ResponseWriter, r *http.Request) {
 	key := strings.TrimSpace(r.PostFormValue("key"))
 	again := func(status int, msg string) {
 		token := randomToken()
-		http.SetCookie(w, &http.Cookie{Name: signInCookie, Value: token, Path: Prefix, MaxAge: 3600,
-			HttpOnly: true, Secure: c.Secure, SameSite: http.SameSiteStrictMode})
+		c.setCookie(w, signInCookie, token, time.Hour)
 		c.render(w, r, status, "sign-in.html", page{Title: "sign_in", CSRF: token, Error: msg})
 	}
 	if key == "" || len(key) > 200 {
@@ -272,9 +280,8 @@ func (c *Console) signIn(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, err)
 		return
 	}
-	http.SetCookie(w, &http.Cookie{Name: signInCookie, Value: "", Path: Prefix, MaxAge: -1})
-	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: id, Path: Prefix, Expires: s.ExpiresAt,
-		MaxAge: int(c.sessionLifetimeOnce / time.Second), HttpOnly: true, Secure: c.Secure, SameSite: http.SameSiteStrictMode})
+	c.setCookie(w, signInCookie, "", -1)
+	c.setCookie(w, sessionCookie, id, c.sessionLifetimeOnce)
 	http.Redirect(w, r, Prefix, http.StatusSeeOther)
 }
 
@@ -283,8 +290,7 @@ func (c *Console) signOut(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, err)
 		return
 	}
-	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: Prefix, MaxAge: -1,
-		HttpOnly: true, Secure: c.Secure, SameSite: http.SameSiteStrictMode})
+	c.setCookie(w, sessionCookie, "", -1)
 	http.Redirect(w, r, Prefix+"/sign-in", http.StatusSeeOther)
 }
 

@@ -109,7 +109,7 @@ type Config struct {
 	// TemporalUIURL is the Temporal Web UI the rep console links workflows to
 	// (PAYPORTAL_TEMPORAL_UI_URL; the dev server's UI by default).
 	TemporalUIURL string
-	TemporalCLI        string // payportal dev: the temporal binary; empty = build it from tools/
+	TemporalCLI   string // payportal dev: the temporal binary; empty = build it from tools/
 }
 
 // Load reads the environment.

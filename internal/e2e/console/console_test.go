@@ -312,7 +312,7 @@ func artifacts(t *testing.T) string {
 		dir = t.TempDir()
 	}
 	dir = filepath.Join(dir, "rep-console")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o750); err != nil { //nolint:gosec // G703: the directory the tester named
 		t.Fatal(err)
 	}
 	return dir
