@@ -114,6 +114,8 @@ func securePage(next http.Handler) http.Handler {
 
 type sessionKey struct{}
 
+var errNoSession = errors.New("no session cookie")
+
 type session struct {
 	postgres.RepSession
 	id string
@@ -125,18 +127,16 @@ type session struct {
 func (c *Console) withSession(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		var s session
-		ck, err := r.Cookie(sessionCookie)
-		if err == nil && ck.Value != "" && len(ck.Value) <= 200 {
-			s.RepSession, err = c.DB.RepSessionByID(r.Context(), ck.Value, c.Clock.Now())
+		err := errNoSession
+		if ck, cerr := r.Cookie(sessionCookie); cerr == nil && ck.Value != "" && len(ck.Value) <= 200 {
 			s.id = ck.Value
-		} else if err == nil {
-			err = errors.New("empty session cookie")
+			s.RepSession, err = c.DB.RepSessionByID(r.Context(), ck.Value, c.Clock.Now())
+		}
+		if err != nil && !errors.Is(err, errNoSession) && billing.KindOf(err) == billing.KindInternal {
+			c.fail(w, r, err)
+			return
 		}
 		if err != nil {
-			if billing.KindOf(err) == billing.KindInternal && !errors.Is(err, http.ErrNoCookie) && ck != nil && ck.Value != "" {
-				c.fail(w, r, err)
-				return
-			}
 			if r.Method == http.MethodPost {
 				c.forbidden(w, r, "signed_out")
 				return
@@ -447,6 +447,12 @@ func (c *Console) decide(w http.ResponseWriter, r *http.Request) {
 		cur, rerr := c.DB.PaymentMethodByID(ctx, pm.ID)
 		if rerr != nil {
 			c.fail(w, r, rerr)
+			return
+		}
+		if !cur.Status.Final() {
+			// Refused because its deadline passed; the workflow is about to expire it.
+			focus.Error = "expired_now"
+			c.showQueue(w, r, http.StatusConflict, &focus, "")
 			return
 		}
 		done, qerr := c.queueCard(ctx, lang, cur, c.Clock.Now())
