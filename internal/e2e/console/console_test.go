@@ -489,6 +489,8 @@ func TestRepConsoleInChromium(t *testing.T) {
 	if err := chromedp.Do(tab,
 		chromedp.SetValue(chromedp.CSS("#filter-outcome"), "validated"),
 		chromedp.Click(chromedp.CSS("#filter")),
+		// Only the filtered page marks the option selected in its markup.
+		chromedp.WaitReady(chromedp.CSS(`#filter-outcome option[value="validated"][selected]`)),
 		chromedp.WaitVisible(chromedp.CSS("#decision-"+first.ID)),
 	); err != nil {
 		t.Fatalf("filter the history: %v", err)
