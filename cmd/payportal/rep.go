@@ -27,23 +27,24 @@ func runRep(ctx context.Context, cfg config.Config, args []string, out io.Writer
 		return err
 	}
 	defer db.Close()
+	cmd, rest := args[0], args[1:]
 	switch {
-	case args[0] == "add" && len(args) >= 2:
+	case cmd == "add" && len(rest) >= 1:
 		key := newRepKey()
-		r, err := db.AddRep(ctx, strings.Join(args[1:], " "), key)
+		r, err := db.AddRep(ctx, strings.Join(rest, " "), key)
 		if err != nil {
 			return err
 		}
 		fmt.Fprintf(out, "rep %q added (%s). Their key, shown this once:\n%s\n", r.Name, r.KeyID, key)
 		return nil
-	case args[0] == "disable" && len(args) == 2:
-		r, err := db.DisableRep(ctx, args[1])
+	case cmd == "disable" && len(rest) == 1:
+		r, err := db.DisableRep(ctx, rest[0])
 		if err != nil {
 			return err
 		}
 		fmt.Fprintf(out, "rep %q (%s) disabled: their key and sessions no longer work\n", r.Name, r.KeyID)
 		return nil
-	case args[0] == "list" && len(args) == 1:
+	case cmd == "list" && len(rest) == 0:
 		reps, err := db.Reps(ctx)
 		if err != nil {
 			return err
