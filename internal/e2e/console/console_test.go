@@ -377,7 +377,8 @@ func TestRepConsoleInChromium(t *testing.T) {
 	if _, err := e.db.AddRep(ctx, "Alice Martin", alice); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.db.AddRep(ctx, "Bob Durand", bob); err != nil {
+	bobRep, err := e.db.AddRep(ctx, "Bob Durand", bob)
+	if err != nil {
 		t.Fatal(err)
 	}
 	first := e.addCard("4242424242424242", "first@demo-corp.example")
@@ -499,6 +500,19 @@ func TestRepConsoleInChromium(t *testing.T) {
 		t.Errorf("approvals only, yet bob's rejection is listed")
 	}
 	shot(t, tab, dir, "decisions-approved")
+	if err := chromedp.Do(tab,
+		chromedp.SetValue(chromedp.CSS("#filter-outcome"), ""),
+		chromedp.SetValue(chromedp.CSS("#filter-rep"), bobRep.KeyID),
+		chromedp.Click(chromedp.CSS("#filter")),
+		chromedp.WaitReady(chromedp.CSS(fmt.Sprintf(`#filter-rep option[value=%q][selected]`, bobRep.KeyID))),
+		chromedp.WaitVisible(chromedp.CSS("#decision-"+third.ID)),
+	); err != nil {
+		t.Fatalf("filter the history by rep: %v", err)
+	}
+	if exists(t, tab, "#decision-"+first.ID) {
+		t.Errorf("bob's decisions only, yet alice's approval is listed")
+	}
+	shot(t, tab, dir, "decisions-by-rep")
 
 	// French, by the switch.
 	if err := chromedp.Do(tab, chromedp.Navigate(e.base+"/rep?lang=fr"), chromedp.WaitVisible(chromedp.CSS("h1"))); err != nil {
