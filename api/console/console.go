@@ -41,13 +41,14 @@ type Console struct {
 	// Secure marks the cookies Secure: everywhere but development (plain http on localhost).
 	Secure bool
 	// TemporalUI is the Temporal Web UI's base URL and namespace, for the links to workflows.
-	TemporalUI          string
-	TemporalNamespace   string
-	SessionLifetime     time.Duration // 8 h when zero
-	Logger              *slog.Logger
-	pages               *template.Template
-	static              http.Handler
-	sessionLifetimeOnce time.Duration
+	TemporalUI        string
+	TemporalNamespace string
+	SessionLifetime   time.Duration // 8 h when zero
+	Logger            *slog.Logger
+
+	pages    *template.Template
+	static   http.Handler
+	lifetime time.Duration // SessionLifetime or its default
 }
 
 const (
@@ -73,9 +74,9 @@ func (c *Console) Handler() http.Handler {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
-	c.sessionLifetimeOnce = c.SessionLifetime
-	if c.sessionLifetimeOnce <= 0 {
-		c.sessionLifetimeOnce = 8 * time.Hour
+	c.lifetime = c.SessionLifetime
+	if c.lifetime <= 0 {
+		c.lifetime = 8 * time.Hour
 	}
 	c.pages = template.Must(template.New("").Funcs(template.FuncMap{
 		"t": func(lang, key string) string { return text(lang, key) },
@@ -275,13 +276,13 @@ func (c *Console) signIn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := randomToken()
-	s := postgres.RepSession{KeyID: caller.KeyID, CSRFToken: randomToken(), ExpiresAt: c.Clock.Now().Add(c.sessionLifetimeOnce)}
+	s := postgres.RepSession{KeyID: caller.KeyID, CSRFToken: randomToken(), ExpiresAt: c.Clock.Now().Add(c.lifetime)}
 	if err := c.DB.CreateRepSession(r.Context(), id, s); err != nil {
 		c.fail(w, r, err)
 		return
 	}
 	c.setCookie(w, signInCookie, "", -1)
-	c.setCookie(w, sessionCookie, id, c.sessionLifetimeOnce)
+	c.setCookie(w, sessionCookie, id, c.lifetime)
 	http.Redirect(w, r, Prefix, http.StatusSeeOther)
 }
 
