@@ -285,6 +285,7 @@ type paymentMethodJSON struct {
 	BillingAddress     billing.Address   `json:"billing_address"`
 	CreatedAt          string            `json:"created_at"`
 	DecidedAt          *string           `json:"decided_at"`
+	DecidedBy          *string           `json:"decided_by"` // the rep's name
 	DecisionReason     string            `json:"decision_reason"`
 	ValidationDeadline string            `json:"validation_deadline"`
 	WorkflowID         string            `json:"workflow_id"`
@@ -296,6 +297,7 @@ func paymentMethodView(pm billing.PaymentMethod) paymentMethodJSON {
 		ID: pm.ID, AccountID: pm.AccountID, Status: string(pm.Status), Brand: pm.Brand, Last4: pm.Last4,
 		ExpMonth: pm.ExpMonth, ExpYear: pm.ExpYear, EUSupported: pm.EUSupported, ContactEmail: pm.ContactEmail,
 		BillingAddress: pm.BillingAddress, CreatedAt: timestamp(pm.CreatedAt), DecidedAt: timestampOrNil(pm.DecidedAt),
+		DecidedBy:      nilIfEmpty(pm.DecidedByName),
 		DecisionReason: pm.DecisionReason, ValidationDeadline: timestamp(pm.ValidationDeadline), WorkflowID: pm.WorkflowID,
 		Metadata: metadataView(pm.Metadata),
 	}
@@ -307,4 +309,11 @@ func paymentMethodList(pms []billing.PaymentMethod, hasMore bool) listJSON[payme
 		data[i] = paymentMethodView(pm)
 	}
 	return listJSON[paymentMethodJSON]{Data: data, HasMore: hasMore}
+}
+
+func nilIfEmpty(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
 }

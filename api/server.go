@@ -58,6 +58,8 @@ type Server struct {
 	// TrustedProxies are the CIDRs of reverse proxies whose X-Forwarded-For names the client
 	// (PAYPORTAL_TRUSTED_PROXIES); empty: every client is the connection's peer.
 	TrustedProxies []string
+	// Console is the rep console (console.Console), served under /rep; nil: none.
+	Console http.Handler
 
 	log     *slog.Logger
 	limiter *keyLimiter
@@ -111,6 +113,14 @@ func (s *Server) Handler() http.Handler {
 
 	s.openAPIRoutes(r) // /metrics, /healthz and /readyz are on the ops listener: OpsHandler
 	s.paypalReturnRoutes(r.Group("", s.rateLimitByAddress))
+
+	if s.Console != nil {
+		// The console signs reps in with its own session cookie; the address limit slows
+		// key guessing on its sign-in form as on the API.
+		console := gin.WrapH(s.Console)
+		r.Any("/rep", s.rateLimitByAddress, console)
+		r.Any("/rep/*path", s.rateLimitByAddress, console)
+	}
 
 	v1 := r.Group("/v1", s.authenticate, s.checkPathIDs)
 	customer := v1.Group("/accounts/:account_id", s.authorizeAccount)

@@ -35,6 +35,8 @@ commands:
              not show, check the ledger; exits 1 when a disagreement remains (see README)
   migrate    create the database if needed and apply migrations
              (--demo also seeds the development accounts and keys: PAYPORTAL_ENV=development only)
+  rep        manage account reps: rep add NAME (prints their key once), rep disable NAME|ID,
+             rep list
   healthcheck  ask the ops listener (PAYPORTAL_OPS_ADDR) whether this host's api or worker is
              ready; exits 0 if so, 1 if not (for container health checks)
   loadgen    drive a running development PayPortal with concurrent customers, measure the
@@ -73,6 +75,8 @@ func main() {
 		err = runReconcile(ctx, cfg, log)
 	case "migrate":
 		err = runMigrateCommand(ctx, cfg, os.Args[2:])
+	case "rep":
+		err = runRep(ctx, cfg, os.Args[2:], os.Stdout)
 	case "loadgen":
 		err = loadgen.Main(ctx, cfg, log, os.Args[2:])
 	case "-h", "--help", "help":

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/payportal/payportal/api/console"
 	"log/slog"
 	"strings"
 
@@ -171,7 +172,9 @@ func (a *App) APIServer() *api.Server {
 		Limits:         api.RateLimits{PerSecond: a.Config.RateLimitPerSecond, Burst: a.Config.RateLimitBurst},
 		ReturnURLHosts: api.ReturnURLHosts{Allowed: a.Config.ReturnURLHosts, AnyWhenEmpty: a.Config.Development()},
 		TrustedProxies: a.Config.TrustedProxies,
-		Logger:         a.Log,
+		Console: (&console.Console{DB: a.DB, Cards: a.cardService(), Clock: a.Clock, Secure: !a.Config.Development(),
+			TemporalUI: a.Config.TemporalUIURL, TemporalNamespace: a.Config.TemporalNamespace, Logger: a.Log}).Handler(),
+		Logger: a.Log,
 	}
 }
 

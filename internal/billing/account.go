@@ -39,6 +39,7 @@ type Caller struct {
 	KeyID     string
 	AccountID string // empty for reps
 	Rep       bool
+	RepName   string // the rep's name: the label of its key
 }
 
 // NextBillingDate is the first billing day strictly after the day of now, in UTC.

@@ -34,7 +34,8 @@ type PaymentMethod struct {
 	ValidationDeadline time.Time
 	DecidedAt          *time.Time
 	DecisionReason     string
-	DecidedBy          string
+	DecidedBy          string // the deciding rep's key id; empty when the deadline passed
+	DecidedByName      string // that rep's name (the key's label)
 	WorkflowID         string
 	// Metadata is the customer's own key-value pairs, kept and shown back, never acted on.
 	Metadata map[string]string

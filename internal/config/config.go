@@ -114,7 +114,10 @@ type Config struct {
 	LogLevel           string
 	DevStateDir        string // payportal dev: Temporal's state file and logs
 	TemporalUIPort     int
-	TemporalCLI        string // payportal dev: the temporal binary; empty = build it from tools/
+	// TemporalUIURL is the Temporal Web UI the rep console links workflows to
+	// (PAYPORTAL_TEMPORAL_UI_URL; the dev server's UI by default).
+	TemporalUIURL string
+	TemporalCLI   string // payportal dev: the temporal binary; empty = build it from tools/
 }
 
 // Load reads the environment.
@@ -192,6 +195,10 @@ func Load() (Config, error) {
 		return Config{}, err
 	}
 	c.TemporalUIPort = int(ui)
+	c.TemporalUIURL = os.Getenv("PAYPORTAL_TEMPORAL_UI_URL")
+	if c.TemporalUIURL == "" {
+		c.TemporalUIURL = fmt.Sprintf("http://127.0.0.1:%d", c.TemporalUIPort)
+	}
 	if c.WorkerStopTimeout, err = durationEnv("PAYPORTAL_WORKER_STOP_TIMEOUT", DefaultWorkerStopTimeout); err != nil {
 		return Config{}, err
 	}

@@ -17,6 +17,7 @@ const (
 	DemoCustomerKey  = "demo_customer_key"
 	OtherCustomerKey = "other_customer_key"
 	DemoRepKey       = "demo_rep_key"
+	DemoRepName      = "Demo Rep" // the rep the demo rep key belongs to
 
 	DemoAccountID  = "acct_demo"
 	OtherAccountID = "acct_other"
@@ -50,7 +51,7 @@ func Seed(ctx context.Context, db *postgres.DB, now time.Time) ([]string, error)
 		}
 		created = append(created, s.account.ID)
 	}
-	if err := db.CreateAPIKey(ctx, DemoRepKey, "demo rep (dev)", ""); err != nil {
+	if err := db.CreateAPIKey(ctx, DemoRepKey, DemoRepName, ""); err != nil {
 		return created, err
 	}
 	return created, nil

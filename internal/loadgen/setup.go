@@ -58,7 +58,7 @@ const balancePerAccount = 100_000_000 // 1,000,000.00 USD
 // open with the balance, the others paid, so the invoice page is full), through the store
 // functions devdata seeds with; and makes sure the demo rep key exists.
 func createAccounts(ctx context.Context, db *postgres.DB, runID string, n, invoices int, now time.Time) ([]account, error) {
-	if err := db.CreateAPIKey(ctx, devdata.DemoRepKey, "demo rep (dev)", ""); err != nil {
+	if err := db.CreateAPIKey(ctx, devdata.DemoRepKey, devdata.DemoRepName, ""); err != nil {
 		return nil, err
 	}
 	accounts := make([]account, n)

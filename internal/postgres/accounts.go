@@ -98,10 +98,11 @@ func (db *DB) CallerByAPIKey(ctx context.Context, key string) (billing.Caller, e
 		c         billing.Caller
 		role      string
 		accountID *string
+		label     string
 	)
 	err := db.Pool.QueryRow(ctx,
-		`SELECT id, role, account_id FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL`,
-		HashAPIKey(key)).Scan(&c.KeyID, &role, &accountID)
+		`SELECT id, role, account_id, label FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL`,
+		HashAPIKey(key)).Scan(&c.KeyID, &role, &accountID, &label)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return billing.Caller{}, billing.Errorf(billing.KindUnauthenticated, billing.CodeInvalidKey, "unknown or revoked API key")
 	}
@@ -109,6 +110,9 @@ func (db *DB) CallerByAPIKey(ctx context.Context, key string) (billing.Caller, e
 		return billing.Caller{}, fmt.Errorf("look up api key: %w", err)
 	}
 	c.Rep = role == "rep"
+	if c.Rep {
+		c.RepName = label
+	}
 	if accountID != nil {
 		c.AccountID = *accountID
 	}

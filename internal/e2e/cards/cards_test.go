@@ -217,6 +217,9 @@ func TestCardOnFileEndToEnd(t *testing.T) {
 	if decided.Status != "validated" || decided.DecidedAt == nil {
 		t.Fatalf("approved card: %+v", decided)
 	}
+	if wantRep := []string{devdata.DemoRepName, "second rep (test)"}[winner]; decided.DecidedBy == nil || *decided.DecidedBy != wantRep {
+		t.Errorf("approved card's decided_by: %v, want the winning rep %q", decided.DecidedBy, wantRep)
+	}
 	var won pmJSON
 	if err := json.Unmarshal(answers[winner].body, &won); err != nil || won.Status != "validated" || won.ID != approved.ID {
 		t.Errorf("winning decision's answer: %s, want the card validated", answers[winner].body)
@@ -358,6 +361,7 @@ type pmJSON struct {
 	ContactEmail       string            `json:"contact_email"`
 	BillingAddress     map[string]string `json:"billing_address"`
 	DecidedAt          *time.Time        `json:"decided_at"`
+	DecidedBy          *string           `json:"decided_by"`
 	DecisionReason     string            `json:"decision_reason"`
 	ValidationDeadline time.Time         `json:"validation_deadline"`
 	WorkflowID         string            `json:"workflow_id"`
