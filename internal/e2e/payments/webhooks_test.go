@@ -12,8 +12,12 @@ import (
 	"testing"
 	"time"
 
+	"go.temporal.io/sdk/client"
+
+	"github.com/payportal/payportal/internal/billing"
 	"github.com/payportal/payportal/internal/devdata"
 	"github.com/payportal/payportal/webhook"
+	"github.com/payportal/payportal/workflows"
 )
 
 // receiver is a webhook receiver on loopback: it answers each delivery with the next of
@@ -344,5 +348,47 @@ func TestWebhooksDisableAnEndpointThatKeepsFailing(t *testing.T) {
 	}
 	if got := p.mailsTo("billing@demo-corp.example"); !slices.ContainsFunc(got, func(s string) bool { return strings.Contains(s, we.ID) }) {
 		t.Errorf("mails to the account %q, want one saying %s was disabled", got, we.ID)
+	}
+}
+
+// A month's billing reaches the receiver: the recurring invoice it issues comes as
+// invoice.issued, signed. (invoice.paid and invoice.past_due of a month are checked in the
+// outbox by the recurring-billing integration tests.)
+func TestWebhooksDeliverTheMonthlyInvoice(t *testing.T) {
+	p := startPortal(t, portalOptions{})
+	r := newReceiver(t)
+	we := p.webhooks(r, "invoice.issued")
+
+	// Next month: the seed has billed the months before.
+	month := time.Now().UTC().AddDate(0, 1, 0)
+	billingDate := time.Date(month.Year(), month.Month(), 1, 0, 0, 0, 0, time.UTC)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	run, err := p.app.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID: "test-monthly-hooks-" + billing.NewID(""), TaskQueue: p.taskQueue},
+		workflows.TypeRecurringBilling, workflows.RecurringBillingInput{AccountID: devdata.DemoAccountID, BillingDate: billingDate})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { // the month goes on charging: not this test's business
+		_ = p.app.Temporal.TerminateWorkflow(context.Background(), run.GetID(), "", "test over")
+	}()
+
+	var issued []sentEvent
+	p.eventually("invoice.issued at the receiver", 30*time.Second, func() bool {
+		issued = nil
+		for _, e := range r.accepted(t, we.Secret) {
+			if e.Type == "invoice.issued" {
+				issued = append(issued, e)
+			}
+		}
+		return len(issued) > 0
+	})
+	var month2 struct{ InvoiceID string }
+	if v, err := p.app.Temporal.QueryWorkflow(ctx, run.GetID(), "", "status"); err != nil || v.Get(&month2) != nil {
+		t.Fatalf("the month's status: %v", err)
+	}
+	if len(issued) != 1 || issued[0].AccountID != devdata.DemoAccountID || issued[0].Data.Object.ID != month2.InvoiceID {
+		t.Errorf("invoice.issued events %+v, want one for the month's invoice %s", issued, month2.InvoiceID)
 	}
 }
