@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"time"
 
+	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/payportal/payportal/internal/billing"
@@ -25,7 +27,48 @@ type Webhooks struct {
 	Body  func(billing.Event) ([]byte, error)
 	Mail  mail.Sender
 	Clock billing.Clock
+	// Dispatch starts the delivery workflows of the outbox's undispatched events and says how
+	// many events it handed on (portal.Webhooks.Dispatch).
+	Dispatch func(ctx context.Context) (int, error)
 }
+
+// DispatchStretch is how long one DispatchEvents activity dispatches, and DispatchInterval how
+// often it looks at the outbox meanwhile.
+const (
+	DispatchStretch  = time.Minute
+	DispatchInterval = 500 * time.Millisecond
+)
+
+// DispatchEvents dispatches the outbox every DispatchInterval for DispatchStretch (a full
+// batch is followed by the next at once), heartbeating. It ends early, to be retried on
+// another worker, when this worker stops.
+func (w *Webhooks) DispatchEvents(ctx context.Context) error {
+	if w.Dispatch == nil {
+		return errors.New("webhook dispatch is not wired on this worker")
+	}
+	end := time.Now().Add(DispatchStretch)
+	for time.Now().Before(end) {
+		n, err := w.Dispatch(ctx)
+		activity.RecordHeartbeat(ctx, n)
+		if err != nil && ctx.Err() == nil {
+			activity.GetLogger(ctx).Warn("dispatch webhook events", "err", err)
+		}
+		if n == maxDispatchBatch && err == nil {
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-activity.GetWorkerStopChannel(ctx):
+			return errors.New("the worker is stopping: another worker goes on")
+		case <-time.After(DispatchInterval):
+		}
+	}
+	return nil
+}
+
+// maxDispatchBatch is the most events one Dispatch hands on (portal.Webhooks.Dispatch).
+const maxDispatchBatch = 100
 
 // WebhookDelivery names one event for one endpoint.
 type WebhookDelivery struct {

@@ -28,9 +28,6 @@ type Config struct {
 	StopTimeout time.Duration
 	// Interceptors wrap workflow and activity calls (tracing); nil: none.
 	Interceptors []interceptor.WorkerInterceptor
-	// Dispatch, when set, runs beside the worker until it stops: the events outbox's
-	// dispatcher, which starts the webhook delivery workflows.
-	Dispatch func(ctx context.Context)
 }
 
 // Register puts every workflow and activity on r.
@@ -61,15 +58,7 @@ func Run(ctx context.Context, c client.Client, cfg Config) error {
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start worker on %s: %w", cfg.TaskQueue, err)
 	}
-	dispatched := make(chan struct{})
-	go func() {
-		defer close(dispatched)
-		if cfg.Dispatch != nil {
-			cfg.Dispatch(ctx)
-		}
-	}()
 	<-ctx.Done()
-	<-dispatched
 	w.Stop()
 	return nil
 }

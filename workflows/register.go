@@ -17,6 +17,7 @@ const (
 	TypeReconcile            = "Reconcile"
 	TypeSyncBillingSchedules = "SyncBillingSchedules"
 	TypeWebhookDelivery      = "WebhookDeliveryWorkflow"
+	TypeWebhookDispatcher    = "WebhookDispatcher"
 )
 
 // RegisterAll registers every workflow under its type name.
@@ -29,6 +30,7 @@ func RegisterAll(r worker.WorkflowRegistry) {
 		TypeReconcile:            Reconcile,
 		TypeSyncBillingSchedules: SyncBillingSchedules,
 		TypeWebhookDelivery:      WebhookDeliveryWorkflow,
+		TypeWebhookDispatcher:    WebhookDispatcher,
 	} {
 		r.RegisterWorkflowWithOptions(fn, workflow.RegisterOptions{Name: name})
 	}

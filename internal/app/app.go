@@ -183,7 +183,6 @@ func (a *App) WorkerConfig() worker.Config {
 	return worker.Config{
 		TaskQueue:   a.Config.TaskQueue,
 		StopTimeout: a.Config.WorkerStopTimeout,
-		Dispatch:    a.dispatchEvents,
 		Activities: activities.Dependencies{
 			DB:        a.DB,
 			Clock:     a.Clock,

@@ -40,8 +40,9 @@ func (a *App) paymentActivities() *activities.Payments {
 // EnsureSchedules creates or updates the schedules of the periodic passes (the reconciler and
 // the billing-schedule sync) and asks for a sync now, so accounts seeded or changed before this
 // start get their billing schedule without waiting for the next pass. `payportal worker` calls
-// it at start: two schedules and at most one sync whatever the number of accounts and of
-// workers starting, since a sync running or started in the last minute is enough.
+// it at start: two schedules, the webhook dispatcher (one workflow per task queue) and at most
+// one sync whatever the number of accounts and of workers starting, since a sync running or
+// started in the last minute is enough.
 func (a *App) EnsureSchedules(ctx context.Context) error {
 	if err := schedules.EnsureMaintenance(ctx, a.Temporal, a.Config.TaskQueue); err != nil {
 		return fmt.Errorf("maintenance schedules: %w", err)
@@ -51,11 +52,31 @@ func (a *App) EnsureSchedules(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("describe %s: %w", workflows.SyncSchedulesScheduleID, err)
 	}
+	if err := a.EnsureWebhookDispatcher(ctx); err != nil {
+		return err
+	}
 	if recentSync(desc.Info, time.Now()) { // the schedule's times are the wall clock
 		return nil
 	}
 	if err := h.Trigger(ctx, client.ScheduleTriggerOptions{Overlap: enumspb.SCHEDULE_OVERLAP_POLICY_SKIP}); err != nil {
 		return fmt.Errorf("trigger %s: %w", workflows.SyncSchedulesScheduleID, err)
+	}
+	return nil
+}
+
+// EnsureWebhookDispatcher starts the task queue's one webhook dispatcher unless it runs: a
+// start by every worker is one workflow, and one that ended (terminated by ops, failed) is
+// started again.
+func (a *App) EnsureWebhookDispatcher(ctx context.Context) error {
+	_, err := a.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID:                       workflows.WebhookDispatcherID(a.Config.TaskQueue),
+		TaskQueue:                a.Config.TaskQueue,
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+		StaticSummary:            "Hands the events outbox to the webhook deliveries",
+	}, workflows.TypeWebhookDispatcher)
+	if err != nil {
+		return fmt.Errorf("start the webhook dispatcher: %w", err)
 	}
 	return nil
 }

@@ -1,19 +1,12 @@
 package app
 
 import (
-	"context"
-	"time"
-
 	"github.com/payportal/payportal/activities"
 	"github.com/payportal/payportal/api"
 	"github.com/payportal/payportal/internal/codec"
 	"github.com/payportal/payportal/internal/portal"
 	"github.com/payportal/payportal/internal/webhooks"
 )
-
-// DispatchInterval is how often the worker looks for events to hand to their delivery
-// workflows.
-const DispatchInterval = 500 * time.Millisecond
 
 // webhookPolicy allows loopback and plain http in development only.
 func (a *App) webhookPolicy() webhooks.Policy {
@@ -40,10 +33,5 @@ func (a *App) WebhookService() *portal.Webhooks {
 
 func (a *App) webhookActivities() *activities.Webhooks {
 	return &activities.Webhooks{DB: a.DB, Sender: webhooks.NewSender(a.webhookPolicy()), Keys: a.webhookKeys(),
-		Body: api.EventBody, Mail: a.Mail, Clock: a.Clock}
-}
-
-// dispatchEvents runs the outbox's dispatcher until ctx is done.
-func (a *App) dispatchEvents(ctx context.Context) {
-	a.WebhookService().RunDispatcher(ctx, DispatchInterval)
+		Body: api.EventBody, Mail: a.Mail, Clock: a.Clock, Dispatch: a.WebhookService().Dispatch}
 }

@@ -218,22 +218,3 @@ func (s *Webhooks) Dispatch(ctx context.Context) (int, error) {
 	}
 	return len(pending), nil
 }
-
-// RunDispatcher dispatches every interval until ctx is done; a full batch is followed at once
-// by the next.
-func (s *Webhooks) RunDispatcher(ctx context.Context, interval time.Duration) {
-	for {
-		n, err := s.Dispatch(ctx)
-		if err != nil && ctx.Err() == nil {
-			s.Logger.WarnContext(ctx, "dispatch webhook events", "err", err)
-		}
-		if n == 100 && err == nil {
-			continue
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(interval):
-		}
-	}
-}
