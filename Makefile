@@ -96,11 +96,7 @@ vulncheck-tool:
 
 ## fuzz: each fuzz target for FUZZTIME (3s); seed corpora in each package's testdata/fuzz
 fuzz:
-	$(GO) test -run '^$$' -fuzz '^FuzzWriteRoutes$$' -fuzztime $(FUZZTIME) ./api
-	$(GO) test -run '^$$' -fuzz '^FuzzListParams$$' -fuzztime $(FUZZTIME) ./api
-	$(GO) test -run '^$$' -fuzz '^FuzzPDFLanguage$$' -fuzztime $(FUZZTIME) ./api
-	$(GO) test -run '^$$' -fuzz '^FuzzValidateCard$$' -fuzztime $(FUZZTIME) ./internal/gateway
-	$(GO) test -run '^$$' -fuzz '^FuzzFormatMoney$$' -fuzztime $(FUZZTIME) ./internal/i18n
+	GO=$(GO) FUZZTIME=$(FUZZTIME) scripts/fuzz.sh
 
 ## ci: what CI runs, from installing tools to `make test` with CI=true
 ci:
