@@ -311,9 +311,11 @@ func startAPI(t *testing.T, dbURL, temporalAddr string) *apiProcess {
 	})
 	deadline := time.Now().Add(60 * time.Second)
 	for {
+		// Both listeners: the ops one opens a moment before the public one.
 		if resp, err := http.Get(a.ops + "/healthz"); err == nil {
 			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
+			if conn, err := net.Dial("tcp", publicAddr); resp.StatusCode == http.StatusOK && err == nil {
+				conn.Close()
 				return a
 			}
 		}
@@ -323,7 +325,7 @@ func startAPI(t *testing.T, dbURL, temporalAddr string) *apiProcess {
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("payportal api's ops listener did not answer:\n%s", a.log())
+			t.Fatalf("payportal api's listeners did not answer:\n%s", a.log())
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
