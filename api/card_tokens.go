@@ -175,20 +175,12 @@ func (s *Server) sandboxChallengePage(c *gin.Context) {
 		return
 	}
 	q := "?authorization=" + url.QueryEscape(ch.AuthorizationID)
-	c.Header("Content-Type", "text/html; charset=utf-8")
-	// As the PayPal checkout page: no script, no framing, no <base>.
-	c.Header("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'")
-	c.Header("X-Frame-Options", "DENY")
-	c.Status(http.StatusOK)
-	err = challengePage.Execute(c.Writer, map[string]any{
+	s.sandboxPage(c, challengePage, "sandbox 3-D Secure challenge", map[string]any{
 		"Amount": ch.Amount.String(), "Description": ch.Description, "Status": ch.Status,
 		"Open":           ch.Status == "requires_action",
 		"CompleteAction": sandbox.ChallengePath + "/complete" + q,
 		"FailAction":     sandbox.ChallengePath + "/fail" + q,
 	})
-	if err != nil {
-		s.log.ErrorContext(c.Request.Context(), "render sandbox 3-D Secure challenge", "err", err)
-	}
 }
 
 // sandboxChallengeDecision records the cardholder's click, then sends the browser to the

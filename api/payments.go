@@ -371,21 +371,25 @@ func (s *Server) sandboxCheckoutPage(c *gin.Context) {
 		return
 	}
 	q := "?token=" + url.QueryEscape(o.ID)
-	c.Header("Content-Type", "text/html; charset=utf-8")
 	c.Header("Cache-Control", "no-store")
-	// No script at all, the page's own inline style, no framing (the buttons cannot be
-	// clickjacked), no <base> rewriting the form actions.
-	c.Header("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'")
-	c.Header("X-Frame-Options", "DENY")
-	c.Status(http.StatusOK)
-	err = checkoutPage.Execute(c.Writer, map[string]any{
+	s.sandboxPage(c, checkoutPage, "sandbox checkout", map[string]any{
 		"Amount": o.Amount.String(), "Description": o.Description, "Status": string(o.Status),
 		"Open":          o.Status == sandbox.OrderCreated || o.Status == sandbox.OrderApproved,
 		"ApproveAction": sandbox.CheckoutPath + "/approve" + q,
 		"CancelAction":  sandbox.CheckoutPath + "/cancel" + q,
 	})
-	if err != nil {
-		s.log.ErrorContext(c.Request.Context(), "render sandbox checkout", "err", err)
+}
+
+// sandboxPage serves one of the sandbox's buyer pages (PayPal checkout, 3-D Secure
+// challenge): no script at all, the page's own inline style, no framing (the buttons cannot
+// be clickjacked), no <base> rewriting the form actions.
+func (s *Server) sandboxPage(c *gin.Context, page *template.Template, what string, data map[string]any) {
+	c.Header("Content-Type", "text/html; charset=utf-8")
+	c.Header("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'")
+	c.Header("X-Frame-Options", "DENY")
+	c.Status(http.StatusOK)
+	if err := page.Execute(c.Writer, data); err != nil {
+		s.log.ErrorContext(c.Request.Context(), "render "+what, "err", err)
 	}
 }
 
