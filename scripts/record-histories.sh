@@ -21,7 +21,7 @@ for _ in $(seq 60); do
 done
 export PAYPORTAL_RECORD_HISTORY=1 PAYPORTAL_TEST_TEMPORAL_ADDRESS="127.0.0.1:$port"
 go test -count=1 ./workflows/ -run 'TestRecord'
-go test -count=1 ./internal/e2e/payments/ -run 'TestCardPaymentLowers|TestPayPalApprovedByTheBuyer|TestCancelled|TestPayPalPaymentCanceledThroughTheAPI'
+go test -count=1 ./internal/e2e/payments/ -run 'TestCardPaymentLowers|TestPayPalApprovedByTheBuyer|TestCancelled|TestPayPalPaymentCanceledThroughTheAPI|TestWebhooksRetryUntilTheReceiverTakesIt'
 go test -count=1 ./internal/e2e/cards/ -run 'TestCardOnFileEndToEnd'
 go test -count=1 ./workflows/ -run 'TestReplayCorpus'
 git status --short workflows/testdata

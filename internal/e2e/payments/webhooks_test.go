@@ -16,6 +16,7 @@ import (
 
 	"github.com/payportal/payportal/internal/billing"
 	"github.com/payportal/payportal/internal/devdata"
+	"github.com/payportal/payportal/internal/testenv"
 	"github.com/payportal/payportal/webhook"
 	"github.com/payportal/payportal/workflows"
 )
@@ -250,6 +251,12 @@ func TestWebhooksRetryUntilTheReceiverTakesIt(t *testing.T) {
 	if len(all) != 4 {
 		t.Fatalf("%d attempts, want 4", len(all))
 	}
+	// The delivery's history, retries and all, joins the replay corpus.
+	delivery := workflows.WebhookDeliveryWorkflowID(all[0].eventID, we.ID)
+	if err := p.app.Temporal.GetWorkflow(context.Background(), delivery, "").Get(context.Background(), nil); err != nil {
+		t.Fatalf("delivery workflow %s: %v", delivery, err)
+	}
+	testenv.RecordWorkflowHistory(t, p.app.Temporal, delivery, "webhook_delivery_retried_v1.json")
 	for i, d := range all {
 		if d.eventID != all[0].eventID {
 			t.Errorf("attempt %d carried event %s, the first %s", i+1, d.eventID, all[0].eventID)
