@@ -278,7 +278,17 @@ func TestCancelRefusedByTheSagaLeavesNoTrace(t *testing.T) {
 	if pay.Status != "processing" {
 		t.Fatalf("with the capture failing the POST answered %s, want processing", pay.Status)
 	}
-	status, raw := p.call(http.MethodPost, demoPath+"/payments/"+pay.ID+"/cancel", "", nil)
+	// While the saga retries the capture inside one workflow task (a local activity), the
+	// update waits for that task and the API may answer 503 "retry shortly": retry, as a
+	// client does, until the saga answers.
+	var status int
+	var raw []byte
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		status, raw = p.call(http.MethodPost, demoPath+"/payments/"+pay.ID+"/cancel", "", nil)
+		if status != http.StatusServiceUnavailable || time.Now().After(deadline) {
+			break
+		}
+	}
 	e := decode[apiError](t, raw)
 	if status != http.StatusConflict || e.Error.Code != "not_cancelable" || !strings.Contains(e.Error.Message, "is processing") {
 		t.Errorf("cancelling a card payment being charged answered %d %s, want 409 not_cancelable (the saga: processing)", status, raw)
