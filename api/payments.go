@@ -69,7 +69,7 @@ func answerWrite(c *gin.Context, status int, replayed bool, body any) {
 	if replayed {
 		c.Header(replayedHeader, "true")
 	}
-	c.JSON(status, body)
+	c.PureJSON(status, body)
 }
 
 type createPaymentBody struct {
@@ -135,7 +135,7 @@ func (s *Server) newPayment(b createPaymentBody) (portal.NewPayment, error) {
 	case b.Currency == "":
 		return in, missing("currency")
 	case !billing.ValidCurrency(b.Currency):
-		return in, billing.Invalid(billing.CodeInvalidValue, "currency", "currency must be an ISO 4217 code such as USD")
+		return in, badCurrency(b.Currency)
 	case b.Method == "":
 		return in, missing("method")
 	}
@@ -249,7 +249,7 @@ func (s *Server) listPayments(c *gin.Context) {
 	for i, p := range payments {
 		data[i] = paymentView(p)
 	}
-	c.JSON(http.StatusOK, listJSON[paymentJSON]{Data: data, HasMore: hasMore})
+	c.PureJSON(http.StatusOK, listJSON[paymentJSON]{Data: data, HasMore: hasMore})
 }
 
 func (s *Server) getPayment(c *gin.Context) {
@@ -258,7 +258,7 @@ func (s *Server) getPayment(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, paymentView(p))
+	c.PureJSON(http.StatusOK, paymentView(p))
 }
 
 func (s *Server) cancelPayment(c *gin.Context) {
@@ -309,7 +309,7 @@ func (s *Server) paypalReturn(approved bool) gin.HandlerFunc {
 			c.Redirect(http.StatusFound, p.ReturnURL)
 			return
 		}
-		c.JSON(http.StatusOK, paymentView(p))
+		c.PureJSON(http.StatusOK, paymentView(p))
 	}
 }
 

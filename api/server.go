@@ -107,7 +107,7 @@ func (s *Server) Handler() http.Handler {
 		s.writeError(c, billing.Errorf(billing.KindNotFound, billing.CodeNotFound, "no route %s %s", c.Request.Method, c.Request.URL.Path))
 	})
 	r.NoMethod(func(c *gin.Context) {
-		c.AbortWithStatusJSON(http.StatusMethodNotAllowed, errorBody{Error: errorDetail{
+		abortJSON(c, http.StatusMethodNotAllowed, errorBody{Error: errorDetail{
 			Type: "invalid_request", Code: "method_not_allowed", Message: c.Request.Method + " is not allowed here"}})
 	})
 

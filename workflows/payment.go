@@ -446,8 +446,8 @@ func (s *paymentSaga) answerStarted(ctx workflow.Context) (PaymentState, error) 
 func (s *paymentSaga) validateCancel(_ workflow.Context, _ CancelPaymentSignal) error {
 	if s.state.Status != billing.PaymentRequiresAction {
 		return temporal.NewApplicationError(
-			fmt.Sprintf("payment %s is %s; only a payment waiting for the buyer (PayPal approval or 3-D Secure: requires_action) can be canceled",
-				s.in.PaymentID, s.state.Status), ErrTypeNotCancelable, s.state.Status)
+			fmt.Sprintf("payment %s %s; only a payment waiting for the buyer (PayPal approval or 3-D Secure: requires_action) can be canceled",
+				s.in.PaymentID, s.state.Status.Phrase()), ErrTypeNotCancelable, s.state.Status)
 	}
 	return nil
 }

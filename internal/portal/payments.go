@@ -470,7 +470,7 @@ func leftRequiresAction(st workflows.PaymentState) bool {
 
 func notCancelable(p billing.Payment) error {
 	return billing.Conflict(billing.CodeNotCancelable,
-		"payment %s is %s; only a payment waiting for the buyer (PayPal approval or 3-D Secure: requires_action) can be canceled", p.ID, p.Status)
+		"payment %s %s; only a payment waiting for the buyer (PayPal approval or 3-D Secure: requires_action) can be canceled", p.ID, p.Status.Phrase())
 }
 
 // PayPalReturn passes the buyer's return from PayPal (approved, or cancelled on PayPal's side)
