@@ -113,7 +113,7 @@ const maxUnapprovedReturns = 10
 func Payment(ctx workflow.Context, in PaymentInput) (PaymentState, error) {
 	s := &paymentSaga{in: in, state: PaymentState{Status: billing.PaymentProcessing},
 		cancelRequests: workflow.NewBufferedChannel(ctx, 1)}
-	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (PaymentState, error) { return s.state, nil }); err != nil {
+	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (PaymentStatusQuery, error) { return s.state.statusQuery(), nil }); err != nil {
 		return s.state, err
 	}
 	v := workflow.GetVersion(ctx, versionResolveOutcomes, workflow.DefaultVersion, versionLocalSteps)

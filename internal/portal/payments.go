@@ -464,7 +464,7 @@ func cancelAnswer(p billing.Payment) (billing.Payment, error) {
 	return billing.Payment{}, notCancelable(p)
 }
 
-func leftRequiresAction(st workflows.PaymentState) bool {
+func leftRequiresAction(st workflows.PaymentStatusQuery) bool {
 	return st.Status != billing.PaymentRequiresAction
 }
 
@@ -552,7 +552,7 @@ func (s *Payments) signal(ctx context.Context, p billing.Payment, name string, a
 // awaitSaga waits, at most OutcomeWait, until the saga's status query says done, then
 // answers the payment as stored (read once: the saga records a step before its state shows
 // it). A query that fails ends the wait early; the payment is then answered as it stands.
-func (s *Payments) awaitSaga(ctx context.Context, p billing.Payment, done func(workflows.PaymentState) bool) (billing.Payment, error) {
+func (s *Payments) awaitSaga(ctx context.Context, p billing.Payment, done func(workflows.PaymentStatusQuery) bool) (billing.Payment, error) {
 	waitCtx, cancel := context.WithTimeout(ctx, orDefault(s.OutcomeWait, 5*time.Second))
 	defer cancel()
 	if _, _, err := awaitStatus(waitCtx, s.Temporal, p.WorkflowID, done); err != nil {
