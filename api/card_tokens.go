@@ -75,7 +75,7 @@ func (s *Server) cardAuthenticationReturn(c *gin.Context) {
 		c.Redirect(http.StatusFound, p.ReturnURL)
 		return
 	}
-	c.PureJSON(http.StatusOK, paymentView(p))
+	s.answerReturn(c, p)
 }
 
 // sandboxCardRoutes mounts the sandbox's browser pages; none takes an API key.

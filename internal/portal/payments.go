@@ -498,6 +498,17 @@ func (s *Payments) PayPalReturn(ctx context.Context, orderID string, approved bo
 	return cur, err == nil, err
 }
 
+// PayPalOrderPayment is the payment behind a PayPal order and the account it pays, for the
+// sandbox's approval page. The order id is the capability, as for PayPalReturn.
+func (s *Payments) PayPalOrderPayment(ctx context.Context, orderID string) (billing.Payment, billing.Account, error) {
+	p, err := s.DB.PaymentByPayPalOrder(ctx, orderID)
+	if err != nil {
+		return billing.Payment{}, billing.Account{}, err
+	}
+	acct, err := s.DB.Account(ctx, p.AccountID)
+	return p, acct, err
+}
+
 // CardAuthenticationReturn passes the cardholder's return from 3-D Secure on to the payment
 // waiting on the authorization, then answers the payment; waited is as for PayPalReturn. The
 // authorization id is the capability, as the order id is for PayPal, and it only nudges the
