@@ -90,7 +90,7 @@ func (s *Payments) Create(ctx context.Context, accountID string, in NewPayment) 
 	}
 	if in.Amount.Currency != acct.Currency {
 		return billing.Payment{}, false, billing.Invalid(billing.CodeCurrencyMismatch, "currency",
-			"this account pays in %s", acct.Currency)
+			"currency must be %s: this account pays in %s", acct.Currency, acct.Currency)
 	}
 	hash := in.requestHash(s.RequestHashKey)
 
