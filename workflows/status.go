@@ -124,6 +124,30 @@ func (q *BillingDayStatusQuery) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// WebhookDeliveryStatusQuery is one event's delivery to one endpoint. The attempts are the
+// activity's retries: the API's event (GET …/events/{id}) lists each with its answer.
+type WebhookDeliveryStatusQuery struct {
+	Status     string `json:"status"`
+	EventID    string `json:"event_id"`
+	EndpointID string `json:"endpoint_id"`
+}
+
+// A webhook delivery's statuses.
+const (
+	WebhookDelivering        = "delivering" // posting, and retrying while the receiver fails
+	WebhookDelivered         = "delivered"
+	WebhookDisablingEndpoint = "disabling_endpoint" // it failed for the whole retry window
+	WebhookEndpointDisabled  = "endpoint_disabled"
+)
+
+// WebhookDispatcherStatusQuery is the outbox dispatcher: always dispatching, in stretch
+// (1 to stretches) of this run before it continues as new.
+type WebhookDispatcherStatusQuery struct {
+	Status    string `json:"status"`
+	Stretch   int    `json:"stretch"`
+	Stretches int    `json:"stretches"`
+}
+
 // decodeEitherCase decodes a status answer whose top-level keys are snake_case or, from an
 // older worker, Go field names ("CaptureID" reads as "capture_id").
 func decodeEitherCase(b []byte, v any) error {

@@ -1,7 +1,9 @@
 package workflows_test
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"regexp"
 	"sort"
 	"strings"
@@ -13,6 +15,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/payportal/payportal/activities"
 	"github.com/payportal/payportal/internal/billing"
 	"github.com/payportal/payportal/workflows"
 )
@@ -175,5 +178,41 @@ func TestStatusQueriesReadOlderWorkersAnswers(t *testing.T) {
 	decode(p, &again)
 	if again.Status != p.Status || again.CaptureID != p.CaptureID || again.ApprovalURL != p.ApprovalURL {
 		t.Errorf("new payment answer read as %+v", again)
+	}
+}
+
+func TestWebhookDeliveryStatusShape(t *testing.T) {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	env.RegisterWorkflowWithOptions(workflows.WebhookDeliveryWorkflow, workflow.RegisterOptions{Name: workflows.TypeWebhookDelivery})
+	env.RegisterActivity(webhookSteps)
+	env.OnActivity(webhookSteps.DeliverWebhook, mock.Anything, mock.Anything).Return(
+		func(context.Context, activities.WebhookDelivery) error { return errors.New("receiver answered 500") })
+	env.OnActivity(webhookSteps.DisableWebhookEndpoint, mock.Anything, mock.Anything).Return(nil)
+	env.RegisterDelayedCallback(func() {
+		got := statusShape(t, env)
+		if keysOf(got) != "endpoint_id,event_id,status" || got["status"] != "delivering" || got["event_id"] != "evt_1" {
+			t.Errorf("retrying delivery's status %v, want delivering with event_id and endpoint_id", got)
+		}
+	}, 2*time.Hour)
+	env.ExecuteWorkflow(workflows.TypeWebhookDelivery, deliveryInput())
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	if got := statusShape(t, env); got["status"] != "endpoint_disabled" {
+		t.Errorf("given-up delivery's status %v, want endpoint_disabled", got)
+	}
+}
+
+func TestWebhookDispatcherStatusShape(t *testing.T) {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	env.RegisterWorkflowWithOptions(workflows.WebhookDispatcher, workflow.RegisterOptions{Name: workflows.TypeWebhookDispatcher})
+	env.RegisterActivity(webhookSteps)
+	env.OnActivity(webhookSteps.DispatchEvents, mock.Anything).Return(nil)
+	env.ExecuteWorkflow(workflows.TypeWebhookDispatcher)
+	got := statusShape(t, env)
+	if keysOf(got) != "status,stretch,stretches" || got["status"] != "dispatching" || got["stretch"] != float64(60) {
+		t.Errorf("dispatcher's status %v, want dispatching in its last stretch of 60", got)
 	}
 }
