@@ -75,7 +75,7 @@ func (s *Server) cardAuthenticationReturn(c *gin.Context) {
 		c.Redirect(http.StatusFound, p.ReturnURL)
 		return
 	}
-	c.JSON(http.StatusOK, paymentView(p))
+	s.answerReturn(c, p)
 }
 
 // sandboxCardRoutes mounts the sandbox's browser pages; none takes an API key.
@@ -127,7 +127,7 @@ func (s *Server) createSandboxToken(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, sandboxTokenJSON{ID: t.Card.Token, Object: "token", ExpiresAt: timestamp(t.ExpiresAt),
+	c.PureJSON(http.StatusOK, sandboxTokenJSON{ID: t.Card.Token, Object: "token", ExpiresAt: timestamp(t.ExpiresAt),
 		Card: sandboxTokenCardJSON{Brand: t.Card.Brand, Last4: t.Card.Last4, ExpMonth: t.Card.ExpMonth, ExpYear: t.Card.ExpYear}})
 }
 

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -14,6 +16,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/payportal/payportal/internal/billing"
+	"github.com/payportal/payportal/internal/i18n"
 )
 
 // maxBodyBytes is the contract's request body limit.
@@ -38,7 +41,7 @@ func decodeJSON(c *gin.Context, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return decodeError(err)
+		return decodeError(err, body)
 	}
 	if dec.More() {
 		return billing.Errorf(billing.KindMalformed, billing.CodeMalformedJSON, "unexpected data after the JSON object")
@@ -115,12 +118,16 @@ func foldKey(key string) string {
 	}, key)
 }
 
-func decodeError(err error) error {
+func decodeError(err error, body []byte) error {
 	var (
 		typeErr   *json.UnmarshalTypeError
 		syntaxErr *json.SyntaxError
 	)
 	switch {
+	case errors.As(err, &typeErr) && isAmountField(typeErr):
+		e := billing.Errorf(billing.KindMalformed, billing.CodeWrongType, "%s", amountTypeMessage(typeErr.Field, body))
+		e.Param = typeErr.Field
+		return e
 	case errors.As(err, &typeErr):
 		e := billing.Errorf(billing.KindMalformed, billing.CodeWrongType, "%s must be %s", fieldName(typeErr.Field), jsonKind(typeErr.Type.Kind().String()))
 		e.Param = typeErr.Field
@@ -193,4 +200,110 @@ func jsonKind(goKind string) string {
 // missing is a 422 for a required field left out.
 func missing(param string) error {
 	return billing.Invalid(billing.CodeMissingField, param, "%s is required", param)
+}
+
+// isAmountField reports whether the type error is about an amount of money in minor units
+// (amount, unit_amount, ...): an integer field whose name ends in "amount".
+func isAmountField(e *json.UnmarshalTypeError) bool {
+	k := e.Type.Kind().String()
+	return strings.HasSuffix(e.Field, "amount") && strings.HasPrefix(k, "int")
+}
+
+// amountTypeMessage teaches minor units: a newcomer who sent 50.00 and is told only "must be
+// an integer" sends 50 and pays 0.50. The example converts what was sent when it is a plain
+// decimal (12.5 USD is 1250), in the body's currency when that is a valid one (USD if not).
+func amountTypeMessage(field string, body []byte) string {
+	var top map[string]json.RawMessage
+	_ = json.Unmarshal(body, &top) // the body is well-formed: decoding got as far as a type
+	currency := "USD"
+	var sent string
+	if !strings.Contains(field, ".") {
+		if raw, ok := lookupKey(top, "currency"); ok {
+			var c string
+			if json.Unmarshal(raw, &c) == nil && billing.ValidCurrency(c) {
+				currency = c
+			}
+		}
+		if raw, ok := lookupKey(top, field); ok {
+			sent = strings.TrimSpace(string(raw))
+			var str string
+			if json.Unmarshal(raw, &str) == nil {
+				sent = strings.TrimSpace(str)
+			}
+		}
+	}
+	if raw, _ := lookupKey(top, field); sent != "" && allDigits(strings.TrimPrefix(sent, "-")) && string(raw) == sent {
+		return fmt.Sprintf("%s is out of range: an amount is at most %d minor units", field, int64(math.MaxInt64))
+	}
+	major, minor, ok := toMinorUnits(sent, currency)
+	if !ok || !strings.Contains(sent, ".") {
+		// Not a decimal (a string "5000", a boolean, too many decimals): the standard example.
+		minor = 5000 * pow10(i18n.Exponent(currency)) / 100
+		major = decimalAmount(minor, currency)
+	}
+	return fmt.Sprintf("%s must be an integer number of minor units: %s %s is %d", field, major, currency, minor)
+}
+
+// lookupKey finds key in a decoded object as encoding/json matches field names.
+func lookupKey(obj map[string]json.RawMessage, key string) (json.RawMessage, bool) {
+	if raw, ok := obj[key]; ok {
+		return raw, true
+	}
+	for k, raw := range obj {
+		if strings.EqualFold(k, key) {
+			return raw, true
+		}
+	}
+	return nil, false
+}
+
+// toMinorUnits converts a plain decimal ("12.5", "-0.05") to minor units of currency, exactly
+// or not at all: more decimals than the currency has, an exponent, or overflow is !ok.
+func toMinorUnits(s, currency string) (decimal string, minor int64, ok bool) {
+	whole, frac, _ := strings.Cut(strings.TrimPrefix(s, "-"), ".")
+	if whole == "" || len(whole) > 15 || !allDigits(whole) || !allDigits(frac) {
+		return "", 0, false
+	}
+	exp := i18n.Exponent(currency)
+	if trimmed := strings.TrimRight(frac, "0"); len(trimmed) > exp {
+		return "", 0, false
+	}
+	if len(frac) < exp {
+		frac += strings.Repeat("0", exp-len(frac))
+	}
+	n, err := strconv.ParseInt(whole+frac[:exp], 10, 64)
+	if err != nil {
+		return "", 0, false
+	}
+	if strings.HasPrefix(s, "-") {
+		n = -n
+	}
+	return s, n, true
+}
+
+func allDigits(s string) bool {
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+func pow10(n int) int64 {
+	p := int64(1)
+	for range n {
+		p *= 10
+	}
+	return p
+}
+
+// badCurrency states the rule, not only an example; a code sent in lower case is named in the
+// upper case it needs.
+func badCurrency(sent string) error {
+	msg := "currency must be three upper-case letters (ISO 4217), e.g. USD"
+	if up := strings.ToUpper(sent); billing.ValidCurrency(up) {
+		msg += fmt.Sprintf(": send %s, not %s", up, sent)
+	}
+	return billing.Invalid(billing.CodeInvalidValue, "currency", "%s", msg)
 }

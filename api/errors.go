@@ -59,5 +59,13 @@ func (s *Server) writeError(c *gin.Context, err error) {
 	if status == http.StatusServiceUnavailable {
 		s.log.WarnContext(c.Request.Context(), "dependency unavailable", "route", c.FullPath(), "err", err)
 	}
-	c.AbortWithStatusJSON(status, errorBody{Error: errorDetail{Type: typ, Code: e.Code, Message: e.Message, Param: e.Param}})
+	abortJSON(c, status, errorBody{Error: errorDetail{Type: typ, Code: e.Code, Message: e.Message, Param: e.Param}})
+}
+
+// abortJSON ends the request with body as JSON. Like every answer of the API (c.PureJSON, not
+// c.JSON) it is not HTML-escaped: JSON is no HTML page, and a message that says "Bearer <key>"
+// must read so, not "Bearer \u003ckey\u003e".
+func abortJSON(c *gin.Context, status int, body any) {
+	c.Abort()
+	c.PureJSON(status, body)
 }

@@ -30,7 +30,7 @@ func (s *Server) getBillingSummary(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, summaryView(sum))
+	c.PureJSON(http.StatusOK, summaryView(sum))
 }
 
 func (s *Server) listInvoices(c *gin.Context) {
@@ -57,7 +57,7 @@ func (s *Server) listInvoices(c *gin.Context) {
 	for i, inv := range invoices {
 		data[i] = invoiceView(inv)
 	}
-	c.JSON(http.StatusOK, listJSON[invoiceJSON]{Data: data, HasMore: hasMore})
+	c.PureJSON(http.StatusOK, listJSON[invoiceJSON]{Data: data, HasMore: hasMore})
 }
 
 // invoiceTypeParam reads ?type=, one of the five invoice types; empty: all.
@@ -81,7 +81,7 @@ func (s *Server) getInvoice(c *gin.Context) {
 		items[i] = itemView(it)
 	}
 	view.Items = &items
-	c.JSON(http.StatusOK, view)
+	c.PureJSON(http.StatusOK, view)
 }
 
 func (s *Server) getInvoiceItem(c *gin.Context) {
@@ -97,7 +97,7 @@ func (s *Server) getInvoiceItem(c *gin.Context) {
 			Quantity: d.Quantity, Unit: d.Unit, UnitAmount: d.UnitAmount, Amount: d.Amount}
 	}
 	view.Details = &details
-	c.JSON(http.StatusOK, view)
+	c.PureJSON(http.StatusOK, view)
 }
 
 // listParams reads ?limit=1..100 (default 25), at most one cursor, ?starting_after=<id> (the

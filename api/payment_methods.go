@@ -187,7 +187,7 @@ func (s *Server) listPaymentMethods(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, paymentMethodList(pms, hasMore))
+	c.PureJSON(http.StatusOK, paymentMethodList(pms, hasMore))
 }
 
 func (s *Server) getPaymentMethod(c *gin.Context) {
@@ -201,7 +201,7 @@ func (s *Server) getPaymentMethod(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, paymentMethodView(pm))
+	c.PureJSON(http.StatusOK, paymentMethodView(pm))
 }
 
 // listPendingPaymentMethods is the reps' queue: cards awaiting a decision, oldest first.
@@ -220,7 +220,7 @@ func (s *Server) listPendingPaymentMethods(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, paymentMethodList(pms, hasMore))
+	c.PureJSON(http.StatusOK, paymentMethodList(pms, hasMore))
 }
 
 type decisionRequest struct {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"html/template"
+	"maps"
 	"net/http"
 	"net/url"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"github.com/payportal/payportal/internal/billing"
 	"github.com/payportal/payportal/internal/gateway"
 	"github.com/payportal/payportal/internal/gateway/sandbox"
+	"github.com/payportal/payportal/internal/i18n"
 	"github.com/payportal/payportal/internal/portal"
 )
 
@@ -32,6 +34,9 @@ type PaymentService interface {
 	// PayPalReturn passes the buyer's return on; waited reports whether the payment was still
 	// waiting for the buyer, the only time the buyer is sent on to its return_url.
 	PayPalReturn(ctx context.Context, orderID string, approved bool) (p billing.Payment, waited bool, err error)
+	// PayPalOrderPayment is the payment behind a PayPal order and the account it pays: what
+	// the sandbox's approval page names.
+	PayPalOrderPayment(ctx context.Context, orderID string) (billing.Payment, billing.Account, error)
 }
 
 // PayPalCheckout is the PayPal sandbox's buyer page: what approval_url opens when PayPal is the
@@ -69,7 +74,7 @@ func answerWrite(c *gin.Context, status int, replayed bool, body any) {
 	if replayed {
 		c.Header(replayedHeader, "true")
 	}
-	c.JSON(status, body)
+	c.PureJSON(status, body)
 }
 
 type createPaymentBody struct {
@@ -135,7 +140,7 @@ func (s *Server) newPayment(b createPaymentBody) (portal.NewPayment, error) {
 	case b.Currency == "":
 		return in, missing("currency")
 	case !billing.ValidCurrency(b.Currency):
-		return in, billing.Invalid(billing.CodeInvalidValue, "currency", "currency must be an ISO 4217 code such as USD")
+		return in, badCurrency(b.Currency)
 	case b.Method == "":
 		return in, missing("method")
 	}
@@ -249,7 +254,7 @@ func (s *Server) listPayments(c *gin.Context) {
 	for i, p := range payments {
 		data[i] = paymentView(p)
 	}
-	c.JSON(http.StatusOK, listJSON[paymentJSON]{Data: data, HasMore: hasMore})
+	c.PureJSON(http.StatusOK, listJSON[paymentJSON]{Data: data, HasMore: hasMore})
 }
 
 func (s *Server) getPayment(c *gin.Context) {
@@ -258,7 +263,7 @@ func (s *Server) getPayment(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, paymentView(p))
+	c.PureJSON(http.StatusOK, paymentView(p))
 }
 
 func (s *Server) cancelPayment(c *gin.Context) {
@@ -309,7 +314,7 @@ func (s *Server) paypalReturn(approved bool) gin.HandlerFunc {
 			c.Redirect(http.StatusFound, p.ReturnURL)
 			return
 		}
-		c.JSON(http.StatusOK, paymentView(p))
+		s.answerReturn(c, p)
 	}
 }
 
@@ -341,13 +346,18 @@ func isOrderID(token string) bool {
 
 var checkoutPage = template.Must(template.New("checkout").Parse(`<!doctype html>
 <html lang="en">
-<head><meta charset="utf-8"><title>PayPal sandbox checkout</title>
+<head><meta charset="utf-8"><title>Pay {{.Merchant}} · PayPal sandbox checkout</title>
 <style>body{font-family:sans-serif;max-width:32rem;margin:3rem auto}button{font-size:1rem;padding:.5rem 1.5rem;margin-right:1rem}</style>
 </head>
 <body>
 <h1>PayPal sandbox</h1>
 <p>This page stands in for PayPal in development: no money moves.</p>
-<p>Pay <strong id="amount">{{.Amount}}</strong>{{with .Description}} for {{.}}{{end}}.</p>
+<p>Pay <strong id="merchant">{{.Merchant}}</strong> <strong id="amount">{{.Amount}}</strong>{{with .Description}} for {{.}}{{end}}.</p>
+<dl>
+{{with .Company}}<dt>Account</dt><dd id="account">{{.}} ({{$.AccountID}})</dd>{{end}}
+{{with .PaymentID}}<dt>Payment</dt><dd id="payment">{{.}}</dd>{{end}}
+<dt>Order</dt><dd id="order">{{.OrderID}}</dd>
+</dl>
 {{if .Open}}
 <form method="post" action="{{.ApproveAction}}"><button type="submit" id="approve">Approve</button></form>
 <form method="post" action="{{.CancelAction}}"><button type="submit" id="cancel">Cancel</button></form>
@@ -371,17 +381,26 @@ func (s *Server) sandboxCheckoutPage(c *gin.Context) {
 		return
 	}
 	q := "?token=" + url.QueryEscape(o.ID)
+	data := map[string]any{"Merchant": s.merchantName(), "OrderID": o.ID}
+	// The page names the account and payment behind the order; an order no payment knows
+	// (made by hand in the sandbox) is shown without them.
+	if p, acct, err := s.Payments.PayPalOrderPayment(c.Request.Context(), o.ID); err == nil {
+		data["Company"], data["AccountID"], data["PaymentID"] = acct.CompanyName, acct.ID, p.ID
+	} else if billing.ErrorOf(err) == nil || billing.ErrorOf(err).Kind != billing.KindNotFound {
+		s.log.WarnContext(c.Request.Context(), "sandbox checkout: payment of the order unknown", "order_id", o.ID, "err", err)
+	}
 	c.Header("Cache-Control", "no-store")
-	s.sandboxPage(c, checkoutPage, "sandbox checkout", map[string]any{
-		"Amount": o.Amount.String(), "Description": o.Description, "Status": string(o.Status),
+	maps.Copy(data, map[string]any{
+		"Amount": i18n.FormatMoney(i18n.English, o.Amount), "Description": o.Description, "Status": string(o.Status),
 		"Open":          o.Status == sandbox.OrderCreated || o.Status == sandbox.OrderApproved,
 		"ApproveAction": sandbox.CheckoutPath + "/approve" + q,
 		"CancelAction":  sandbox.CheckoutPath + "/cancel" + q,
 	})
+	s.sandboxPage(c, checkoutPage, "sandbox checkout", data)
 }
 
-// sandboxPage serves one of the sandbox's buyer pages (PayPal checkout, 3-D Secure
-// challenge): no script at all, the page's own inline style, no framing (the buttons cannot
+// sandboxPage serves one of the buyer's pages (the sandbox's PayPal checkout and 3-D Secure
+// challenge, the return page): no script at all, the page's own inline style, no framing (the buttons cannot
 // be clickjacked), no <base> rewriting the form actions.
 func (s *Server) sandboxPage(c *gin.Context, page *template.Template, what string, data map[string]any) {
 	c.Header("Content-Type", "text/html; charset=utf-8")

@@ -117,7 +117,10 @@ func (f *strictCards) Decide(_ context.Context, repKeyID, pmID string, d billing
 	return pm, false, nil
 }
 
-type strictPayments struct{ created []portal.NewPayment }
+type strictPayments struct {
+	created []portal.NewPayment
+	landed  *billing.Payment // what the return links answer for the order LANDED
+}
 
 func (f *strictPayments) Create(_ context.Context, accountID string, in portal.NewPayment) (billing.Payment, bool, error) {
 	texts := []string{accountID, in.IdempotencyKey, in.ReturnURL}
@@ -171,15 +174,30 @@ func (f *strictPayments) PayPalReturn(_ context.Context, orderID string, _ bool)
 	if err := pgText(orderID); err != nil {
 		return billing.Payment{}, false, err
 	}
-	switch orderID {
-	case "ORDER1":
+	switch {
+	case orderID == "LANDED" && f.landed != nil:
+		return *f.landed, false, nil
+	case orderID == "ORDER1":
 		return billing.Payment{ID: "pay_pp", Status: billing.PaymentProcessing, Method: billing.MethodPayPal,
 			Amount: billing.Money{Amount: 2000, Currency: "USD"}, ReturnURL: "https://shop.example/back", CreatedAt: cardNow}, true, nil
-	case "ORDER2":
+	case orderID == "ORDER2":
 		return billing.Payment{ID: "pay_pp2", Status: billing.PaymentSucceeded, Method: billing.MethodPayPal,
 			Amount: billing.Money{Amount: 2000, Currency: "USD"}, ReturnURL: "https://shop.example/back", CreatedAt: cardNow}, false, nil
 	}
 	return billing.Payment{}, false, billing.NotFound("payment")
+}
+
+// PayPalOrderPayment knows ORDER1's payment, of Acme Corp's account acct_demo.
+func (f *strictPayments) PayPalOrderPayment(_ context.Context, orderID string) (billing.Payment, billing.Account, error) {
+	if err := pgText(orderID); err != nil {
+		return billing.Payment{}, billing.Account{}, err
+	}
+	if orderID != "ORDER1" {
+		return billing.Payment{}, billing.Account{}, billing.NotFound("payment")
+	}
+	return billing.Payment{ID: "pay_pp", AccountID: "acct_demo", Status: billing.PaymentRequiresAction, Method: billing.MethodPayPal,
+			Amount: billing.Money{Amount: 2000, Currency: "USD"}, CreatedAt: cardNow},
+		billing.Account{ID: "acct_demo", CompanyName: "Acme <Corp>", Currency: "USD"}, nil
 }
 
 // strictCheckout is the sandbox's order store with one open order, ORDER1.
@@ -583,7 +601,7 @@ func TestSecurityHeaders(t *testing.T) {
 		t.Errorf("checkout page headers: %v", resp.Header)
 	}
 	// The page still renders its amount and both buttons under that policy.
-	for _, want := range []string{"20.00 USD", `id="approve"`, `id="cancel"`, `action="/sandbox/paypal/checkout/approve?token=ORDER1"`} {
+	for _, want := range []string{"$20.00", `id="approve"`, `id="cancel"`, `action="/sandbox/paypal/checkout/approve?token=ORDER1"`} {
 		if !strings.Contains(page, want) {
 			t.Errorf("checkout page lacks %q", want)
 		}

@@ -53,6 +53,12 @@ type Server struct {
 	Codec  http.Handler
 	Logger *slog.Logger
 	Clock  billing.Clock // validation's "now" (card expiry); nil: the system clock
+	// MerchantName is who the buyer's pages (the PayPal return page, the sandbox checkout)
+	// say is paid; "" is PayPortal.
+	MerchantName string
+	// PortalURL is the customer portal the return page links back to when the payment has
+	// no return_url; "": no link.
+	PortalURL string
 	// ReturnURLHosts is where a payment's return_url may send the buyer.
 	ReturnURLHosts ReturnURLHosts
 	// TrustedProxies are the CIDRs of reverse proxies whose X-Forwarded-For names the client
@@ -107,7 +113,7 @@ func (s *Server) Handler() http.Handler {
 		s.writeError(c, billing.Errorf(billing.KindNotFound, billing.CodeNotFound, "no route %s %s", c.Request.Method, c.Request.URL.Path))
 	})
 	r.NoMethod(func(c *gin.Context) {
-		c.AbortWithStatusJSON(http.StatusMethodNotAllowed, errorBody{Error: errorDetail{
+		abortJSON(c, http.StatusMethodNotAllowed, errorBody{Error: errorDetail{
 			Type: "invalid_request", Code: "method_not_allowed", Message: c.Request.Method + " is not allowed here"}})
 	})
 

@@ -99,7 +99,7 @@ func (s *Server) listWebhookEndpoints(c *gin.Context) {
 	for i, w := range endpoints {
 		data[i] = webhookEndpointView(w)
 	}
-	c.JSON(http.StatusOK, listJSON[webhookEndpointJSON]{Data: data, HasMore: hasMore})
+	c.PureJSON(http.StatusOK, listJSON[webhookEndpointJSON]{Data: data, HasMore: hasMore})
 }
 
 func (s *Server) deleteWebhookEndpoint(c *gin.Context) {
@@ -200,7 +200,7 @@ func (s *Server) listEvents(c *gin.Context) {
 			return
 		}
 	}
-	c.JSON(http.StatusOK, listJSON[eventJSON]{Data: data, HasMore: hasMore})
+	c.PureJSON(http.StatusOK, listJSON[eventJSON]{Data: data, HasMore: hasMore})
 }
 
 func (s *Server) getEvent(c *gin.Context) {
@@ -208,7 +208,7 @@ func (s *Server) getEvent(c *gin.Context) {
 	if err == nil {
 		var v eventJSON
 		if v, err = eventWithDeliveries(e); err == nil {
-			c.JSON(http.StatusOK, v)
+			c.PureJSON(http.StatusOK, v)
 			return
 		}
 	}
@@ -225,7 +225,7 @@ func (s *Server) redeliverEvent(c *gin.Context) {
 	if err == nil {
 		var v eventJSON
 		if v, err = eventWithDeliveries(e); err == nil {
-			c.JSON(http.StatusAccepted, v)
+			c.PureJSON(http.StatusAccepted, v)
 			return
 		}
 	}

@@ -151,7 +151,7 @@ func (v *cardValidation) validate(d RepDecision) error {
 		return temporal.NewApplicationError(fmt.Sprintf("the card is already %s", status), ErrTypeAlreadyDecided, v.state)
 	}
 	if !d.valid() {
-		return temporal.NewApplicationError(fmt.Sprintf("decision %q: want approve or reject", d.Decision), ErrTypeInvalidRequest)
+		return temporal.NewApplicationError(fmt.Sprintf("decision must be approve or reject, not %q", d.Decision), ErrTypeInvalidRequest)
 	}
 	return nil
 }

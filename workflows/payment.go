@@ -113,7 +113,7 @@ const maxUnapprovedReturns = 10
 func Payment(ctx workflow.Context, in PaymentInput) (PaymentState, error) {
 	s := &paymentSaga{in: in, state: PaymentState{Status: billing.PaymentProcessing},
 		cancelRequests: workflow.NewBufferedChannel(ctx, 1)}
-	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (PaymentState, error) { return s.state, nil }); err != nil {
+	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (PaymentStatusQuery, error) { return s.state.statusQuery(), nil }); err != nil {
 		return s.state, err
 	}
 	v := workflow.GetVersion(ctx, versionResolveOutcomes, workflow.DefaultVersion, versionLocalSteps)
@@ -446,8 +446,8 @@ func (s *paymentSaga) answerStarted(ctx workflow.Context) (PaymentState, error) 
 func (s *paymentSaga) validateCancel(_ workflow.Context, _ CancelPaymentSignal) error {
 	if s.state.Status != billing.PaymentRequiresAction {
 		return temporal.NewApplicationError(
-			fmt.Sprintf("payment %s is %s; only a payment waiting for the buyer (PayPal approval or 3-D Secure: requires_action) can be canceled",
-				s.in.PaymentID, s.state.Status), ErrTypeNotCancelable, s.state.Status)
+			fmt.Sprintf("payment %s %s; only a payment waiting for the buyer (PayPal approval or 3-D Secure: requires_action) can be canceled",
+				s.in.PaymentID, s.state.Status.Phrase()), ErrTypeNotCancelable, s.state.Status)
 	}
 	return nil
 }

@@ -158,13 +158,13 @@ func (e *paymentEnv) run(method billing.PaymentMethodKind) workflows.PaymentStat
 	return st
 }
 
-func (e *paymentEnv) queryStatus() workflows.PaymentState {
+func (e *paymentEnv) queryStatus() workflows.PaymentStatusQuery {
 	e.t.Helper()
 	v, err := e.QueryWorkflow(workflows.QueryStatus)
 	if err != nil {
 		e.t.Fatalf("query status: %v", err)
 	}
-	var st workflows.PaymentState
+	var st workflows.PaymentStatusQuery
 	if err := v.Get(&st); err != nil {
 		e.t.Fatal(err)
 	}

@@ -94,7 +94,10 @@ var scheduledStartTime = temporal.NewSearchAttributeKeyTime("TemporalScheduledSt
 // has started; the billing itself, dunning included, may take weeks and outlives it.
 func BillingDayWorkflow(ctx workflow.Context, in BillingDayInput) (BillingDayResult, error) {
 	var result BillingDayResult
-	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (BillingDayResult, error) { return result, nil }); err != nil {
+	status := BillingDayStarting // a query answer only: nothing in the history depends on it
+	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (BillingDayStatusQuery, error) {
+		return BillingDayStatusQuery{Status: status, WorkflowID: result.WorkflowID}, nil
+	}); err != nil {
 		return result, fmt.Errorf("register status query: %w", err)
 	}
 	if err := ensureAccountSearchAttribute(ctx, in.AccountID); err != nil {
@@ -121,12 +124,13 @@ func BillingDayWorkflow(ctx workflow.Context, in BillingDayInput) (BillingDayRes
 	err := month.GetChildWorkflowExecution().Get(ctx, nil)
 	if temporal.IsWorkflowExecutionAlreadyStartedError(err) {
 		workflow.GetLogger(ctx).Info("month already billed", "account_id", in.AccountID, "workflow_id", result.WorkflowID)
-		result.AlreadyStarted = true
+		result.AlreadyStarted, status = true, BillingDayAlreadyStarted
 		return result, nil
 	}
 	if err != nil {
 		return result, fmt.Errorf("start %s: %w", result.WorkflowID, err)
 	}
+	status = BillingDayStarted
 	return result, nil
 }
 
@@ -191,7 +195,7 @@ type RecurringBillingState struct {
 func RecurringBillingWorkflow(ctx workflow.Context, in RecurringBillingInput) (RecurringBillingState, error) {
 	b := &monthlyBilling{in: in, state: RecurringBillingState{Stage: StageIssuing}}
 	b.in.BillingDate = dayOf(in.BillingDate)
-	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (RecurringBillingState, error) { return b.state, nil }); err != nil {
+	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (RecurringBillingStatusQuery, error) { return b.state.statusQuery(), nil }); err != nil {
 		return b.state, fmt.Errorf("register status query: %w", err)
 	}
 	if err := ensureAccountSearchAttribute(ctx, in.AccountID); err != nil {

@@ -146,7 +146,7 @@ func waitForStage(t *testing.T, c client.Client, workflowID string, stage workfl
 	t.Helper()
 	deadline := time.Now().Add(time.Minute)
 	for {
-		var s workflows.RecurringBillingState
+		var s workflows.RecurringBillingStatusQuery
 		v, err := c.QueryWorkflow(context.Background(), workflowID, "", workflows.QueryStatus)
 		if err == nil {
 			err = v.Get(&s)

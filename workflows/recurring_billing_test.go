@@ -406,7 +406,7 @@ func TestRecurringBillingStatusQuery(t *testing.T) {
 			t.Errorf("query: %v", err)
 			return
 		}
-		var s workflows.RecurringBillingState
+		var s workflows.RecurringBillingStatusQuery
 		if err := v.Get(&s); err != nil {
 			t.Error(err)
 			return
@@ -469,13 +469,13 @@ func TestRecurringPaymentIDIsValidAndPerAttempt(t *testing.T) {
 var billingStart = time.Date(2026, 12, 1, 6, 0, 0, 0, time.UTC) // when runMonth's workflow starts
 
 // queryStage answers the month's status at the current time of env.
-func queryStage(t *testing.T, env *testsuite.TestWorkflowEnvironment) workflows.RecurringBillingState {
+func queryStage(t *testing.T, env *testsuite.TestWorkflowEnvironment) workflows.RecurringBillingStatusQuery {
 	t.Helper()
 	v, err := env.QueryWorkflow(workflows.QueryStatus)
 	if err != nil {
 		t.Fatalf("query: %v", err)
 	}
-	var s workflows.RecurringBillingState
+	var s workflows.RecurringBillingStatusQuery
 	if err := v.Get(&s); err != nil {
 		t.Fatal(err)
 	}
@@ -484,10 +484,10 @@ func queryStage(t *testing.T, env *testsuite.TestWorkflowEnvironment) workflows.
 
 // runMonthWatched runs the month like runMonth, and records the status query's answer every
 // interval until horizon, so a test can see the stages the month went through.
-func runMonthWatched(t *testing.T, books *fakeBooks, interval, horizon time.Duration) (workflows.RecurringBillingState, []workflows.RecurringBillingState) {
+func runMonthWatched(t *testing.T, books *fakeBooks, interval, horizon time.Duration) (workflows.RecurringBillingState, []workflows.RecurringBillingStatusQuery) {
 	t.Helper()
 	env := billingEnv(t, books)
-	var seen []workflows.RecurringBillingState
+	var seen []workflows.RecurringBillingStatusQuery
 	for at := interval; at < horizon; at += interval {
 		env.RegisterDelayedCallback(func() { seen = append(seen, queryStage(t, env)) }, at)
 	}

@@ -32,6 +32,12 @@ func WebhookDeliveryWorkflowID(eventID, endpointID string) string {
 func WebhookDeliveryWorkflow(ctx workflow.Context, in WebhookDeliveryInput) error {
 	var a *activities.Webhooks
 	d := activities.WebhookDelivery{EventID: in.EventID, EndpointID: in.EndpointID}
+	status := WebhookDelivering // the query's answer only: no command depends on it
+	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (WebhookDeliveryStatusQuery, error) {
+		return WebhookDeliveryStatusQuery{Status: status, EventID: in.EventID, EndpointID: in.EndpointID}, nil
+	}); err != nil {
+		return err
+	}
 	deliverCtx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout:    time.Minute, // the post itself gives up after 10 s
 		ScheduleToCloseTimeout: in.GiveUpAfter,
@@ -40,13 +46,19 @@ func WebhookDeliveryWorkflow(ctx workflow.Context, in WebhookDeliveryInput) erro
 	})
 	err := workflow.ExecuteActivity(deliverCtx, a.DeliverWebhook, d).Get(ctx, nil)
 	if err == nil {
+		status = WebhookDelivered
 		return nil
 	}
+	status = WebhookDisablingEndpoint
 	workflow.GetLogger(ctx).Warn("webhook endpoint failed for the whole retry window; disabling it",
 		"event", in.EventID, "endpoint", in.EndpointID)
 	disableCtx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: time.Minute,
 		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, MaximumInterval: 10 * time.Minute},
 	})
-	return workflow.ExecuteActivity(disableCtx, a.DisableWebhookEndpoint, d).Get(ctx, nil)
+	if err := workflow.ExecuteActivity(disableCtx, a.DisableWebhookEndpoint, d).Get(ctx, nil); err != nil {
+		return err
+	}
+	status = WebhookEndpointDisabled
+	return nil
 }

@@ -28,7 +28,14 @@ func WebhookDispatcher(ctx workflow.Context) error {
 		// No maximum of attempts: the dispatcher is never done.
 		RetryPolicy: &temporal.RetryPolicy{InitialInterval: time.Second, MaximumInterval: 30 * time.Second},
 	})
+	stretch := 0 // the query's answer only
+	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (WebhookDispatcherStatusQuery, error) {
+		return WebhookDispatcherStatusQuery{Status: "dispatching", Stretch: stretch, Stretches: dispatchStretches}, nil
+	}); err != nil {
+		return err
+	}
 	for range dispatchStretches {
+		stretch++
 		if err := workflow.ExecuteActivity(actx, a.DispatchEvents).Get(ctx, nil); err != nil {
 			return err
 		}

@@ -171,6 +171,8 @@ func (a *App) APIServer() *api.Server {
 		Registry:       a.registry(),
 		Limits:         api.RateLimits{PerSecond: a.Config.RateLimitPerSecond, Burst: a.Config.RateLimitBurst},
 		ReturnURLHosts: api.ReturnURLHosts{Allowed: a.Config.ReturnURLHosts, AnyWhenEmpty: a.Config.Development()},
+		MerchantName:   a.Config.MerchantName,
+		PortalURL:      a.Config.PortalURL,
 		TrustedProxies: a.Config.TrustedProxies,
 		Console: (&console.Console{DB: a.DB, Cards: a.cardService(), Clock: a.Clock, Secure: !a.Config.Development(),
 			TemporalUI: a.Config.TemporalUIURL, TemporalNamespace: a.Config.TemporalNamespace, Logger: a.Log}).Handler(),

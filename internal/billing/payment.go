@@ -24,6 +24,27 @@ func (s PaymentStatus) Final() bool {
 	return false
 }
 
+// Phrase says where the payment stands as the rest of a sentence about it, with the status
+// name in parentheses so a reader can match it to the API's field: "payment pay_1 " +
+// "has already succeeded (succeeded)".
+func (s PaymentStatus) Phrase() string {
+	switch s {
+	case PaymentProcessing:
+		return "is still being processed (processing)"
+	case PaymentRequiresAction:
+		return "is waiting for the buyer (requires_action)"
+	case PaymentSucceeded:
+		return "has already succeeded (succeeded)"
+	case PaymentFailed:
+		return "has already failed (failed)"
+	case PaymentCanceled:
+		return "was already canceled (canceled)"
+	case PaymentExpired:
+		return "has already expired (expired)"
+	}
+	return "is " + string(s)
+}
+
 // Compensation is what undoing a payment that did not go through did with the money.
 type Compensation string
 

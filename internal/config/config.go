@@ -82,6 +82,11 @@ type Config struct {
 	// (PAYPORTAL_RETURN_URL_HOSTS): exact names, or "*.example.com" for its subdomains. Empty
 	// allows any host in development and refuses every return_url in production.
 	ReturnURLHosts []string
+	// MerchantName is who the buyer's pages say is paid (PAYPORTAL_MERCHANT_NAME; PayPortal).
+	MerchantName string
+	// PortalURL is the customer portal the PayPal return page links back to when the payment
+	// has no return_url (PAYPORTAL_PORTAL_URL; empty: no link).
+	PortalURL string
 	// TrustedProxies are the CIDRs of the reverse proxies whose X-Forwarded-For is believed
 	// (PAYPORTAL_TRUSTED_PROXIES); empty: the connection's address is the client's.
 	TrustedProxies []string
@@ -160,6 +165,11 @@ func Load() (Config, error) {
 	c.TemporalAddress, c.TemporalNamespace = c.Temporal.Address, c.Temporal.Namespace
 	if c.ReturnURLHosts, err = hostListEnv("PAYPORTAL_RETURN_URL_HOSTS"); err != nil {
 		return Config{}, err
+	}
+	c.MerchantName = env("PAYPORTAL_MERCHANT_NAME", "PayPortal")
+	c.PortalURL = os.Getenv("PAYPORTAL_PORTAL_URL")
+	if u, perr := url.Parse(c.PortalURL); c.PortalURL != "" && (perr != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "") {
+		return Config{}, fmt.Errorf("PAYPORTAL_PORTAL_URL %q: want an absolute http(s) URL", c.PortalURL)
 	}
 	if c.TrustedProxies, err = cidrListEnv("PAYPORTAL_TRUSTED_PROXIES"); err != nil {
 		return Config{}, err

@@ -80,6 +80,30 @@ var brandLengths = map[string][]int{
 	BrandDiscover:   {16},
 }
 
+// brandNames are the brands as card holders write them, for messages.
+var brandNames = map[string]string{
+	BrandVisa: "Visa", BrandMastercard: "Mastercard", BrandAmex: "American Express", BrandDiscover: "Discover",
+}
+
+func article(word string) string {
+	if strings.ContainsRune("AEIOU", rune(word[0])) {
+		return "an"
+	}
+	return "a"
+}
+
+// digitCounts writes lengths as English: "15", "13, 16 or 19".
+func digitCounts(lengths []int) string {
+	s := make([]string, len(lengths))
+	for i, n := range lengths {
+		s[i] = strconv.Itoa(n)
+	}
+	if len(s) == 1 {
+		return s[0]
+	}
+	return strings.Join(s[:len(s)-1], ", ") + " or " + s[len(s)-1]
+}
+
 // ValidateCard checks what can be checked without asking a processor: number format, brand
 // length and Luhn, expiry (a card is good until the end of its expiry month, UTC), CVC length
 // and the holder's name (required, at most MaxHolderNameLen characters, no control
@@ -120,7 +144,8 @@ func validateNumber(number string) error {
 		return billing.Invalid(billing.CodeInvalidCardNumber, ParamCardNumber, "the card brand is not accepted (Visa, Mastercard, American Express, Discover)")
 	}
 	if !slices.Contains(brandLengths[brand], len(d)) {
-		return billing.Invalid(billing.CodeInvalidCardNumber, ParamCardNumber, "a %s card number cannot have %d digits", brand, len(d))
+		return billing.Invalid(billing.CodeInvalidCardNumber, ParamCardNumber, "%s %s card number has %s digits, not %d",
+			article(brandNames[brand]), brandNames[brand], digitCounts(brandLengths[brand]), len(d))
 	}
 	if !luhnValid(d) {
 		return billing.Invalid(billing.CodeInvalidCardNumber, ParamCardNumber, "the card number is not valid")

@@ -117,3 +117,19 @@ func TestLuhn(t *testing.T) {
 		}
 	}
 }
+
+// TestCardLengthMessageReadsAsEnglish: the brand as card holders write it, with the lengths
+// it has.
+func TestCardLengthMessageReadsAsEnglish(t *testing.T) {
+	now := time.Date(2026, 3, 15, 12, 0, 0, 0, time.UTC)
+	for number, want := range map[string]string{
+		"42424242424242":  "a Visa card number has 13, 16 or 19 digits, not 14",
+		"37828224631000":  "an American Express card number has 15 digits, not 14",
+		"555555555555444": "a Mastercard card number has 16 digits, not 15",
+	} {
+		err := ValidateCard(Card{Number: number, ExpMonth: 12, ExpYear: 2030, CVC: "123", HolderName: "Ada"}, now)
+		if e := billing.ErrorOf(err); e == nil || e.Message != want {
+			t.Errorf("%s: %v, want %q", number, err, want)
+		}
+	}
+}

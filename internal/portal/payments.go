@@ -90,7 +90,7 @@ func (s *Payments) Create(ctx context.Context, accountID string, in NewPayment) 
 	}
 	if in.Amount.Currency != acct.Currency {
 		return billing.Payment{}, false, billing.Invalid(billing.CodeCurrencyMismatch, "currency",
-			"this account pays in %s", acct.Currency)
+			"currency must be %s: this account pays in %s", acct.Currency, acct.Currency)
 	}
 	hash := in.requestHash(s.RequestHashKey)
 
@@ -464,13 +464,13 @@ func cancelAnswer(p billing.Payment) (billing.Payment, error) {
 	return billing.Payment{}, notCancelable(p)
 }
 
-func leftRequiresAction(st workflows.PaymentState) bool {
+func leftRequiresAction(st workflows.PaymentStatusQuery) bool {
 	return st.Status != billing.PaymentRequiresAction
 }
 
 func notCancelable(p billing.Payment) error {
 	return billing.Conflict(billing.CodeNotCancelable,
-		"payment %s is %s; only a payment waiting for the buyer (PayPal approval or 3-D Secure: requires_action) can be canceled", p.ID, p.Status)
+		"payment %s %s; only a payment waiting for the buyer (PayPal approval or 3-D Secure: requires_action) can be canceled", p.ID, p.Status.Phrase())
 }
 
 // PayPalReturn passes the buyer's return from PayPal (approved, or cancelled on PayPal's side)
@@ -496,6 +496,17 @@ func (s *Payments) PayPalReturn(ctx context.Context, orderID string, approved bo
 	}
 	cur, err := s.awaitSaga(ctx, p, leftRequiresAction)
 	return cur, err == nil, err
+}
+
+// PayPalOrderPayment is the payment behind a PayPal order and the account it pays, for the
+// sandbox's approval page. The order id is the capability, as for PayPalReturn.
+func (s *Payments) PayPalOrderPayment(ctx context.Context, orderID string) (billing.Payment, billing.Account, error) {
+	p, err := s.DB.PaymentByPayPalOrder(ctx, orderID)
+	if err != nil {
+		return billing.Payment{}, billing.Account{}, err
+	}
+	acct, err := s.DB.Account(ctx, p.AccountID)
+	return p, acct, err
 }
 
 // CardAuthenticationReturn passes the cardholder's return from 3-D Secure on to the payment
@@ -552,7 +563,7 @@ func (s *Payments) signal(ctx context.Context, p billing.Payment, name string, a
 // awaitSaga waits, at most OutcomeWait, until the saga's status query says done, then
 // answers the payment as stored (read once: the saga records a step before its state shows
 // it). A query that fails ends the wait early; the payment is then answered as it stands.
-func (s *Payments) awaitSaga(ctx context.Context, p billing.Payment, done func(workflows.PaymentState) bool) (billing.Payment, error) {
+func (s *Payments) awaitSaga(ctx context.Context, p billing.Payment, done func(workflows.PaymentStatusQuery) bool) (billing.Payment, error) {
 	waitCtx, cancel := context.WithTimeout(ctx, orDefault(s.OutcomeWait, 5*time.Second))
 	defer cancel()
 	if _, _, err := awaitStatus(waitCtx, s.Temporal, p.WorkflowID, done); err != nil {

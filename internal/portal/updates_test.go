@@ -259,8 +259,19 @@ func TestCancelRefusedByTheSaga(t *testing.T) {
 }
 
 // A run from before the cancel update refuses it as unknown: the API signals, as it used to,
-// and waits on the run's status query (not the database) for the cancel to land.
+// and waits on the run's status query (not the database) for the cancel to land. The query is
+// answered in the old worker's shape ({"Status"}) and in today's ({"status"}): during a rolling
+// deploy either worker may answer.
 func TestCancelFallsBackToTheSignalForOldRuns(t *testing.T) {
+	t.Run("old status shape", func(t *testing.T) {
+		cancelBySignal(t, func(st billing.PaymentStatus) any { return workflows.PaymentState{Status: st} })
+	})
+	t.Run("status query shape", func(t *testing.T) {
+		cancelBySignal(t, func(st billing.PaymentStatus) any { return workflows.PaymentStatusQuery{Status: st} })
+	})
+}
+
+func cancelBySignal(t *testing.T, answer func(billing.PaymentStatus) any) {
 	ctx := context.Background()
 	db := seededDB(t)
 	tc := &scriptedTemporal{}
@@ -286,7 +297,7 @@ func TestCancelFallsBackToTheSignalForOldRuns(t *testing.T) {
 	tc.query = func() (any, error) {
 		mu.Lock()
 		defer mu.Unlock()
-		return state, nil
+		return answer(state.Status), nil
 	}
 	got, _, err := s.Cancel(ctx, devdata.DemoAccountID, p.ID, "")
 	if err != nil || got.Status != billing.PaymentCanceled {

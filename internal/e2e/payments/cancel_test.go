@@ -290,7 +290,7 @@ func TestCancelRefusedByTheSagaLeavesNoTrace(t *testing.T) {
 		}
 	}
 	e := decode[apiError](t, raw)
-	if status != http.StatusConflict || e.Error.Code != "not_cancelable" || !strings.Contains(e.Error.Message, "is processing") {
+	if status != http.StatusConflict || e.Error.Code != "not_cancelable" || !strings.Contains(e.Error.Message, "is still being processed (processing)") {
 		t.Errorf("cancelling a card payment being charged answered %d %s, want 409 not_cancelable (the saga: processing)", status, raw)
 	}
 	r := p.requests(pay.WorkflowID)

@@ -305,6 +305,11 @@ func (p *portal) buyerClicks(approvalURL, button string) *http.Response {
 	if resp.StatusCode != http.StatusOK || !strings.Contains(resp.Header.Get("Content-Type"), "text/html") {
 		p.t.Fatalf("checkout page answered %d %s", resp.StatusCode, page)
 	}
+	// The buyer sees whom they pay and for which account.
+	if !strings.Contains(string(page), `id="merchant">PayPortal`) || !strings.Contains(string(page), `id="account">`) ||
+		!strings.Contains(string(page), `id="payment">pay_`) {
+		p.t.Errorf("checkout page names no merchant, account or payment:\n%s", page)
+	}
 	var action string
 	for _, m := range formAction.FindAllStringSubmatch(string(page), -1) {
 		if m[2] == button {
@@ -343,10 +348,12 @@ func TestPayPalApprovedByTheBuyerSucceeds(t *testing.T) {
 	raw, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK || resp.Request.URL.Path != "/v1/paypal/return" {
-		t.Fatalf("approving landed on %s with %d %s, want the payment from /v1/paypal/return", resp.Request.URL, resp.StatusCode, raw)
+		t.Fatalf("approving landed on %s with %d %s, want the return page of /v1/paypal/return", resp.Request.URL, resp.StatusCode, raw)
 	}
-	if landed := decode[payment](t, raw); landed.ID != pay.ID || landed.Status == "requires_action" {
-		t.Errorf("the return answered %+v, want the payment moving on", landed)
+	// Without a return_url the browser lands on PayPortal's page saying how the payment stands.
+	if page := string(raw); !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") || !strings.Contains(page, `id="payment">`+pay.ID) ||
+		!strings.Contains(page, "$20.00") || !(strings.Contains(page, `data-state="paid"`) || strings.Contains(page, `data-state="waiting"`)) {
+		t.Errorf("the return answered %s:\n%s\nwant the landing page of the payment, paid or still waiting", resp.Header.Get("Content-Type"), page)
 	}
 	got := p.awaitFinal(pay.ID, 30*time.Second)
 	if got.Status != "succeeded" {

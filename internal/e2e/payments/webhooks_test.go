@@ -400,7 +400,7 @@ func TestWebhooksDeliverTheMonthlyInvoice(t *testing.T) {
 		_ = p.app.Temporal.TerminateWorkflow(context.Background(), run.GetID(), "", "test over")
 	}()
 
-	var month2 struct{ InvoiceID string }
+	var month2 workflows.RecurringBillingStatusQuery
 	p.eventually("the month's invoice", 30*time.Second, func() bool {
 		v, err := p.app.Temporal.QueryWorkflow(ctx, run.GetID(), "", "status")
 		return err == nil && v.Get(&month2) == nil && month2.InvoiceID != ""
