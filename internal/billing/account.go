@@ -22,12 +22,12 @@ const (
 
 // Account is a customer company.
 type Account struct {
-	ID           string
-	CompanyName  string
-	Address      Address
-	Currency     string
-	BillingDay   int    // 1..28: the day of the month recurring invoices are issued
-	Language     string // "en" or "fr": the default PDF language
+	ID          string
+	CompanyName string
+	Address     Address
+	Currency    string
+	BillingDay  int    // 1..28: the day of the month recurring invoices are issued
+	Language    string // "en" or "fr": the default PDF language
 	// MailLanguage is "en" or "fr": every mail to the account is written in it. The customer
 	// sets it; it starts as Language.
 	MailLanguage string
