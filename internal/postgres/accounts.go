@@ -12,8 +12,14 @@ import (
 	"github.com/payportal/payportal/internal/billing"
 )
 
-const accountColumns = `id, company_name, address_line1, address_line2, city, state, postal_code, country,
-	currency, billing_day, language, contact_email, tax_rate_bps, status, created_at, mail_language`
+// accountInsertColumns are those CreateAccount always writes; mail_language (migration
+// 00014) only when given, so the database's default applies (and older schemas, in the
+// migration tests, still take the insert).
+const (
+	accountInsertColumns = `id, company_name, address_line1, address_line2, city, state, postal_code, country,
+	currency, billing_day, language, contact_email, tax_rate_bps, status, created_at`
+	accountColumns = accountInsertColumns + `, mail_language`
+)
 
 func scanAccount(row pgx.Row) (billing.Account, error) {
 	var a billing.Account
@@ -186,15 +192,14 @@ func balance(ctx context.Context, q querier, accountID string) (int64, error) {
 // CreateAccount inserts an account; it reports false when one with that ID already exists.
 // Without a MailLanguage, the account's mails follow its Language (the database sets it).
 func (db *DB) CreateAccount(ctx context.Context, a billing.Account) (bool, error) {
-	var mailLanguage *string
-	if a.MailLanguage != "" {
-		mailLanguage = &a.MailLanguage
-	}
-	tag, err := db.Pool.Exec(ctx, `INSERT INTO accounts (`+accountColumns+`)
-		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16) ON CONFLICT (id) DO NOTHING`,
-		a.ID, a.CompanyName, a.Address.Line1, a.Address.Line2, a.Address.City, a.Address.State,
+	cols, values := accountInsertColumns, `$1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15`
+	args := []any{a.ID, a.CompanyName, a.Address.Line1, a.Address.Line2, a.Address.City, a.Address.State,
 		a.Address.PostalCode, a.Address.Country, a.Currency, a.BillingDay, a.Language, a.ContactEmail,
-		a.TaxRateBps, a.Status, a.CreatedAt, mailLanguage)
+		a.TaxRateBps, a.Status, a.CreatedAt}
+	if a.MailLanguage != "" {
+		cols, values, args = cols+`, mail_language`, values+`,$16`, append(args, a.MailLanguage)
+	}
+	tag, err := db.Pool.Exec(ctx, `INSERT INTO accounts (`+cols+`) VALUES (`+values+`) ON CONFLICT (id) DO NOTHING`, args...)
 	if err != nil {
 		return false, fmt.Errorf("create account %s: %w", a.ID, err)
 	}
