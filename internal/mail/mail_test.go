@@ -76,6 +76,26 @@ func TestSMTPRoundTripEnglishAndFrench(t *testing.T) {
 	}
 }
 
+// French typography's no-break spaces survive the subject's and the body's encodings.
+func TestSMTPKeepsFrenchSpacing(t *testing.T) {
+	srv := mailtest.Start(t)
+	m := mail.PaymentReceipt("fr", mail.PaymentReceiptData{To: "ap@demo.example", PaymentID: "pay_1", Amount: usd,
+		Method: billing.MethodCard, Brand: "amex", Last4: "0005", NewBalance: balance})
+	if err := newSender(t, mail.SMTPConfig{Addr: srv.Addr()}).Send(context.Background(), m); err != nil {
+		t.Fatal(err)
+	}
+	r := srv.WaitFor(t, 1, 5*time.Second)[0]
+	if r.Subject != m.Subject || r.Subject != "Paiement reçu\u202f: 1\u202f234,56\u00a0$US" {
+		t.Errorf("subject %q, want %q", r.Subject, m.Subject)
+	}
+	if strings.TrimRight(r.Text, "\r\n") != strings.TrimRight(m.Text, "\n") || !strings.Contains(r.Text, "carte American Express se terminant par 0005") {
+		t.Errorf("text:\n%s\nwant:\n%s", r.Text, m.Text)
+	}
+	if !strings.Contains(r.HTML, "Nouveau solde\u202f: 50,00\u00a0$US") {
+		t.Errorf("HTML lost the no-break spaces:\n%s", r.HTML)
+	}
+}
+
 func TestSMTPFailNextThenRetrySucceeds(t *testing.T) {
 	srv := mailtest.Start(t)
 	sender := newSender(t, mail.SMTPConfig{Addr: srv.Addr(), From: "Billing <noreply@example.com>"})
