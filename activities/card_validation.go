@@ -76,26 +76,34 @@ func (a *CardValidation) RecordCardDecision(ctx context.Context, d CardDecision)
 	return rec, nil
 }
 
-// CardStatusNotice is one status-change mail about a card: who gets it, in which language,
-// and the public facts of the card.
+// CardStatusNotice is one status-change mail about a card: who gets it and the public facts
+// of the card.
 type CardStatusNotice struct {
 	PaymentMethodID string
 	To              string
-	Language        string
-	CompanyName     string
-	Brand           string
-	Last4           string
-	Status          billing.PaymentMethodStatus
-	Reason          string
-	Deadline        time.Time
+	// Language is the account's mail language when the workflow started; the mail follows
+	// the account's as it is when sent (see mailLanguage).
+	Language    string
+	CompanyName string
+	Brand       string
+	Last4       string
+	Status      billing.PaymentMethodStatus
+	Reason      string
+	Deadline    time.Time
 }
 
 // SendCardStatusMail mails the card's contact that its status changed, in the account's
-// language. A failure the mail server calls permanent (bad address, 5xx) is not retried;
+// mail language. A failure the mail server calls permanent (bad address, 5xx) is not retried;
 // anything else is, by the workflow's retry policy. A retry after a lost answer may send the
 // mail twice: mail is at-least-once.
 func (a *CardValidation) SendCardStatusMail(ctx context.Context, n CardStatusNotice) error {
-	msg := mail.CardStatusMail(n.Language, mail.CardStatus{
+	lang, err := mailLanguage(ctx, a.DB, n.Language, func(db *postgres.DB) (string, error) {
+		return db.CardMailLanguage(ctx, n.PaymentMethodID)
+	})
+	if err != nil {
+		return err
+	}
+	msg := mail.CardStatusMail(lang, mail.CardStatus{
 		To:          n.To,
 		CompanyName: n.CompanyName,
 		Brand:       n.Brand,
@@ -107,6 +115,24 @@ func (a *CardValidation) SendCardStatusMail(ctx context.Context, n CardStatusNot
 	if err := a.Mail.Send(ctx, msg); err != nil {
 		return mailError(fmt.Errorf("mail %s status of %s: %w", n.Status, n.PaymentMethodID, err))
 	}
-	activity.GetLogger(ctx).Info("card status mailed", "payment_method_id", n.PaymentMethodID, "status", n.Status)
+	activity.GetLogger(ctx).Info("card status mailed", "payment_method_id", n.PaymentMethodID, "status", n.Status, "language", lang)
 	return nil
+}
+
+// mailLanguage is the account's mail language as it is now, read through lookup, so that a
+// customer's change reaches the mails of workflows started before it. started is the
+// language the workflow was given: used when the account's record is gone, or when the
+// activity runs without the books (workflow unit tests).
+func mailLanguage(ctx context.Context, db *postgres.DB, started string, lookup func(*postgres.DB) (string, error)) (string, error) {
+	if db == nil {
+		return started, nil
+	}
+	lang, err := lookup(db)
+	if billing.KindOf(err) == billing.KindNotFound {
+		return started, nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("mail language: %w", err)
+	}
+	return lang, nil
 }

@@ -128,8 +128,10 @@ func (a *Invoices) RenderInvoicePDF(ctx context.Context, req InvoicePDFRequest) 
 
 // InvoiceNotice is the mail announcing an issued invoice.
 type InvoiceNotice struct {
-	InvoiceID     string
-	To            string
+	InvoiceID string
+	To        string
+	// Language is the invoice's (the PDF's); the mail follows the account's mail language as
+	// it is when sent.
 	Language      string
 	CompanyName   string
 	InvoiceNumber string
@@ -139,7 +141,13 @@ type InvoiceNotice struct {
 // SendInvoiceIssuedMail tells the account's contact that an invoice was issued. A failure the
 // mail server calls permanent is not retried. Mail is at-least-once.
 func (a *Invoices) SendInvoiceIssuedMail(ctx context.Context, n InvoiceNotice) error {
-	msg := mail.InvoiceIssuedMail(n.Language, mail.InvoiceIssued{
+	lang, err := mailLanguage(ctx, a.DB, n.Language, func(db *postgres.DB) (string, error) {
+		return db.InvoiceMailLanguage(ctx, n.InvoiceID)
+	})
+	if err != nil {
+		return err
+	}
+	msg := mail.InvoiceIssuedMail(lang, mail.InvoiceIssued{
 		To:            n.To,
 		CompanyName:   n.CompanyName,
 		InvoiceNumber: n.InvoiceNumber,

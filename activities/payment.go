@@ -339,7 +339,7 @@ func (p *Payments) SendPaymentReceipt(ctx context.Context, paymentID string) err
 	if pay.CompletedAt != nil {
 		when = *pay.CompletedAt
 	}
-	msg := mail.PaymentReceipt(acct.Language, mail.PaymentReceiptData{
+	msg := mail.PaymentReceipt(acct.MailLanguage, mail.PaymentReceiptData{
 		To: acct.ContactEmail, CompanyName: acct.CompanyName, PaymentID: pay.ID, Amount: pay.Amount,
 		Method: pay.Method, Brand: pay.CardBrand, Last4: pay.CardLast4, When: when,
 		NewBalance: billing.Money{Amount: bal, Currency: acct.Currency},
@@ -361,7 +361,7 @@ func (p *Payments) SendPaymentFailedMail(ctx context.Context, paymentID string) 
 		d.FailureCode = billing.CodePaymentCanceled // stopped by ops, not declined
 	}
 	d.Money, d.RefundID = p.moneyOutcome(ctx, pay), pay.RefundID
-	return p.send(ctx, mail.PaymentFailedMail(acct.Language, d))
+	return p.send(ctx, mail.PaymentFailedMail(acct.MailLanguage, d))
 }
 
 func (p *Payments) paymentAndAccount(ctx context.Context, paymentID string) (billing.Payment, billing.Account, error) {

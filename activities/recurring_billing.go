@@ -246,7 +246,7 @@ func (a *RecurringBilling) SendDunningMail(ctx context.Context, n DunningNotice)
 	if n.Failure != nil {
 		d.FailureCode, d.FailureMessage = n.Failure.Code, n.Failure.Message
 	}
-	if err := a.Mail.Send(ctx, mail.DunningMail(acct.Language, d)); err != nil {
+	if err := a.Mail.Send(ctx, mail.DunningMail(acct.MailLanguage, d)); err != nil {
 		return mailError(fmt.Errorf("mail dunning %d for invoice %s: %w", n.Attempt, n.InvoiceID, err))
 	}
 	activity.GetLogger(ctx).Info("dunning mailed", "account_id", n.AccountID, "invoice_id", n.InvoiceID,

@@ -142,7 +142,7 @@ func (a *Webhooks) DisableWebhookEndpoint(ctx context.Context, d WebhookDelivery
 	if err != nil {
 		return err
 	}
-	err = a.Mail.Send(ctx, mail.WebhookDisabledMail(acct.Language, mail.WebhookDisabled{To: acct.ContactEmail,
+	err = a.Mail.Send(ctx, mail.WebhookDisabledMail(acct.MailLanguage, mail.WebhookDisabled{To: acct.ContactEmail,
 		CompanyName: acct.CompanyName, EndpointID: w.ID, URL: w.URL}))
 	if err != nil && !mail.Permanent(err) {
 		return err

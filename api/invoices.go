@@ -15,6 +15,10 @@ import (
 // BillingService is the read side the customer routes need.
 type BillingService interface {
 	Summary(ctx context.Context, accountID string) (billing.Summary, error)
+	Account(ctx context.Context, accountID string) (billing.Account, error)
+	// SetMailLanguage changes the language of the account's mails: 422 for one PayPortal
+	// does not write.
+	SetMailLanguage(ctx context.Context, accountID, lang string) (billing.Account, error)
 	Invoices(ctx context.Context, accountID string, typ billing.InvoiceType, p billing.ListParams) ([]billing.Invoice, bool, error)
 	// EachInvoiceBatch hands every invoice matching the filters to fn, newest first, a batch
 	// at a time, without holding all of them: the CSV export.
@@ -187,6 +191,7 @@ type listJSON[T any] struct {
 type summaryJSON struct {
 	AccountID                    string           `json:"account_id"`
 	Currency                     string           `json:"currency"`
+	MailLanguage                 string           `json:"mail_language"`
 	CurrentBalance               int64            `json:"current_balance"`
 	EstimatedNextBalance         int64            `json:"estimated_next_balance"`
 	PaymentMethod                *monthlyCardJSON `json:"payment_method"`
@@ -204,7 +209,7 @@ type monthlyCardJSON struct {
 
 func summaryView(s billing.Summary) summaryJSON {
 	v := summaryJSON{
-		AccountID: s.AccountID, Currency: s.Currency, CurrentBalance: s.CurrentBalance,
+		AccountID: s.AccountID, Currency: s.Currency, MailLanguage: s.MailLanguage, CurrentBalance: s.CurrentBalance,
 		EstimatedNextBalance:         s.EstimatedNextBalance,
 		PreviousRecurringInvoiceDate: dateOrNil(s.PreviousRecurringInvoiceDate),
 		NextRecurringInvoiceDate:     s.NextRecurringInvoiceDate.Format(time.DateOnly),

@@ -46,6 +46,23 @@ func (strictBilling) Summary(_ context.Context, accountID string) (billing.Summa
 	return billing.Summary{}, billing.NotFound("account")
 }
 
+func (strictBilling) Account(_ context.Context, accountID string) (billing.Account, error) {
+	if err := pgText(accountID); err != nil {
+		return billing.Account{}, err
+	}
+	return billing.Account{}, billing.NotFound("account")
+}
+
+func (strictBilling) SetMailLanguage(_ context.Context, accountID, lang string) (billing.Account, error) {
+	if err := pgText(accountID, lang); err != nil {
+		return billing.Account{}, err
+	}
+	if err := billing.ValidateMailLanguage(lang); err != nil {
+		return billing.Account{}, err
+	}
+	return billing.Account{}, billing.NotFound("account")
+}
+
 func (strictBilling) Invoices(_ context.Context, accountID string, _ billing.InvoiceType, p billing.ListParams) ([]billing.Invoice, bool, error) {
 	return nil, false, pgText(accountID, p.StartingAfter)
 }

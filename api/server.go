@@ -130,6 +130,8 @@ func (s *Server) Handler() http.Handler {
 
 	v1 := r.Group("/v1", s.authenticate, s.checkPathIDs)
 	customer := v1.Group("/accounts/:account_id", s.authorizeAccount)
+	customer.GET("", s.getAccount)
+	customer.PATCH("", s.updateAccount)
 	customer.GET("/billing-summary", s.getBillingSummary)
 	customer.GET("/invoices", s.listInvoices)
 	customer.GET("/invoices.csv", s.exportInvoices)

@@ -173,7 +173,7 @@ func TestCardValidationApprove(t *testing.T) {
 		t.Errorf("workflow ended %v after start, want right after the decision at 2h", elapsed)
 	}
 	e.wantRecorded(activities.CardDecision{PaymentMethodID: "pm_test1", Status: billing.PMValidated, Reason: "looks good", DecidedBy: "key_rep"})
-	e.wantMails("We received your card visa ending 4242", "Your card visa ending 4242 was validated")
+	e.wantMails("We received your Visa card ending in 4242", "Your Visa card ending in 4242 was validated")
 	e.wantStatuses("pending_validation", "validated")
 }
 
@@ -186,7 +186,7 @@ func TestCardValidationRejectInFrench(t *testing.T) {
 		t.Errorf("result %+v, want rejected with the rep's reason", got)
 	}
 	e.wantRecorded(activities.CardDecision{PaymentMethodID: "pm_test1", Status: billing.PMRejected, Reason: "name does not match", DecidedBy: "key_rep"})
-	e.wantMails("Nous avons reçu votre carte visa", "Votre carte visa se terminant par 4242 a été refusée")
+	e.wantMails("Nous avons reçu votre carte Visa", "Votre carte Visa se terminant par 4242 a été refusée")
 	if msgs := e.outbox.Messages(); len(msgs) == 2 && !strings.Contains(msgs[1].Text, "name does not match") {
 		t.Errorf("rejection mail does not give the reason:\n%s", msgs[1].Text)
 	}
@@ -208,7 +208,7 @@ func TestCardValidationExpiresAfter24h(t *testing.T) {
 		t.Errorf("card expired %v after start, want exactly 24h", elapsed)
 	}
 	e.wantRecorded(activities.CardDecision{PaymentMethodID: "pm_test1", Status: billing.PMExpired, Reason: workflows.ExpiredReason})
-	e.wantMails("We received your card", "Your card visa ending 4242 was not validated in time")
+	e.wantMails("We received your Visa card", "Your Visa card ending in 4242 was not validated in time")
 	e.wantStatuses("pending_validation", "expired")
 }
 
@@ -251,7 +251,7 @@ func TestCardValidationIgnoresSignalAfterTimeout(t *testing.T) {
 		t.Errorf("result %+v, want expired with no decision", got)
 	}
 	e.wantRecorded(activities.CardDecision{PaymentMethodID: "pm_test1", Status: billing.PMExpired, Reason: workflows.ExpiredReason})
-	e.wantMails("We received your card", "was not validated in time")
+	e.wantMails("We received your ", "was not validated in time")
 	if sender.attempts() != 3 {
 		t.Errorf("mail attempts = %d, want 3 (one failed)", sender.attempts())
 	}
@@ -276,7 +276,7 @@ func TestCardValidationDuplicateSignals(t *testing.T) {
 		t.Errorf("result %+v, want rejected by dec_1", got)
 	}
 	e.wantRecorded(activities.CardDecision{PaymentMethodID: "pm_test1", Status: billing.PMRejected, Reason: "fraud", DecidedBy: "key_rep1"})
-	e.wantMails("We received your card", "was rejected")
+	e.wantMails("We received your ", "was rejected")
 }
 
 func TestCardValidationMailRetriedUntilDelivered(t *testing.T) {
@@ -289,7 +289,7 @@ func TestCardValidationMailRetriedUntilDelivered(t *testing.T) {
 	if got := e.result(); got.Status != billing.PMValidated {
 		t.Errorf("result %+v, want validated", got)
 	}
-	e.wantMails("We received your card", "was validated")
+	e.wantMails("We received your ", "was validated")
 	if sender.attempts() != 5 {
 		t.Errorf("mail attempts = %d, want 5 (1 submitted + 3 failed + 1 delivered)", sender.attempts())
 	}
@@ -359,7 +359,7 @@ func TestCardValidationCanceledByOperator(t *testing.T) {
 		t.Errorf("result %+v, want expired because canceled", got)
 	}
 	e.wantRecorded(activities.CardDecision{PaymentMethodID: "pm_test1", Status: billing.PMExpired, Reason: workflows.CanceledReason})
-	e.wantMails("We received your card", "was not validated in time")
+	e.wantMails("We received your ", "was not validated in time")
 }
 
 // updateResult is what a test update's callbacks saw: accepted or rejected, and the answer.
@@ -418,7 +418,7 @@ func TestCardValidationRepDecisionUpdateAnswersTheNewStatus(t *testing.T) {
 		t.Errorf("workflow returned %+v, the update answered %+v", got, r.answer)
 	}
 	e.wantRecorded(activities.CardDecision{PaymentMethodID: "pm_test1", Status: billing.PMValidated, Reason: "checked", DecidedBy: "key_rep"})
-	e.wantMails("We received your card", "was validated")
+	e.wantMails("We received your ", "was validated")
 }
 
 // Two decisions by update at once: the first is taken. The second is refused as

@@ -236,8 +236,8 @@ func TestRecurringBillingDeclinedCardEndsPastDue(t *testing.T) {
 	}
 	// The account writes in French: so do its dunning mails, three announcing a retry and the
 	// last one saying the account is past due.
-	retry := "Action requise : le paiement de la facture " + inv.Number + " a échoué"
-	pastDue := "Votre compte est en retard de paiement : la facture " + inv.Number + " est impayée"
+	retry := "Action requise\u202f: le paiement de la facture " + inv.Number + " a échoué"
+	pastDue := "Votre compte est en retard de paiement\u202f: la facture " + inv.Number + " est impayée"
 	counts := map[string]int{}
 	for _, s := range w.subjects() {
 		counts[s]++

@@ -22,16 +22,28 @@ const (
 
 // Account is a customer company.
 type Account struct {
-	ID           string
-	CompanyName  string
-	Address      Address
-	Currency     string
-	BillingDay   int    // 1..28: the day of the month recurring invoices are issued
-	Language     string // "en" or "fr": mails and default PDF language
+	ID          string
+	CompanyName string
+	Address     Address
+	Currency    string
+	BillingDay  int    // 1..28: the day of the month recurring invoices are issued
+	Language    string // "en" or "fr": the default PDF language
+	// MailLanguage is "en" or "fr": every mail to the account is written in it. The customer
+	// sets it; it starts as Language.
+	MailLanguage string
 	ContactEmail string
 	TaxRateBps   int64 // tax in basis points applied to recurring charges
 	Status       AccountStatus
 	CreatedAt    time.Time
+}
+
+// ValidateMailLanguage checks a mail language a customer asks for: PayPortal writes mails in
+// English and French only.
+func ValidateMailLanguage(lang string) error {
+	if lang != "en" && lang != "fr" {
+		return Invalid(CodeInvalidValue, "mail_language", "mail_language must be en (English) or fr (French)")
+	}
+	return nil
 }
 
 // Caller is who sent a request: a customer bound to one account, or a rep.
@@ -60,6 +72,7 @@ func PreviousBillingDate(billingDay int, now time.Time) time.Time {
 type Summary struct {
 	AccountID                    string
 	Currency                     string
+	MailLanguage                 string
 	CurrentBalance               int64
 	EstimatedNextBalance         int64
 	PaymentMethod                *PaymentMethod // the validated monthly card, if any

@@ -42,8 +42,8 @@ func TestSMTPRoundTripEnglishAndFrench(t *testing.T) {
 	got := srv.WaitFor(t, 2, 5*time.Second)
 
 	wantSubjects := []string{
-		"Your card visa ending 4242 was validated",
-		"Votre carte visa se terminant par 4242 a été validée",
+		"Your Visa card ending in 4242 was validated",
+		"Votre carte Visa se terminant par 4242 a été validée",
 	}
 	for i, r := range got {
 		if r.Subject != wantSubjects[i] {
@@ -73,6 +73,26 @@ func TestSMTPRoundTripEnglishAndFrench(t *testing.T) {
 	}
 	if !strings.Contains(got[1].Text, "C'est désormais votre moyen de paiement mensuel") {
 		t.Errorf("French body:\n%s", got[1].Text)
+	}
+}
+
+// French typography's no-break spaces survive the subject's and the body's encodings.
+func TestSMTPKeepsFrenchSpacing(t *testing.T) {
+	srv := mailtest.Start(t)
+	m := mail.PaymentReceipt("fr", mail.PaymentReceiptData{To: "ap@demo.example", PaymentID: "pay_1", Amount: usd,
+		Method: billing.MethodCard, Brand: "amex", Last4: "0005", NewBalance: balance})
+	if err := newSender(t, mail.SMTPConfig{Addr: srv.Addr()}).Send(context.Background(), m); err != nil {
+		t.Fatal(err)
+	}
+	r := srv.WaitFor(t, 1, 5*time.Second)[0]
+	if r.Subject != m.Subject || r.Subject != "Paiement reçu\u202f: 1\u202f234,56\u00a0$US" {
+		t.Errorf("subject %q, want %q", r.Subject, m.Subject)
+	}
+	if strings.TrimRight(r.Text, "\r\n") != strings.TrimRight(m.Text, "\n") || !strings.Contains(r.Text, "carte American Express se terminant par 0005") {
+		t.Errorf("text:\n%s\nwant:\n%s", r.Text, m.Text)
+	}
+	if !strings.Contains(r.HTML, "Nouveau solde\u202f: 50,00\u00a0$US") {
+		t.Errorf("HTML lost the no-break spaces:\n%s", r.HTML)
 	}
 }
 
@@ -240,7 +260,7 @@ func TestLogSender(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := buf.String()
-	for _, want := range []string{"level=INFO", "ap@demo.example", "Paiement reçu : 1 234,56 $US", "pay_1"} {
+	for _, want := range []string{"level=INFO", "ap@demo.example", `Paiement reçu\u202f: 1\u202f234,56\u00a0$US`, "pay_1"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("log lacks %q:\n%s", want, out)
 		}

@@ -5,9 +5,12 @@ import (
 	"embed"
 	"fmt"
 	htmltemplate "html/template"
+	"io/fs"
+	"path"
 	"regexp"
 	"strings"
 	"text/template"
+	"text/template/parse"
 	"time"
 
 	"github.com/payportal/payportal/internal/billing"
@@ -21,6 +24,10 @@ import (
 //
 // Templates receive view structs of already formatted, already sanitised strings: nothing
 // they could print is a card number or an unformatted amount.
+//
+// French templates are written with ordinary spaces; parsing gives their own words French
+// spacing (frenchSpacing), so translators need not type invisible characters. Values
+// (a company name, a rep's words) are left as they were written.
 
 //go:embed templates/*.tmpl templates/layout.html
 var templateFS embed.FS
@@ -30,13 +37,22 @@ var (
 	layout        = htmltemplate.Must(htmltemplate.ParseFS(templateFS, "templates/layout.html"))
 )
 
+// init parses every template in templates/: a new mail needs no list to be updated, and the
+// golden-file test fails until it has samples.
 func init() {
-	for _, name := range []string{"card_status", "payment_receipt", "payment_failed", "invoice_issued", "dunning", "webhook_disabled"} {
-		for _, lang := range []string{i18n.English, i18n.French} {
-			file := "templates/" + name + "." + lang + ".tmpl"
-			textTemplates[name+"."+lang] = template.Must(
-				template.New(file).Option("missingkey=error").ParseFS(templateFS, file))
+	files, err := fs.Glob(templateFS, "templates/*.tmpl")
+	if err != nil {
+		panic(err)
+	}
+	for _, file := range files {
+		name := strings.TrimSuffix(path.Base(file), ".tmpl") // "card_status.fr"
+		t := template.Must(template.New(file).Option("missingkey=error").ParseFS(templateFS, file))
+		if strings.HasSuffix(name, "."+i18n.French) {
+			for _, tt := range t.Templates() {
+				frenchSpaceNodes(tt.Tree.Root)
+			}
 		}
+		textTemplates[name] = t
 	}
 }
 
@@ -46,23 +62,30 @@ func init() {
 type CardStatus struct {
 	To          string
 	CompanyName string
-	Brand       string // e.g. "visa"
+	Brand       string // as the processor names it: "visa", "amex"
 	Last4       string
 	Status      billing.PaymentMethodStatus
-	Reason      string // the rep's reason, for rejected cards
-	Deadline    time.Time
+	// Reason is the rep's own words on a validated or rejected card: the mail quotes them as
+	// written, never as if PayPortal said them. Other statuses' reasons are the system's and
+	// are not shown.
+	Reason   string
+	Deadline time.Time
 }
 
 // CardStatusMail tells the card's contact that its status changed.
 func CardStatusMail(lang string, d CardStatus) Message {
+	reason := ""
+	if d.Status == billing.PMValidated || d.Status == billing.PMRejected {
+		reason = safeText(d.Reason)
+	}
 	return render("card_status", lang, d.To, struct {
 		common
-		Card, Status, Reason, Deadline string
+		Card, Status, RepWords, Deadline string
 	}{
 		common:   newCommon(lang, d.CompanyName),
 		Card:     cardName(lang, d.Brand, d.Last4),
 		Status:   string(d.Status),
-		Reason:   safeText(d.Reason),
+		RepWords: reason,
 		Deadline: i18n.FormatDateTime(lang, d.Deadline),
 	})
 }
@@ -89,10 +112,10 @@ func PaymentReceipt(lang string, d PaymentReceiptData) Message {
 	}{
 		common:     newCommon(lang, d.CompanyName),
 		PaymentID:  safeText(d.PaymentID),
-		Amount:     i18n.FormatMoney(lang, d.Amount),
+		Amount:     money(lang, d.Amount),
 		Method:     methodName(lang, d.Method, d.Brand, d.Last4),
 		When:       i18n.FormatDate(lang, d.When),
-		NewBalance: i18n.FormatMoney(lang, d.NewBalance),
+		NewBalance: money(lang, d.NewBalance),
 	})
 }
 
@@ -130,11 +153,11 @@ const (
 
 // PaymentFailedMail says a payment did not go through, why, and what became of the money.
 func PaymentFailedMail(lang string, d PaymentFailed) Message {
-	money := d.Money
-	switch money {
+	outcome := d.Money
+	switch outcome {
 	case MoneyNotTaken, MoneyRefunded, MoneyTaken:
 	default:
-		money = "" // an outcome this package does not know is no claim at all
+		outcome = "" // an outcome this package does not know is no claim at all
 	}
 	return render("payment_failed", lang, d.To, struct {
 		common
@@ -142,10 +165,10 @@ func PaymentFailedMail(lang string, d PaymentFailed) Message {
 	}{
 		common:    newCommon(lang, d.CompanyName),
 		PaymentID: safeText(d.PaymentID),
-		Amount:    i18n.FormatMoney(lang, d.Amount),
+		Amount:    money(lang, d.Amount),
 		Method:    methodName(lang, d.Method, d.Brand, d.Last4),
 		Failure:   failureText(lang, d.FailureCode, d.FailureMessage),
-		Money:     string(money),
+		Money:     string(outcome),
 		RefundID:  safeText(d.RefundID),
 	})
 }
@@ -174,7 +197,7 @@ func InvoiceIssuedMail(lang string, d InvoiceIssued) Message {
 	}{
 		common:  newCommon(lang, d.CompanyName),
 		Number:  safeText(d.InvoiceNumber),
-		Total:   i18n.FormatMoney(lang, total),
+		Total:   money(lang, total),
 		DueDate: i18n.FormatDate(lang, d.DueDate),
 		Credit:  credit,
 	})
@@ -223,7 +246,7 @@ func DunningMail(lang string, d Dunning) Message {
 	}{
 		common:          newCommon(lang, d.CompanyName),
 		Number:          safeText(d.InvoiceNumber),
-		AmountDue:       i18n.FormatMoney(lang, d.AmountDue),
+		AmountDue:       money(lang, d.AmountDue),
 		NextAttempt:     next,
 		Card:            card,
 		Failure:         failure,
@@ -258,7 +281,7 @@ func render(name, lang, to string, view any) Message {
 	}
 	m := Message{
 		To:      strings.TrimSpace(to),
-		Subject: strings.Join(strings.Fields(subject.String()), " "),
+		Subject: strings.Join(strings.FieldsFunc(subject.String(), isASCIISpace), " "),
 	}
 	paragraphs := splitParagraphs(body.String())
 	var text strings.Builder
@@ -290,7 +313,8 @@ func splitParagraphs(body string) [][]string {
 		cur []string
 	)
 	for line := range strings.SplitSeq(body, "\n") {
-		line = strings.TrimSpace(line)
+		// ASCII only: a French line may end in a no-break space that belongs to it.
+		line = strings.TrimFunc(line, isASCIISpace)
 		if line == "" {
 			if len(cur) > 0 {
 				out = append(out, cur)
@@ -306,14 +330,48 @@ func splitParagraphs(body string) [][]string {
 	return out
 }
 
-// cardName is how a card is named to its owner after the word "card": "visa ending 4242"
-// / "visa se terminant par 4242", or just "ending 4242" when the brand is unknown.
+// isASCIISpace is the layout whitespace of templates, which render folds; the no-break
+// spaces of French typography are not layout and stay.
+func isASCIISpace(r rune) bool {
+	return r == ' ' || r == '\t' || r == '\n' || r == '\r' || r == '\v' || r == '\f'
+}
+
+// cardName names a card as its owner would, brand first: "Visa card ending in 4242" /
+// "carte Visa se terminant par 4242", or "card ending in 4242" when the brand is unknown.
 func cardName(lang, brand, last4 string) string {
-	name := i18n.Pick(lang, "ending ", "se terminant par ") + lastDigits(last4, 4)
-	if brand = safeText(brand); brand != "" {
-		name = brand + " " + name
+	digits := lastDigits(last4, 4)
+	if b := brandName(brand); b != "" {
+		return i18n.Pick(lang, b+" card ending in "+digits, "carte "+b+" se terminant par "+digits)
 	}
-	return name
+	return i18n.Pick(lang, "card ending in ", "carte se terminant par ") + digits
+}
+
+// brandNames are the card networks as they write their own names, for the processors'
+// brand codes (Stripe's list, which the sandbox shares).
+var brandNames = map[string]string{
+	"visa":             "Visa",
+	"mastercard":       "Mastercard",
+	"amex":             "American Express",
+	"discover":         "Discover",
+	"diners":           "Diners Club",
+	"jcb":              "JCB",
+	"unionpay":         "UnionPay",
+	"cartes_bancaires": "Cartes Bancaires",
+	"eftpos_au":        "eftpos",
+}
+
+// brandName is how a brand code is written in a sentence; "" for none or "unknown". A code
+// PayPortal does not know is shown capitalised rather than dropped.
+func brandName(code string) string {
+	code = safeText(code)
+	if name, ok := brandNames[strings.ToLower(code)]; ok {
+		return name
+	}
+	if code == "" || strings.EqualFold(code, "unknown") {
+		return ""
+	}
+	code = strings.ReplaceAll(code, "_", " ")
+	return strings.ToUpper(code[:1]) + code[1:]
 }
 
 // methodName names how a payment was made: the card when known, else the method.
@@ -322,11 +380,63 @@ func methodName(lang string, method billing.PaymentMethodKind, brand, last4 stri
 	case method == billing.MethodPayPal:
 		return "PayPal"
 	case last4 != "":
-		return i18n.Pick(lang, "card ", "carte ") + cardName(lang, brand, last4)
+		return cardName(lang, brand, last4)
 	case method == billing.MethodCard || method == "":
 		return i18n.Pick(lang, "card", "carte")
 	}
 	return safeText(string(method))
+}
+
+// money writes an amount for a mail. French amounts group digits with narrow no-break
+// spaces and keep the currency on the number's line: "1\u202f234,56\u00a0$US". (i18n keeps
+// plain spaces for the PDFs' cp1252 fonts.)
+func money(lang string, m billing.Money) string {
+	s := i18n.FormatMoney(lang, m)
+	if i18n.Lang(lang) != i18n.French {
+		return s
+	}
+	i := strings.LastIndexByte(s, ' ') // before the currency, always there in French
+	if i < 0 {
+		return s
+	}
+	return strings.ReplaceAll(s[:i], " ", narrowNBSP) + "\u00a0" + s[i+1:]
+}
+
+const narrowNBSP = "\u202f"
+
+// frenchSpacing gives French text its typography: a narrow no-break space before ; : ! ?
+// and inside « », replacing the ordinary space a template was written with (or adding
+// one where there was none).
+var frenchSpacing = strings.NewReplacer(
+	" :", narrowNBSP+":", " ;", narrowNBSP+";", " !", narrowNBSP+"!", " ?", narrowNBSP+"?",
+	"\u00a0:", narrowNBSP+":", "\u00a0;", narrowNBSP+";", "\u00a0!", narrowNBSP+"!", "\u00a0?", narrowNBSP+"?",
+	"« ", "«"+narrowNBSP, " »", narrowNBSP+"»",
+)
+
+// frenchSpaceNodes applies frenchSpacing to a template's own text, not to the values it
+// prints. Each text node is done alone, so a space and its punctuation must be in one node
+// (they are: "{{.Number}} : " keeps " : " together).
+func frenchSpaceNodes(n parse.Node) {
+	switch n := n.(type) {
+	case *parse.ListNode:
+		if n == nil {
+			return
+		}
+		for _, c := range n.Nodes {
+			frenchSpaceNodes(c)
+		}
+	case *parse.TextNode:
+		n.Text = []byte(frenchSpacing.Replace(string(n.Text)))
+	case *parse.IfNode:
+		frenchSpaceNodes(n.List)
+		frenchSpaceNodes(n.ElseList)
+	case *parse.WithNode:
+		frenchSpaceNodes(n.List)
+		frenchSpaceNodes(n.ElseList)
+	case *parse.RangeNode:
+		frenchSpaceNodes(n.List)
+		frenchSpaceNodes(n.ElseList)
+	}
 }
 
 // failureTexts explains the processors' decline codes (see the contract's sandbox table)

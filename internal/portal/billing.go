@@ -29,12 +29,26 @@ func (b *Billing) Summary(ctx context.Context, accountID string) (billing.Summar
 	return billing.Summary{
 		AccountID:                    f.Account.ID,
 		Currency:                     f.Account.Currency,
+		MailLanguage:                 f.Account.MailLanguage,
 		CurrentBalance:               f.Balance,
 		EstimatedNextBalance:         f.Balance + draft.Total,
 		PaymentMethod:                f.MonthlyPaymentMethod,
 		PreviousRecurringInvoiceDate: f.LatestRecurringInvoiceDate,
 		NextRecurringInvoiceDate:     next,
 	}, nil
+}
+
+// Account returns the account.
+func (b *Billing) Account(ctx context.Context, accountID string) (billing.Account, error) {
+	return b.DB.Account(ctx, accountID)
+}
+
+// SetMailLanguage changes the language every mail to the account is written in.
+func (b *Billing) SetMailLanguage(ctx context.Context, accountID, lang string) (billing.Account, error) {
+	if err := billing.ValidateMailLanguage(lang); err != nil {
+		return billing.Account{}, err
+	}
+	return b.DB.SetMailLanguage(ctx, accountID, lang)
 }
 
 // Invoices lists the account's invoices, newest first.

@@ -203,7 +203,7 @@ func (s *Cards) startValidation(ctx context.Context, acct billing.Account, pm bi
 		Brand:           pm.Brand,
 		Last4:           pm.Last4,
 		ContactEmail:    pm.ContactEmail,
-		Language:        acct.Language,
+		Language:        acct.MailLanguage,
 		Deadline:        pm.ValidationDeadline,
 		Timeout:         s.ValidationTimeout,
 	}

@@ -12,14 +12,20 @@ import (
 	"github.com/payportal/payportal/internal/billing"
 )
 
-const accountColumns = `id, company_name, address_line1, address_line2, city, state, postal_code, country,
+// accountInsertColumns are those CreateAccount always writes; mail_language (migration
+// 00014) only when given, so the database's default applies (and older schemas, in the
+// migration tests, still take the insert).
+const (
+	accountInsertColumns = `id, company_name, address_line1, address_line2, city, state, postal_code, country,
 	currency, billing_day, language, contact_email, tax_rate_bps, status, created_at`
+	accountColumns = accountInsertColumns + `, mail_language`
+)
 
 func scanAccount(row pgx.Row) (billing.Account, error) {
 	var a billing.Account
 	err := row.Scan(&a.ID, &a.CompanyName, &a.Address.Line1, &a.Address.Line2, &a.Address.City,
 		&a.Address.State, &a.Address.PostalCode, &a.Address.Country, &a.Currency, &a.BillingDay,
-		&a.Language, &a.ContactEmail, &a.TaxRateBps, &a.Status, &a.CreatedAt)
+		&a.Language, &a.ContactEmail, &a.TaxRateBps, &a.Status, &a.CreatedAt, &a.MailLanguage)
 	return a, err
 }
 
@@ -35,6 +41,44 @@ func (db *DB) Account(ctx context.Context, id string) (billing.Account, error) {
 		return billing.Account{}, fmt.Errorf("load account %s: %w", id, err)
 	}
 	return a, nil
+}
+
+// SetMailLanguage sets the language of the account's mails and returns the account as it now
+// is; the mails sent from then on follow it, those of workflows already running included.
+func (db *DB) SetMailLanguage(ctx context.Context, id, lang string) (billing.Account, error) {
+	a, err := scanAccount(db.Pool.QueryRow(ctx, `UPDATE accounts SET mail_language = $2 WHERE id = $1
+		RETURNING `+accountColumns, id, lang))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return billing.Account{}, billing.NotFound("account")
+	}
+	if err != nil {
+		return billing.Account{}, fmt.Errorf("set mail language of %s: %w", id, err)
+	}
+	return a, nil
+}
+
+// CardMailLanguage and InvoiceMailLanguage are the mail language, now, of the account that
+// owns a payment method or an invoice: mail activities ask at send time, so a change
+// reaches workflows started before it. Not found: a not_found error.
+func (db *DB) CardMailLanguage(ctx context.Context, paymentMethodID string) (string, error) {
+	return db.mailLanguage(ctx, `SELECT account_id FROM payment_methods WHERE id = $1`, paymentMethodID)
+}
+
+// InvoiceMailLanguage: see CardMailLanguage.
+func (db *DB) InvoiceMailLanguage(ctx context.Context, invoiceID string) (string, error) {
+	return db.mailLanguage(ctx, `SELECT account_id FROM invoices WHERE id = $1`, invoiceID)
+}
+
+func (db *DB) mailLanguage(ctx context.Context, accountOf, id string) (string, error) {
+	var lang string
+	err := db.Pool.QueryRow(ctx, `SELECT mail_language FROM accounts WHERE id = (`+accountOf+`)`, id).Scan(&lang)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", billing.NotFound("account")
+	}
+	if err != nil {
+		return "", fmt.Errorf("mail language of the account of %s: %w", id, err)
+	}
+	return lang, nil
 }
 
 // Accounts lists every account; the recurring-billing schedules are made one per account.
@@ -146,12 +190,16 @@ func balance(ctx context.Context, q querier, accountID string) (int64, error) {
 }
 
 // CreateAccount inserts an account; it reports false when one with that ID already exists.
+// Without a MailLanguage, the account's mails follow its Language (the database sets it).
 func (db *DB) CreateAccount(ctx context.Context, a billing.Account) (bool, error) {
-	tag, err := db.Pool.Exec(ctx, `INSERT INTO accounts (`+accountColumns+`)
-		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15) ON CONFLICT (id) DO NOTHING`,
-		a.ID, a.CompanyName, a.Address.Line1, a.Address.Line2, a.Address.City, a.Address.State,
+	cols, values := accountInsertColumns, `$1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15`
+	args := []any{a.ID, a.CompanyName, a.Address.Line1, a.Address.Line2, a.Address.City, a.Address.State,
 		a.Address.PostalCode, a.Address.Country, a.Currency, a.BillingDay, a.Language, a.ContactEmail,
-		a.TaxRateBps, a.Status, a.CreatedAt)
+		a.TaxRateBps, a.Status, a.CreatedAt}
+	if a.MailLanguage != "" {
+		cols, values, args = cols+`, mail_language`, values+`,$16`, append(args, a.MailLanguage)
+	}
+	tag, err := db.Pool.Exec(ctx, `INSERT INTO accounts (`+cols+`) VALUES (`+values+`) ON CONFLICT (id) DO NOTHING`, args...)
 	if err != nil {
 		return false, fmt.Errorf("create account %s: %w", a.ID, err)
 	}

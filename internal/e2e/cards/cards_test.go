@@ -169,7 +169,7 @@ func TestCardOnFileEndToEnd(t *testing.T) {
 	if d := approved.ValidationDeadline.Sub(before); d < 59*time.Minute || d > 61*time.Minute {
 		t.Errorf("validation_deadline is %v after the request, want the 1h timeout", d)
 	}
-	expectMail(t, smtp, 1, "ap@demo-corp.example", "We received your card visa ending 4242")
+	expectMail(t, smtp, 1, "ap@demo-corp.example", "We received your Visa card ending in 4242")
 
 	var queue pmList
 	api.json("GET", "/v1/rep/payment-methods?status=pending_validation", devdata.DemoRepKey, nil, 200, &queue)
@@ -235,7 +235,7 @@ func TestCardOnFileEndToEnd(t *testing.T) {
 	if summary.PaymentMethod == nil || summary.PaymentMethod.ID != approved.ID || summary.PaymentMethod.Last4 != "4242" {
 		t.Fatalf("billing summary's payment method: %+v, want %s", summary.PaymentMethod, approved.ID)
 	}
-	expectMail(t, smtp, 2, "ap@demo-corp.example", "Your card visa ending 4242 was validated")
+	expectMail(t, smtp, 2, "ap@demo-corp.example", "Your Visa card ending in 4242 was validated")
 	checkSearchAttributes(t, tc, approved.WorkflowID, "validated")
 	if status, body := api.do("POST", "/v1/rep/payment-methods/"+approved.ID+"/decision", devdata.DemoRepKey,
 		map[string]any{"decision": "reject"}); status != 409 || !strings.Contains(string(body), "already_decided") {
@@ -265,7 +265,7 @@ func TestCardOnFileEndToEnd(t *testing.T) {
 	if rejected.BillingAddress["line1"] != "100 Market Street" || !rejected.EUSupported || rejected.Brand != "mastercard" {
 		t.Errorf("card with the company address: %+v", rejected)
 	}
-	expectMail(t, smtp, 1, "cards2@demo-corp.example", "We received your card mastercard ending 4444")
+	expectMail(t, smtp, 1, "cards2@demo-corp.example", "We received your Mastercard card ending in 4444")
 	var rejectAnswer pmJSON
 	decidedAt := time.Now()
 	api.json("POST", "/v1/rep/payment-methods/"+rejected.ID+"/decision", devdata.DemoRepKey,
@@ -293,7 +293,7 @@ func TestCardOnFileEndToEnd(t *testing.T) {
 	shortAPI.json("POST", other+"/payment-methods", devdata.OtherCustomerKey,
 		amex.body(map[string]any{"billing_address": map[string]any{"line1": "3 rue Neuve", "city": "Lyon", "postal_code": "69001", "country": "FR"},
 			"contact_email": "cartes@societe-exemple.example"}), 202, &expired)
-	expectMail(t, smtp, 1, "cartes@societe-exemple.example", "Nous avons reçu votre carte amex se terminant par 0005")
+	expectMail(t, smtp, 1, "cartes@societe-exemple.example", "Nous avons reçu votre carte American Express se terminant par 0005")
 	expectMail(t, smtp, 2, "cartes@societe-exemple.example", "n'a pas été validée à temps")
 	api.json("GET", other+"/payment-methods/"+expired.ID, devdata.OtherCustomerKey, nil, 200, &expired)
 	if expired.Status != "expired" || expired.DecidedAt == nil {
