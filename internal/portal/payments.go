@@ -193,8 +193,10 @@ func (s *Payments) startAndAwait(ctx context.Context, p billing.Payment) (billin
 	opts, in := s.startOptions(p)
 	handle, err := s.Temporal.UpdateWithStartWorkflow(waitCtx, client.UpdateWithStartWorkflowOptions{
 		StartWorkflowOperation: s.Temporal.NewWithStartWorkflowOperation(opts, workflows.TypePayment, in),
+		// Completed: the answer comes back with the start, one call instead of a start and a
+		// poll for the outcome (a card payment's saga answers in its first workflow task).
 		UpdateOptions: client.UpdateWorkflowOptions{UpdateName: workflows.UpdatePaymentStarted,
-			WaitForStage: client.WorkflowUpdateStageAccepted},
+			WaitForStage: client.WorkflowUpdateStageCompleted},
 	})
 	var closed *serviceerror.WorkflowExecutionAlreadyStarted
 	switch {
