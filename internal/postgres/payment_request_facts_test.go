@@ -46,3 +46,24 @@ func TestPaymentRequestFacts(t *testing.T) {
 		t.Errorf("key of a cancel: %+v (err %v), want KeyReused", f, err)
 	}
 }
+
+// A payment's mail reads the payment, its account and the balance in one round trip.
+func TestPaymentAccountBalance(t *testing.T) {
+	db := seededPaymentsDB(t)
+	ctx := context.Background()
+	p := newTestPayment(1500)
+	if _, _, err := db.CreatePayment(ctx, p, "k-"+p.ID, []byte("h")); err != nil {
+		t.Fatal(err)
+	}
+	want, err := db.Balance(ctx, devdata.DemoAccountID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pay, acct, bal, err := db.PaymentAccountBalance(ctx, p.ID)
+	if err != nil || pay.ID != p.ID || acct.ID != devdata.DemoAccountID || bal != want {
+		t.Errorf("got %s, %s, %d (err %v), want %s, %s, %d", pay.ID, acct.ID, bal, err, p.ID, devdata.DemoAccountID, want)
+	}
+	if _, _, _, err := db.PaymentAccountBalance(ctx, "pay_nope"); billing.ErrorOf(err) == nil || billing.ErrorOf(err).Kind != billing.KindNotFound {
+		t.Errorf("unknown payment: %v, want not_found", err)
+	}
+}

@@ -594,3 +594,40 @@ func (db *DB) PaymentRequestFacts(ctx context.Context, accountID, key string) (P
 	}
 	return f, nil
 }
+
+// PaymentAccountBalance reads a payment, its account and the account's balance in one round
+// trip (a pipelined batch, one implicit transaction): what a payment's mail is written from.
+// An unknown payment is not_found.
+func (db *DB) PaymentAccountBalance(ctx context.Context, paymentID string) (billing.Payment, billing.Account, int64, error) {
+	var (
+		pay     billing.Payment
+		acct    billing.Account
+		balance int64
+	)
+	const accountOf = `(SELECT account_id FROM payments WHERE id = $1)`
+	b := &pgx.Batch{}
+	b.Queue(`SELECT `+paymentColumns+` FROM payments WHERE id = $1`, paymentID).QueryRow(func(row pgx.Row) error {
+		var err error
+		if pay, err = scanPayment(row); errors.Is(err, pgx.ErrNoRows) {
+			return billing.NotFound("payment")
+		}
+		return err
+	})
+	b.Queue(`SELECT `+accountColumns+` FROM accounts WHERE id = `+accountOf, paymentID).QueryRow(func(row pgx.Row) error {
+		var err error
+		if acct, err = scanAccount(row); errors.Is(err, pgx.ErrNoRows) {
+			return billing.NotFound("account")
+		}
+		return err
+	})
+	b.Queue(`SELECT coalesce((SELECT balance FROM account_balances WHERE account_id = `+accountOf+`), 0)::bigint`, paymentID).
+		QueryRow(func(row pgx.Row) error { return row.Scan(&balance) })
+	err := db.Pool.SendBatch(ctx, b).Close()
+	if billing.ErrorOf(err) != nil {
+		return billing.Payment{}, billing.Account{}, 0, err
+	}
+	if err != nil {
+		return billing.Payment{}, billing.Account{}, 0, fmt.Errorf("load payment %s with its account: %w", paymentID, err)
+	}
+	return pay, acct, balance, nil
+}
