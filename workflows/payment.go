@@ -96,9 +96,9 @@ const versionResolveOutcomes = "resolve-outcomes"
 const versionLocalSteps workflow.Version = 2
 
 // versionLeanSteps (version 3 of versionResolveOutcomes): a local step that keeps failing
-// gives up after localStepBudget and goes on as an activity under the step's own retries, so
-// the workflow task ends and an update (a cancel) is answered instead of waiting out the
-// retries inside the task; the start's PaymentStatus (processing) is not upserted again; and
+// gives up after three quick tries (localStepBudget) and goes on as an activity under the
+// step's own retries, so the workflow task ends and an update (a cancel) is answered instead
+// of waiting out the retries inside the task; the start's PaymentStatus (processing) is not upserted again; and
 // card-3ds is implied instead of recorded. The last two cut a payment's history by three
 // events (a marker and two upserts, each a visibility task on the server).
 const versionLeanSteps workflow.Version = 3
@@ -512,8 +512,9 @@ type paymentSaga struct {
 // step runs one of the saga's short steps: a local activity from versionLocalSteps on, an
 // activity before it. Under versionLocalSteps the options are the same, and a local activity
 // whose retries outlast the workflow task's own budget goes on with timers; from
-// versionLeanSteps on, the local activity gets localStepBudget and then the step goes on as
-// an activity with opts, unless its error is final (a decline, a refusal, a cancellation).
+// versionLeanSteps on, the local activity retries as localStepBudget says and then the step
+// goes on as an activity with opts, unless its error is final (a decline, a refusal, a
+// cancellation).
 func (s *paymentSaga) step(ctx workflow.Context, opts workflow.ActivityOptions, activity any, args ...any) workflow.Future {
 	if !s.local {
 		return workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), activity, args...)
@@ -525,7 +526,7 @@ func (s *paymentSaga) step(ctx workflow.Context, opts workflow.ActivityOptions, 
 	policy := *localStepBudget.RetryPolicy
 	policy.NonRetryableErrorTypes = opts.RetryPolicy.NonRetryableErrorTypes
 	local := workflow.ExecuteLocalActivity(workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
-		ScheduleToCloseTimeout: localStepBudget.ScheduleToCloseTimeout, RetryPolicy: &policy}), activity, args...)
+		StartToCloseTimeout: opts.StartToCloseTimeout, RetryPolicy: &policy}), activity, args...)
 	result, settle := workflow.NewFuture(ctx)
 	workflow.Go(ctx, func(gctx workflow.Context) {
 		if err := local.Get(gctx, nil); err == nil || isFinal(err, opts) || ctx.Err() != nil {
@@ -537,10 +538,10 @@ func (s *paymentSaga) step(ctx workflow.Context, opts workflow.ActivityOptions, 
 	return result
 }
 
-// localStepBudget bounds a local step from versionLeanSteps on: a few quick tries inside the
-// workflow task, a couple of seconds at most, then an activity (see step).
+// localStepBudget bounds a local step's retries from versionLeanSteps on: three quick tries
+// inside the workflow task, then an activity (see step). Each try keeps the step's own
+// StartToCloseTimeout: a slow processor is waited for, not cut and asked again.
 var localStepBudget = workflow.LocalActivityOptions{
-	ScheduleToCloseTimeout: 2 * time.Second,
 	RetryPolicy: &temporal.RetryPolicy{InitialInterval: 100 * time.Millisecond, BackoffCoefficient: 2,
 		MaximumInterval: 400 * time.Millisecond, MaximumAttempts: 3},
 }
