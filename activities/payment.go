@@ -327,11 +327,7 @@ func (p *Payments) FinishPayment(ctx context.Context, in PaymentOutcome) error {
 
 // SendPaymentReceipt mails the receipt of a succeeded payment to the account's contact.
 func (p *Payments) SendPaymentReceipt(ctx context.Context, paymentID string) error {
-	pay, acct, err := p.paymentAndAccount(ctx, paymentID)
-	if err != nil {
-		return err
-	}
-	bal, err := p.DB.Balance(ctx, acct.ID)
+	pay, acct, bal, err := p.DB.PaymentAccountBalance(ctx, paymentID) // one round trip, not three
 	if err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package workflows
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -94,6 +95,14 @@ const versionResolveOutcomes = "resolve-outcomes"
 // resolution and long waits stay activities.
 const versionLocalSteps workflow.Version = 2
 
+// versionLeanSteps (version 3 of versionResolveOutcomes): a local step that keeps failing
+// gives up after three quick tries (localStepBudget) and goes on as an activity under the
+// step's own retries, so the workflow task ends and an update (a cancel) is answered instead
+// of waiting out the retries inside the task; the start's PaymentStatus (processing) is not upserted again; and
+// card-3ds is implied instead of recorded. The last two cut a payment's history by three
+// events (a marker and two upserts, each a visibility task on the server).
+const versionLeanSteps workflow.Version = 3
+
 // versionCard3DS: a card payment made on session authorizes with a return URL, so a card
 // wanting 3-D Secure waits for the cardholder's challenge (requires_action) instead of
 // declining. Version 1 is the only one; runs before it, and off-session payments, authorize
@@ -116,12 +125,16 @@ func Payment(ctx workflow.Context, in PaymentInput) (PaymentState, error) {
 	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (PaymentStatusQuery, error) { return s.state.statusQuery(), nil }); err != nil {
 		return s.state, err
 	}
-	v := workflow.GetVersion(ctx, versionResolveOutcomes, workflow.DefaultVersion, versionLocalSteps)
-	s.resolves, s.local = v >= 1, v >= versionLocalSteps
+	v := workflow.GetVersion(ctx, versionResolveOutcomes, workflow.DefaultVersion, versionLeanSteps)
+	s.resolves, s.local, s.lean = v >= 1, v >= versionLocalSteps, v >= versionLeanSteps
 	if err := s.handleUpdates(ctx); err != nil {
 		return s.state, err
 	}
-	s.setStatus(ctx, billing.PaymentProcessing)
+	if s.lean && startedAs(ctx, billing.PaymentProcessing) {
+		s.state.Status = billing.PaymentProcessing // the start's search attribute says so already
+	} else {
+		s.setStatus(ctx, billing.PaymentProcessing)
+	}
 	switch {
 	case !s.resolves && in.Method == billing.MethodCard:
 		s.payByCardV0(ctx)
@@ -145,7 +158,7 @@ func (s *paymentSaga) payByCard(ctx workflow.Context) {
 	var authorizationID string
 	var err error
 	charge := activities.ChargeInput{PaymentID: s.in.PaymentID, CardToken: s.in.CardToken, Amount: s.in.Amount}
-	if s.in.OnSession && workflow.GetVersion(ctx, versionCard3DS, workflow.DefaultVersion, 1) >= 1 {
+	if s.in.OnSession && (s.lean || workflow.GetVersion(ctx, versionCard3DS, workflow.DefaultVersion, 1) >= 1) {
 		var a activities.CardAuthorization
 		err = s.step(ctx, authorizeOptions, paymentSteps.AuthorizeCardPaymentOnSession, charge).Get(ctx, &a)
 		authorizationID = a.AuthorizationID
@@ -378,11 +391,12 @@ func (s *paymentSaga) applyOrRefund(ctx workflow.Context, captureID string) {
 	s.state.CaptureID = captureID
 	var applied activities.ApplyResult
 	opts := ledgerOptions
-	if s.local {
+	if s.local && !s.lean {
 		opts = quickLedgerOptions
 	}
+	// From versionLeanSteps on, step itself goes on as an activity under ledgerOptions.
 	err := s.step(ctx, opts, paymentSteps.ApplyPayment, s.in.PaymentID).Get(ctx, &applied)
-	if s.local && err != nil && !temporal.IsCanceledError(err) && !isNotApplicable(err) {
+	if s.local && !s.lean && err != nil && !temporal.IsCanceledError(err) && !isNotApplicable(err) {
 		// Postgres is slow or down: book as an activity that retries for as long as it takes,
 		// without growing the history.
 		err = workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, ledgerOptions), paymentSteps.ApplyPayment, s.in.PaymentID).
@@ -482,8 +496,9 @@ func (s *paymentSaga) awaitUpdates(ctx workflow.Context) {
 type paymentSaga struct {
 	in    PaymentInput
 	state PaymentState
-	// resolves: this run started under versionResolveOutcomes; local: under versionLocalSteps.
-	resolves, local bool
+	// resolves: this run started under versionResolveOutcomes; local: under versionLocalSteps;
+	// lean: under versionLeanSteps.
+	resolves, local, lean bool
 	// cancelled: the workflow was cancelled; cleanup is the disconnected context its
 	// remaining steps run on, so the money is still settled and recorded.
 	cancelled bool
@@ -495,14 +510,60 @@ type paymentSaga struct {
 }
 
 // step runs one of the saga's short steps: a local activity from versionLocalSteps on, an
-// activity before it. The options are the same; a local activity whose retries outlast the
-// workflow task's own budget goes on with timers.
+// activity before it. Under versionLocalSteps the options are the same, and a local activity
+// whose retries outlast the workflow task's own budget goes on with timers; from
+// versionLeanSteps on, the local activity retries as localStepBudget says and then the step
+// goes on as an activity with opts, unless its error is final (a decline, a refusal, a
+// cancellation).
 func (s *paymentSaga) step(ctx workflow.Context, opts workflow.ActivityOptions, activity any, args ...any) workflow.Future {
 	if !s.local {
 		return workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), activity, args...)
 	}
-	return workflow.ExecuteLocalActivity(workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
-		StartToCloseTimeout: opts.StartToCloseTimeout, RetryPolicy: opts.RetryPolicy}), activity, args...)
+	if !s.lean {
+		return workflow.ExecuteLocalActivity(workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+			StartToCloseTimeout: opts.StartToCloseTimeout, RetryPolicy: opts.RetryPolicy}), activity, args...)
+	}
+	policy := *localStepBudget.RetryPolicy
+	policy.NonRetryableErrorTypes = opts.RetryPolicy.NonRetryableErrorTypes
+	local := workflow.ExecuteLocalActivity(workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+		StartToCloseTimeout: opts.StartToCloseTimeout, RetryPolicy: &policy}), activity, args...)
+	result, settle := workflow.NewFuture(ctx)
+	workflow.Go(ctx, func(gctx workflow.Context) {
+		if err := local.Get(gctx, nil); err == nil || isFinal(err, opts) || ctx.Err() != nil {
+			settle.Chain(local)
+			return
+		}
+		settle.Chain(workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), activity, args...))
+	})
+	return result
+}
+
+// localStepBudget bounds a local step's retries from versionLeanSteps on: three quick tries
+// inside the workflow task, then an activity (see step). Each try keeps the step's own
+// StartToCloseTimeout: a slow processor is waited for, not cut and asked again.
+var localStepBudget = workflow.LocalActivityOptions{
+	RetryPolicy: &temporal.RetryPolicy{InitialInterval: 100 * time.Millisecond, BackoffCoefficient: 2,
+		MaximumInterval: 400 * time.Millisecond, MaximumAttempts: 3},
+}
+
+// isFinal reports whether a step's error ends it under opts: retrying as an activity would
+// get the same answer.
+func isFinal(err error, opts workflow.ActivityOptions) bool {
+	if temporal.IsCanceledError(err) {
+		return true
+	}
+	var appErr *temporal.ApplicationError
+	if !errors.As(err, &appErr) {
+		return false // a timeout: worth an activity
+	}
+	return appErr.NonRetryable() || opts.RetryPolicy != nil && slices.Contains(opts.RetryPolicy.NonRetryableErrorTypes, appErr.Type())
+}
+
+// startedAs reports whether the run was started with PaymentStatus status (the API's and
+// recurring billing's starts set processing).
+func startedAs(ctx workflow.Context, status billing.PaymentStatus) bool {
+	v, ok := workflow.GetTypedSearchAttributes(ctx).GetKeyword(PaymentStatusKey)
+	return ok && v == string(status)
 }
 
 // isNotApplicable reports whether booking was refused for good: the payment ended another way.

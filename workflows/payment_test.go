@@ -3,6 +3,7 @@ package workflows_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -613,7 +614,7 @@ func TestPaymentCancelledMidCaptureBooksWhatWasTaken(t *testing.T) {
 // internal/e2e/payments (cancel_test.go) cancels the local capture.
 func TestPaymentCancelledMidCaptureReleasesTheHold(t *testing.T) {
 	e := newPaymentEnv(t)
-	e.OnGetVersion("resolve-outcomes", workflow.DefaultVersion, 2).Return(workflow.Version(1))
+	e.OnGetVersion("resolve-outcomes", workflow.DefaultVersion, 3).Return(workflow.Version(1))
 	e.OnActivity(paymentSteps.CaptureCardPayment, mock.Anything, mock.Anything).Return(
 		func(context.Context, activities.CardCaptureInput) (string, error) {
 			e.count("Capture")
@@ -735,7 +736,7 @@ func TestPaymentCancelUpdateRefusedUnlessWaitingForTheBuyer(t *testing.T) {
 		var r updateResult[workflows.PaymentState]
 		e.RegisterDelayedCallback(func() {
 			e.UpdateWorkflow(workflows.UpdateCancelPayment, "upd_cancel", r.callbacks(t), workflows.CancelPaymentSignal{})
-		}, 2*time.Second) // while the capture is retried
+		}, 50*time.Millisecond) // while the capture is retried (its first retry waits 100 ms)
 		st := e.run(billing.MethodCard)
 		r.rejectedAs(t, workflows.ErrTypeNotCancelable)
 		if st.Status != billing.PaymentSucceeded {
@@ -750,7 +751,7 @@ func TestPaymentCancelUpdateRefusedUnlessWaitingForTheBuyer(t *testing.T) {
 		var r updateResult[workflows.PaymentState]
 		e.RegisterDelayedCallback(func() {
 			e.UpdateWorkflow(workflows.UpdateCancelPayment, "upd_cancel", r.callbacks(t), workflows.CancelPaymentSignal{})
-		}, 500*time.Millisecond)
+		}, 50*time.Millisecond) // while the order is retried (its first retry waits 100 ms)
 		e.RegisterDelayedCallback(func() {
 			e.SignalWorkflow(workflows.SignalPayPalReturn, workflows.PayPalReturnSignal{Approved: true})
 		}, 10*time.Minute)
@@ -790,7 +791,7 @@ func TestPaymentCancelUpdateLosesToTheApproval(t *testing.T) {
 // signals), while the start update is answered as on any run.
 func TestPaymentVersion0RunRefusesTheCancelUpdate(t *testing.T) {
 	e := newPaymentEnv(t)
-	e.OnGetVersion("resolve-outcomes", workflow.DefaultVersion, 2).Return(workflow.DefaultVersion)
+	e.OnGetVersion("resolve-outcomes", workflow.DefaultVersion, 3).Return(workflow.DefaultVersion)
 	e.happyPayPal()
 	var started, cancel updateResult[workflows.PaymentState]
 	e.RegisterDelayedCallback(func() { e.UpdateWorkflow(workflows.UpdatePaymentStarted, "upd_start", started.callbacks(t)) }, 0)
@@ -812,4 +813,32 @@ func TestPaymentVersion0RunRefusesTheCancelUpdate(t *testing.T) {
 		t.Errorf("result %+v, want canceled by the signal", st)
 	}
 	e.wantSteps(map[string]int{"VoidOrder": 1, "ResolveOrder": 0})
+}
+
+// From versionLeanSteps on, a local step that keeps failing stops after its small budget and
+// goes on as an activity under the step's own retries (so the workflow task ends and updates
+// are answered meanwhile), and a run started with PaymentStatus processing does not upsert it
+// again.
+func TestPaymentLocalStepOutOfBudgetGoesOnAsAnActivity(t *testing.T) {
+	e := newPaymentEnv(t)
+	if err := e.SetTypedSearchAttributesOnStart(temporal.NewSearchAttributes(
+		workflows.PaymentStatusKey.ValueSet(string(billing.PaymentProcessing)))); err != nil {
+		t.Fatal(err)
+	}
+	e.OnActivity(paymentSteps.CaptureCardPayment, mock.Anything, mock.Anything).Return(
+		func(context.Context, activities.CardCaptureInput) (string, error) {
+			e.count("Capture")
+			return "", temporal.NewApplicationError("timeout", activities.ErrTypeProcessingError)
+		}).Times(5) // three local tries, then two as an activity
+	e.happyCard()
+	st := e.run(billing.MethodCard)
+	if st.Status != billing.PaymentSucceeded {
+		t.Fatalf("result %+v, want succeeded", st)
+	}
+	e.wantSteps(map[string]int{"Capture": 6, "Apply": 1, "Receipt": 1, "FinishPayment": 0})
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !slices.Equal(e.statuses, []string{"succeeded"}) {
+		t.Errorf("PaymentStatus search attribute went %v, want only succeeded: the start set processing", e.statuses)
+	}
 }

@@ -84,10 +84,12 @@ func (s *Payments) Create(ctx context.Context, accountID string, in NewPayment) 
 	if in.Amount.Amount <= 0 {
 		return billing.Payment{}, false, billing.Invalid(billing.CodeAmountNotPositive, "amount", "amount must be a positive number of minor units")
 	}
-	acct, err := s.DB.Account(ctx, accountID)
+	// One round trip for the account, the key's payment and the available amount.
+	facts, err := s.DB.PaymentRequestFacts(ctx, accountID, in.IdempotencyKey)
 	if err != nil {
 		return billing.Payment{}, false, err
 	}
+	acct := facts.Account
 	if in.Amount.Currency != acct.Currency {
 		return billing.Payment{}, false, billing.Invalid(billing.CodeCurrencyMismatch, "currency",
 			"currency must be %s: this account pays in %s", acct.Currency, acct.Currency)
@@ -96,19 +98,14 @@ func (s *Payments) Create(ctx context.Context, accountID string, in NewPayment) 
 
 	// Cheap checks before the card goes to the processor; CreatePayment repeats both under
 	// the account lock, where they count.
-	existing, prevHash, found, err := s.DB.IdempotentPayment(ctx, acct.ID, in.IdempotencyKey)
-	if err != nil {
-		return billing.Payment{}, false, err
+	if facts.KeyReused {
+		return billing.Payment{}, false, postgres.IdempotencyKeyReused()
 	}
-	if found {
-		return s.replay(ctx, existing, prevHash, hash)
+	if facts.Found {
+		return s.replay(ctx, facts.Existing, facts.PrevHash, hash)
 	}
-	available, err := s.DB.AvailableToPay(ctx, acct.ID)
-	if err != nil {
-		return billing.Payment{}, false, err
-	}
-	if in.Amount.Amount > available {
-		return billing.Payment{}, false, postgres.AmountExceedsBalance(available, acct.Currency)
+	if in.Amount.Amount > facts.Available {
+		return billing.Payment{}, false, postgres.AmountExceedsBalance(facts.Available, acct.Currency)
 	}
 
 	now := s.Clock.Now().UTC().Truncate(time.Microsecond) // what Postgres keeps
@@ -193,8 +190,10 @@ func (s *Payments) startAndAwait(ctx context.Context, p billing.Payment) (billin
 	opts, in := s.startOptions(p)
 	handle, err := s.Temporal.UpdateWithStartWorkflow(waitCtx, client.UpdateWithStartWorkflowOptions{
 		StartWorkflowOperation: s.Temporal.NewWithStartWorkflowOperation(opts, workflows.TypePayment, in),
+		// Completed: the answer comes back with the start, one call instead of a start and a
+		// poll for the outcome (a card payment's saga answers in its first workflow task).
 		UpdateOptions: client.UpdateWorkflowOptions{UpdateName: workflows.UpdatePaymentStarted,
-			WaitForStage: client.WorkflowUpdateStageAccepted},
+			WaitForStage: client.WorkflowUpdateStageCompleted},
 	})
 	var closed *serviceerror.WorkflowExecutionAlreadyStarted
 	switch {

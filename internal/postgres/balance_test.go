@@ -50,3 +50,31 @@ func TestKeptBalanceFollowsTheLedger(t *testing.T) {
 		t.Errorf("after the kept balance drifted, findings %+v, want one balance_mismatch for the demo account", f)
 	}
 }
+
+// One statement writing many ledger entries updates each account's kept balance once, by
+// their sum: a row trigger would leave a version of the balance row per entry, which every
+// read of the balance then walks until a vacuum.
+func TestKeptBalanceOneUpdatePerStatement(t *testing.T) {
+	db := seededPaymentsDB(t)
+	ctx := context.Background()
+	var before int64
+	if err := db.Pool.QueryRow(ctx, `SELECT pg_relation_size('account_balances')`).Scan(&before); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Pool.Exec(ctx, `INSERT INTO ledger_entries (account_id, kind, reference, amount, currency, created_at)
+		SELECT $1, 'payment', 'pay_bulk_'||g, -1, 'USD', now() FROM generate_series(1, 5000) g`, devdata.DemoAccountID); err != nil {
+		t.Fatal(err)
+	}
+	var sum, kept, after int64
+	if err := db.Pool.QueryRow(ctx, `SELECT (SELECT sum(amount) FROM ledger_entries WHERE account_id = $1),
+		(SELECT balance FROM account_balances WHERE account_id = $1), pg_relation_size('account_balances')`,
+		devdata.DemoAccountID).Scan(&sum, &kept, &after); err != nil {
+		t.Fatal(err)
+	}
+	if kept != sum {
+		t.Errorf("kept balance %d, ledger sum %d", kept, sum)
+	}
+	if after > before+8192 {
+		t.Errorf("account_balances grew from %d to %d bytes for one statement: a version per entry", before, after)
+	}
+}

@@ -119,7 +119,7 @@ func TestCardPaymentLowersTheBalanceByExactlyItsAmount(t *testing.T) {
 	if strings.Contains(events, "4242424242424242") {
 		t.Error("the card number is in the Temporal history")
 	}
-	testenv.RecordWorkflowHistory(t, p.temporal, pay.WorkflowID, "payment_card_succeeded_v2.json")
+	testenv.RecordWorkflowHistory(t, p.temporal, pay.WorkflowID, "payment_card_succeeded_v3.json")
 }
 
 func TestDeclinedCardLeavesTheBalanceWithTheDeclineCode(t *testing.T) {
@@ -371,7 +371,7 @@ func TestPayPalApprovedByTheBuyerSucceeds(t *testing.T) {
 	if n := p.count(`SELECT count(*) FROM ledger_entries WHERE kind = 'payment'`); n != 1 {
 		t.Errorf("%d payment ledger entries, want 1", n)
 	}
-	testenv.RecordWorkflowHistory(t, p.temporal, pay.WorkflowID, "payment_paypal_succeeded_v2.json")
+	testenv.RecordWorkflowHistory(t, p.temporal, pay.WorkflowID, "payment_paypal_succeeded_v3.json")
 }
 
 func (p *portal) buyerReturn(path string) *http.Response {
@@ -445,7 +445,7 @@ func TestPayPalPaymentCanceledThroughTheAPI(t *testing.T) {
 		t.Errorf("the saga's history holds %v, want the %s update answered and no signal", r, workflows.UpdateCancelPayment)
 	}
 	p.awaitClosed(pay.WorkflowID, 30*time.Second)
-	testenv.RecordWorkflowHistory(t, p.temporal, pay.WorkflowID, "payment_paypal_cancelled_by_update_v2.json")
+	testenv.RecordWorkflowHistory(t, p.temporal, pay.WorkflowID, "payment_paypal_cancelled_by_update_v3.json")
 	status, raw = p.call(http.MethodPost, demoPath+"/payments/"+pay.ID+"/cancel", "", nil)
 	if e := decode[apiError](t, raw); status != http.StatusConflict || e.Error.Code != "not_cancelable" {
 		t.Errorf("second cancel answered %d %s, want 409 not_cancelable", status, raw)
