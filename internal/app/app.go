@@ -162,6 +162,7 @@ func (a *App) APIServer() *api.Server {
 		Billing:        &portal.Billing{DB: a.DB, Clock: a.Clock},
 		Cards:          a.cardService(),
 		Payments:       a.paymentService(),
+		Refunds:        a.refundService(),
 		Webhooks:       a.WebhookService(),
 		Checkout:       a.checkout(),
 		SandboxCards:   a.sandboxCards(),
