@@ -146,7 +146,9 @@ func (s *Refunds) Credit(ctx context.Context, in NewCredit) (_ billing.Credit, r
 }
 
 // Get returns one refund.
-func (s *Refunds) Get(ctx context.Context, id string) (billing.Refund, error) { return s.DB.RefundByID(ctx, id) }
+func (s *Refunds) Get(ctx context.Context, id string) (billing.Refund, error) {
+	return s.DB.RefundByID(ctx, id)
+}
 
 // PaymentRefunds lists a payment's refunds, oldest first; an unknown payment is not_found.
 func (s *Refunds) PaymentRefunds(ctx context.Context, paymentID string) ([]billing.Refund, error) {
