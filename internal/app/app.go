@@ -173,7 +173,7 @@ func (a *App) APIServer() *api.Server {
 		Limits:         api.RateLimits{PerSecond: a.Config.RateLimitPerSecond, Burst: a.Config.RateLimitBurst},
 		ReturnURLHosts: api.ReturnURLHosts{Allowed: a.Config.ReturnURLHosts, AnyWhenEmpty: a.Config.Development()},
 		TrustedProxies: a.Config.TrustedProxies,
-		Console: (&console.Console{DB: a.DB, Cards: a.cardService(), Clock: a.Clock, Secure: !a.Config.Development(),
+		Console: (&console.Console{DB: a.DB, Cards: a.cardService(), Refunds: a.refundService(), Clock: a.Clock, Secure: !a.Config.Development(),
 			TemporalUI: a.Config.TemporalUIURL, TemporalNamespace: a.Config.TemporalNamespace, Logger: a.Log}).Handler(),
 		Logger: a.Log,
 	}
