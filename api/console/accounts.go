@@ -230,6 +230,8 @@ func (c *Console) refusal(w http.ResponseWriter, r *http.Request, err error) (ms
 		return "amount_exceeds_refundable", http.StatusUnprocessableEntity, false
 	case e != nil && e.Code == billing.CodeIdempotencyKeyReused:
 		return "form_reused", http.StatusConflict, false
+	case e != nil && e.Param == "reason":
+		return "reason_too_long", http.StatusUnprocessableEntity, false
 	case e != nil && (e.Kind == billing.KindInvalid || e.Kind == billing.KindConflict):
 		return "bad_amount", http.StatusUnprocessableEntity, false
 	case billing.KindOf(err) == billing.KindUnavailable:

@@ -248,3 +248,34 @@ func (p *portal) awaitMail(prefix string) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// A PayPal payment is refunded in full through PayPal's sandbox, once, with the capture's
+// refund recorded there.
+func TestRepRefundsAPayPalPayment(t *testing.T) {
+	p := startPortal(t, portalOptions{})
+	pay := p.pay(paypalPayment(2000))
+	if pay.ApprovalURL == nil {
+		t.Fatalf("PayPal payment without approval_url: %+v", pay)
+	}
+	resp := p.buyerClicks(*pay.ApprovalURL, "Approve")
+	resp.Body.Close()
+	if got := p.awaitFinal(pay.ID, 30*time.Second); got.Status != "succeeded" {
+		t.Fatalf("payment %+v", got)
+	}
+	before := p.balance()
+	r := p.refundPayment(pay.ID, "paypal-refund", 2000)
+	if r.Status != "succeeded" {
+		t.Fatalf("refund %+v", r)
+	}
+	if n, err := p.paypal().Refunds(context.Background(), pay.captureID(t, p)); err != nil || n != 1 {
+		t.Fatalf("PayPal sandbox refunds: %d %v, want 1", n, err)
+	}
+	if after := p.balance(); after-before != 2000 {
+		t.Fatalf("balance moved by %d, want +2000", after-before)
+	}
+	resp2, raw := p.rep(http.MethodPost, "/v1/rep/payments/"+pay.ID+"/refunds", "paypal-refund-2", map[string]any{"amount": 1, "reason": "more"})
+	if resp2.StatusCode != http.StatusUnprocessableEntity {
+		t.Fatalf("refund past a full refund: %d %s", resp2.StatusCode, raw)
+	}
+	p.checkBooks()
+}
