@@ -37,7 +37,9 @@ func (f *fakeRefunds) Get(_ context.Context, id string) (billing.Refund, error) 
 	return billing.Refund{}, billing.NotFound("refund")
 }
 
-func (f *fakeRefunds) PaymentRefunds(context.Context, string) ([]billing.Refund, error) { return nil, nil }
+func (f *fakeRefunds) PaymentRefunds(context.Context, string) ([]billing.Refund, error) {
+	return nil, nil
+}
 
 func (f *fakeRefunds) Credit(_ context.Context, in portal.NewCredit) (billing.Credit, bool, error) {
 	f.mu.Lock()
@@ -51,7 +53,9 @@ func (f *fakeRefunds) GetCredit(context.Context, string) (billing.Credit, error)
 	return billing.Credit{}, billing.NotFound("credit")
 }
 
-func (f *fakeRefunds) AccountCredits(context.Context, string) ([]billing.Credit, error) { return nil, nil }
+func (f *fakeRefunds) AccountCredits(context.Context, string) ([]billing.Credit, error) {
+	return nil, nil
+}
 
 func TestRepRefundAndCreditRoutes(t *testing.T) {
 	refunds := &fakeRefunds{}
