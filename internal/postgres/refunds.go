@@ -200,9 +200,11 @@ func (db *DB) FailRefund(ctx context.Context, refundID string, f billing.Failure
 	return db.RefundByID(ctx, refundID)
 }
 
+//nolint:gosec // G101: a credit is money given to an account, not a credential
 const creditColumns = `c.id, c.account_id, c.status, c.amount, c.currency, c.reason, c.created_by, k.label,
 	coalesce(c.invoice_id, ''), c.workflow_id, c.created_at, c.issued_at`
 
+//nolint:gosec // G101: as creditColumns
 const creditsFrom = `credits c JOIN api_keys k ON k.id = c.created_by`
 
 func scanCredit(row pgx.Row) (billing.Credit, error) {
