@@ -47,6 +47,7 @@ func RegisterAll(r worker.ActivityRegistry, deps Dependencies) {
 	r.RegisterActivity(&Reconciler{DB: deps.DB, Temporal: deps.Temporal, Payments: payments,
 		StartSaga: deps.StartPaymentSaga, Clock: deps.Clock, Logger: deps.Logger})
 	r.RegisterActivity(&Invoices{DB: deps.DB, PDFs: &pdfstore.Store{DB: deps.DB, Clock: deps.Clock}, Mail: deps.Mail, Clock: deps.Clock})
+	r.RegisterActivity(&Refunds{DB: deps.DB, Cards: deps.Cards, PayPal: deps.PayPal, Mail: deps.Mail, Clock: deps.Clock, Logger: deps.Logger})
 	r.RegisterActivity(&RecurringBilling{DB: deps.DB, Mail: deps.Mail, Clock: deps.Clock})
 	webhooks := deps.Webhooks
 	if webhooks == nil {

@@ -34,7 +34,7 @@ func (s *Server) getAccount(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, accountView(a))
+	c.PureJSON(http.StatusOK, accountView(a))
 }
 
 // accountUpdate is what a customer may change on its account.
@@ -59,5 +59,5 @@ func (s *Server) updateAccount(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, accountView(a))
+	c.PureJSON(http.StatusOK, accountView(a))
 }

@@ -96,6 +96,8 @@ var pathIDPrefixes = map[string]struct{ prefix, what string }{
 	"item_id":    {billing.PrefixInvoiceItem, "invoice item"},
 	"pm_id":      {billing.PrefixPaymentMethod, "payment method"},
 	"payment_id": {billing.PrefixPayment, "payment"},
+	"refund_id":  {billing.PrefixRefund, "refund"},
+	"credit_id":  {billing.PrefixCredit, "credit"},
 }
 
 // checkPathIDs answers 404 for an ID in the path that no resource can have (wrong prefix,

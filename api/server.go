@@ -33,6 +33,8 @@ type Server struct {
 	Billing  BillingService
 	Cards    CardService
 	Payments PaymentService
+	// Refunds are the reps' refunds and credits.
+	Refunds RefundService
 	// Webhooks are the account's webhook endpoints and events.
 	Webhooks WebhookService
 	PDFs     InvoicePDFService
@@ -150,5 +152,6 @@ func (s *Server) Handler() http.Handler {
 	rep := v1.Group("/rep", s.requireRep)
 	rep.GET("/payment-methods", s.listPendingPaymentMethods)
 	rep.POST("/payment-methods/:pm_id/decision", s.decidePaymentMethod)
+	s.refundRoutes(rep)
 	return r
 }

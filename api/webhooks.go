@@ -149,6 +149,10 @@ func eventView(e billing.Event) (eventJSON, error) {
 		var inv billing.Invoice
 		err = json.Unmarshal(e.Object, &inv)
 		v.Data.Object = invoiceView(inv)
+	case "credit":
+		var cr billing.Credit
+		err = json.Unmarshal(e.Object, &cr)
+		v.Data.Object = creditView(cr)
 	default:
 		err = fmt.Errorf("event %s of unknown type %s", e.ID, e.Type)
 	}

@@ -11,6 +11,8 @@ func CardValidationWorkflowID(paymentMethodID string) string {
 	return "card-validation/" + paymentMethodID
 }
 func PaymentWorkflowID(paymentID string) string { return "payment/" + paymentID }
+func RefundWorkflowID(refundID string) string   { return "refund/" + refundID }
+func CreditWorkflowID(creditID string) string   { return "credit/" + creditID }
 
 // Signal and query names.
 const (

@@ -18,6 +18,8 @@ const (
 	TypeSyncBillingSchedules = "SyncBillingSchedules"
 	TypeWebhookDelivery      = "WebhookDeliveryWorkflow"
 	TypeWebhookDispatcher    = "WebhookDispatcher"
+	TypeRefund               = "RefundWorkflow"
+	TypeCredit               = "CreditWorkflow"
 )
 
 // RegisterAll registers every workflow under its type name.
@@ -31,6 +33,8 @@ func RegisterAll(r worker.WorkflowRegistry) {
 		TypeSyncBillingSchedules: SyncBillingSchedules,
 		TypeWebhookDelivery:      WebhookDeliveryWorkflow,
 		TypeWebhookDispatcher:    WebhookDispatcher,
+		TypeRefund:               RefundWorkflow,
+		TypeCredit:               CreditWorkflow,
 	} {
 		r.RegisterWorkflowWithOptions(fn, workflow.RegisterOptions{Name: name})
 	}

@@ -37,7 +37,9 @@ type Decider interface {
 type Console struct {
 	DB    *postgres.DB
 	Cards Decider
-	Clock billing.Clock
+	// Refunds makes reps' refunds and credits: portal.Refunds, as the API's rep routes do.
+	Refunds Refunder
+	Clock   billing.Clock
 	// Secure marks the cookies Secure: everywhere but development (plain http on localhost).
 	Secure bool
 	// TemporalUI is the Temporal Web UI's base URL and namespace, for the links to workflows.
@@ -92,6 +94,9 @@ func (c *Console) Handler() http.Handler {
 	mux.HandleFunc("GET "+Prefix+"/{$}", c.withSession(c.queue))
 	mux.HandleFunc("GET "+Prefix+"/decisions", c.withSession(c.decisions))
 	mux.HandleFunc("POST "+Prefix+"/cards/{pm_id}/decision", c.withSession(c.decide))
+	mux.HandleFunc("GET "+Prefix+"/accounts/{account_id}", c.withSession(c.account))
+	mux.HandleFunc("POST "+Prefix+"/payments/{payment_id}/refund", c.withSession(c.refund))
+	mux.HandleFunc("POST "+Prefix+"/accounts/{account_id}/credit", c.withSession(c.credit))
 	mux.HandleFunc("POST "+Prefix+"/sign-out", c.withSession(c.signOut))
 	return securePage(mux)
 }

@@ -162,6 +162,7 @@ func (a *App) APIServer() *api.Server {
 		Billing:        &portal.Billing{DB: a.DB, Clock: a.Clock},
 		Cards:          a.cardService(),
 		Payments:       a.paymentService(),
+		Refunds:        a.refundService(),
 		Webhooks:       a.WebhookService(),
 		Checkout:       a.checkout(),
 		SandboxCards:   a.sandboxCards(),
@@ -174,7 +175,7 @@ func (a *App) APIServer() *api.Server {
 		MerchantName:   a.Config.MerchantName,
 		PortalURL:      a.Config.PortalURL,
 		TrustedProxies: a.Config.TrustedProxies,
-		Console: (&console.Console{DB: a.DB, Cards: a.cardService(), Clock: a.Clock, Secure: !a.Config.Development(),
+		Console: (&console.Console{DB: a.DB, Cards: a.cardService(), Refunds: a.refundService(), Clock: a.Clock, Secure: !a.Config.Development(),
 			TemporalUI: a.Config.TemporalUIURL, TemporalNamespace: a.Config.TemporalNamespace, Logger: a.Log}).Handler(),
 		Logger: a.Log,
 	}

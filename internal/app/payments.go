@@ -45,6 +45,12 @@ func (a *App) paymentService() *portal.Payments {
 	}
 }
 
+// refundService is the reps' refunds and credits.
+func (a *App) refundService() *portal.Refunds {
+	return &portal.Refunds{DB: a.DB, Temporal: a.Temporal, Clock: a.Clock, TaskQueue: a.Config.TaskQueue,
+		RequestHashKey: []byte(a.Config.IdempotencySecret), Logger: a.Log}
+}
+
 // checkout is the sandbox's buyer page, mounted only in development with the PayPal
 // sandbox; nil (no routes) otherwise. Anyone holding an order's token may press Approve
 // there, so it must never be served to real customers: production refuses the sandbox at

@@ -82,6 +82,14 @@ const (
 	CodeAuthenticationTimeout  = "authentication_timeout"
 )
 
+// Refund codes.
+const (
+	// CodeAmountExceedsRefundable: a refund larger than what is left of the payment.
+	CodeAmountExceedsRefundable = "amount_exceeds_refundable"
+	// CodeNotRefundable: the payment has not succeeded, so no money can go back.
+	CodeNotRefundable = "payment_not_refundable"
+)
+
 // Error is an error the caller may see. Anything that is not an *Error is internal: logged,
 // never shown.
 type Error struct {

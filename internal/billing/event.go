@@ -23,13 +23,14 @@ const (
 	EventInvoiceIssued       EventType = "invoice.issued"
 	EventInvoicePaid         EventType = "invoice.paid"
 	EventInvoicePastDue      EventType = "invoice.past_due"
+	EventCreditIssued        EventType = "credit.issued"
 )
 
 // EventTypes is every event type, in the contract's order.
 var EventTypes = []EventType{
 	EventPaymentSucceeded, EventPaymentFailed, EventPaymentCanceled, EventPaymentExpired, EventPaymentRefunded,
 	EventPMPendingValidation, EventPMValidated, EventPMRejected, EventPMExpired,
-	EventInvoiceIssued, EventInvoicePaid, EventInvoicePastDue,
+	EventInvoiceIssued, EventInvoicePaid, EventInvoicePastDue, EventCreditIssued,
 }
 
 // Valid reports whether t is one of EventTypes.
@@ -42,7 +43,7 @@ func (t EventType) Valid() bool {
 	return false
 }
 
-// ObjectKind is what the event's object is: "payment", "payment_method" or "invoice".
+// ObjectKind is what the event's object is: "payment", "payment_method", "invoice" or "credit".
 func (t EventType) ObjectKind() string {
 	kind, _, _ := strings.Cut(string(t), ".")
 	return kind

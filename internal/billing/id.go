@@ -17,6 +17,8 @@ const (
 	PrefixAPIKey        = "key_"
 	PrefixEvent         = "evt_"
 	PrefixWebhook       = "we_"
+	PrefixRefund        = "rf_"
+	PrefixCredit        = "cr_"
 )
 
 var idEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)

@@ -91,6 +91,8 @@ type Payment struct {
 	ReturnURL      string
 	CaptureID      string
 	RefundID       string
+	// AmountRefunded is what reps' refunds have given back or are giving back (minor units).
+	AmountRefunded int64
 	// AuthorizationID is the card hold the saga took; Compensation what undoing it did.
 	AuthorizationID string
 	Compensation    Compensation

@@ -100,6 +100,24 @@ var goldenSamples = func() map[string][]goldenSample {
 					AmountDue: euros, Attempt: 4, MaxAttempts: 4, PastDue: true, NoPaymentMethod: true})
 			}},
 		},
+		"refund_issued": {
+			{"card", func(lang string) Message {
+				return RefundIssuedMail(lang, RefundIssued{To: "ap@demo.example", CompanyName: "Demo Corp", PaymentID: "pay_abc",
+					RefundID: "rf_123", InvoiceNumber: "INV-2026-000043", Amount: billing.Money{Amount: 123400, Currency: "USD"},
+					Method: billing.MethodCard, Brand: "visa", Last4: "4242", When: at, NewBalance: amount})
+			}},
+			{"paypal_euros", func(lang string) Message {
+				return RefundIssuedMail(lang, RefundIssued{To: "ap@demo.example", PaymentID: "pay_pp", RefundID: "rf_456",
+					InvoiceNumber: "INV-2026-000044", Amount: euros, Method: billing.MethodPayPal, When: at,
+					NewBalance: billing.Money{Currency: "EUR"}})
+			}},
+		},
+		"credit_issued": {
+			{"credit", func(lang string) Message {
+				return CreditIssuedMail(lang, CreditIssued{To: "ap@demo.example", CompanyName: "Demo Corp",
+					InvoiceNumber: "INV-2026-000045", Amount: billing.Money{Amount: 250000, Currency: "USD"}, When: at, NewBalance: balance})
+			}},
+		},
 		"webhook_disabled": {
 			{"disabled", func(lang string) Message {
 				return WebhookDisabledMail(lang, WebhookDisabled{To: "ap@demo.example", CompanyName: "Demo Corp",

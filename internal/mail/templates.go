@@ -511,3 +511,60 @@ func WebhookDisabledMail(lang string, d WebhookDisabled) Message {
 		EndpointID, URL string
 	}{common: newCommon(lang, d.CompanyName), EndpointID: safeText(d.EndpointID), URL: safeText(d.URL)})
 }
+
+// RefundIssued is a rep's refund of part or all of a payment, booked: the money is on its
+// way back to the customer's card or PayPal account.
+type RefundIssued struct {
+	To            string
+	CompanyName   string
+	PaymentID     string
+	RefundID      string
+	InvoiceNumber string // the Refund invoice
+	Amount        billing.Money
+	Method        billing.PaymentMethodKind
+	Brand         string
+	Last4         string
+	When          time.Time
+	NewBalance    billing.Money
+}
+
+// RefundIssuedMail tells the account's contact that money was refunded.
+func RefundIssuedMail(lang string, d RefundIssued) Message {
+	return render("refund_issued", lang, d.To, struct {
+		common
+		PaymentID, RefundID, InvoiceNumber, Amount, Method, When, NewBalance string
+	}{
+		common:        newCommon(lang, d.CompanyName),
+		PaymentID:     safeText(d.PaymentID),
+		RefundID:      safeText(d.RefundID),
+		InvoiceNumber: safeText(d.InvoiceNumber),
+		Amount:        money(lang, d.Amount),
+		Method:        methodName(lang, d.Method, d.Brand, d.Last4),
+		When:          i18n.FormatDate(lang, d.When),
+		NewBalance:    money(lang, d.NewBalance),
+	})
+}
+
+// CreditIssued is a rep's credit to an account, booked as a Credit invoice.
+type CreditIssued struct {
+	To            string
+	CompanyName   string
+	InvoiceNumber string // the Credit invoice
+	Amount        billing.Money
+	When          time.Time
+	NewBalance    billing.Money
+}
+
+// CreditIssuedMail tells the account's contact that a credit lowers what they owe.
+func CreditIssuedMail(lang string, d CreditIssued) Message {
+	return render("credit_issued", lang, d.To, struct {
+		common
+		InvoiceNumber, Amount, When, NewBalance string
+	}{
+		common:        newCommon(lang, d.CompanyName),
+		InvoiceNumber: safeText(d.InvoiceNumber),
+		Amount:        money(lang, d.Amount),
+		When:          i18n.FormatDate(lang, d.When),
+		NewBalance:    money(lang, d.NewBalance),
+	})
+}

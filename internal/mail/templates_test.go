@@ -68,6 +68,17 @@ func allMails(lang string) []mailCase {
 			To: "ap@demo.example", PaymentID: "pay_ghi", Amount: usd, Method: billing.MethodPayPal,
 			FailureCode: "payer_action_required", FailureMessage: "The buyer did not approve the order.",
 		}), []string{amount, "PayPal", "The buyer did not approve the order"}},
+		{"refund", mail.RefundIssuedMail(lang, mail.RefundIssued{
+			To: "ap@demo.example", CompanyName: "Demo Corp", PaymentID: "pay_abc", RefundID: "rf_abc", InvoiceNumber: "INV-2026-0043",
+			Amount: usd, Method: billing.MethodCard, Brand: "visa", Last4: "4242", When: deadline, NewBalance: balance,
+		}), []string{amount, "pay_abc", "rf_abc", "INV-2026-0043", "4242", pick("refunded", "remboursé"), pick("March 1, 2026", "1er mars 2026")}},
+		{"refund by PayPal", mail.RefundIssuedMail(lang, mail.RefundIssued{
+			To: "ap@demo.example", PaymentID: "pay_pp", RefundID: "rf_pp", InvoiceNumber: "INV-2026-0044", Amount: usd,
+			Method: billing.MethodPayPal, When: deadline, NewBalance: balance,
+		}), []string{amount, "PayPal", "INV-2026-0044"}},
+		{"credit", mail.CreditIssuedMail(lang, mail.CreditIssued{
+			To: "ap@demo.example", CompanyName: "Demo Corp", InvoiceNumber: "INV-2026-0045", Amount: usd, When: deadline, NewBalance: balance,
+		}), []string{amount, "INV-2026-0045", pick("credit of", "crédit de"), pick("March 1, 2026", "1er mars 2026")}},
 		{"invoice", mail.InvoiceIssuedMail(lang, mail.InvoiceIssued{
 			To: "ap@demo.example", CompanyName: "Demo Corp", InvoiceNumber: "INV-2026-0042", Total: usd, DueDate: deadline,
 		}), []string{"INV-2026-0042", amount, pick("March 1, 2026", "1er mars 2026")}},

@@ -21,6 +21,8 @@ const (
 	RouteCancelPayment       IdempotencyRoute = "cancel_payment"
 	RouteAddPaymentMethod    IdempotencyRoute = "add_payment_method"
 	RouteDecidePaymentMethod IdempotencyRoute = "decide_payment_method"
+	RouteRefundPayment       IdempotencyRoute = "refund_payment"
+	RouteIssueCredit         IdempotencyRoute = "issue_credit"
 )
 
 // firstAnswer is the status each route answers when it does the work (the API's), recorded
@@ -30,6 +32,8 @@ var firstAnswer = map[IdempotencyRoute]int{
 	RouteCancelPayment:       200,
 	RouteAddPaymentMethod:    202,
 	RouteDecidePaymentMethod: 200,
+	RouteRefundPayment:       202,
+	RouteIssueCredit:         202,
 }
 
 // IdempotencyRecord is what one Idempotency-Key did: the route it was sent to, the fingerprint
@@ -44,6 +48,8 @@ type IdempotencyRecord struct {
 	RequestHash     []byte
 	PaymentID       string // create_payment, cancel_payment
 	PaymentMethodID string // add_payment_method, decide_payment_method
+	RefundID        string // refund_payment (PaymentID is the payment refunded)
+	CreditID        string // issue_credit
 	StatusCode      int    // the first answer's; filled in from the route when zero
 	CreatedAt       time.Time
 }
@@ -69,7 +75,7 @@ func (db *DB) FindIdempotencyKey(ctx context.Context, r IdempotencyRecord) (Idem
 
 func findIdempotencyKey(ctx context.Context, q querier, r IdempotencyRecord) (IdempotencyRecord, bool, error) {
 	const columns = `SELECT account_id, coalesce(rep_key_id, ''), key, route, request_hash, coalesce(payment_id, ''),
-		coalesce(payment_method_id, ''), status_code, created_at FROM idempotency_keys`
+		coalesce(payment_method_id, ''), coalesce(refund_id, ''), coalesce(credit_id, ''), status_code, created_at FROM idempotency_keys`
 	var row pgx.Row
 	if r.RepKeyID != "" {
 		row = q.QueryRow(ctx, columns+` WHERE rep_key_id = $1 AND key = $2`, r.RepKeyID, r.Key)
@@ -78,7 +84,7 @@ func findIdempotencyKey(ctx context.Context, q querier, r IdempotencyRecord) (Id
 	}
 	var found IdempotencyRecord
 	err := row.Scan(&found.AccountID, &found.RepKeyID, &found.Key, &found.Route, &found.RequestHash, &found.PaymentID,
-		&found.PaymentMethodID, &found.StatusCode, &found.CreatedAt)
+		&found.PaymentMethodID, &found.RefundID, &found.CreditID, &found.StatusCode, &found.CreatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return IdempotencyRecord{}, false, nil
 	}
@@ -113,9 +119,11 @@ func insertIdempotencyKey(ctx context.Context, tx pgx.Tx, r IdempotencyRecord) (
 		r.CreatedAt = time.Now().UTC()
 	}
 	tag, err := tx.Exec(ctx, `INSERT INTO idempotency_keys (account_id, rep_key_id, key, route, request_hash,
-		payment_id, payment_method_id, status_code, created_at)
-		VALUES ($1, nullif($2, ''), $3, $4, $5, nullif($6, ''), nullif($7, ''), $8, $9) ON CONFLICT DO NOTHING`,
-		r.AccountID, r.RepKeyID, r.Key, r.Route, r.RequestHash, r.PaymentID, r.PaymentMethodID, r.StatusCode, r.CreatedAt)
+		payment_id, payment_method_id, refund_id, credit_id, status_code, created_at)
+		VALUES ($1, nullif($2, ''), $3, $4, $5, nullif($6, ''), nullif($7, ''), nullif($8, ''), nullif($9, ''), $10, $11)
+		ON CONFLICT DO NOTHING`,
+		r.AccountID, r.RepKeyID, r.Key, r.Route, r.RequestHash, r.PaymentID, r.PaymentMethodID, r.RefundID, r.CreditID,
+		r.StatusCode, r.CreatedAt)
 	if err != nil {
 		return IdempotencyRecord{}, false, fmt.Errorf("insert idempotency key: %w", err)
 	}

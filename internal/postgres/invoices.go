@@ -163,39 +163,8 @@ func (db *DB) CreateInvoice(ctx context.Context, inv billing.Invoice) (_ billing
 		inv.ID = billing.NewID(billing.PrefixInvoice)
 	}
 	err = db.inTx(ctx, func(tx pgx.Tx) error {
-		if inv.Number == "" {
-			if inv.Number, err = nextInvoiceNumber(ctx, tx, inv.CreatedAt); err != nil {
-				return err
-			}
-		}
-		_, err := tx.Exec(ctx, `INSERT INTO invoices (`+invoiceColumns+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)`,
-			inv.ID, inv.AccountID, inv.Number, inv.Type, inv.Status, inv.Currency, inv.PeriodStart, inv.PeriodEnd,
-			inv.Subtotal, inv.Tax, inv.Total, inv.AmountPaid, inv.CreatedAt)
-		if err != nil {
+		if err := insertInvoice(ctx, tx, &inv); err != nil {
 			return err
-		}
-		for i := range inv.Items {
-			it := &inv.Items[i]
-			if it.ID == "" {
-				it.ID = billing.NewID(billing.PrefixInvoiceItem)
-			}
-			it.InvoiceID = inv.ID
-			if _, err := tx.Exec(ctx, `INSERT INTO invoice_items (id, invoice_id, position, description, category,
-				quantity, unit_amount, amount, period_start, period_end) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)`,
-				it.ID, inv.ID, i, it.Description, it.Category, it.Quantity, it.UnitAmount, it.Amount, it.PeriodStart, it.PeriodEnd); err != nil {
-				return fmt.Errorf("insert item %d: %w", i, err)
-			}
-			for j := range it.Details {
-				d := &it.Details[j]
-				if d.ID == "" {
-					d.ID = billing.NewID(billing.PrefixItemDetail)
-				}
-				if _, err := tx.Exec(ctx, `INSERT INTO invoice_item_details (id, item_id, position, description,
-					resource_name, quantity, unit, unit_amount, amount) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)`,
-					d.ID, it.ID, j, d.Description, d.ResourceName, d.Quantity, d.Unit, d.UnitAmount, d.Amount); err != nil {
-					return fmt.Errorf("insert detail %d of item %d: %w", j, i, err)
-				}
-			}
 		}
 		if inv.Status == billing.InvoiceVoid {
 			return nil
@@ -221,6 +190,47 @@ func (db *DB) CreateInvoice(ctx context.Context, inv billing.Invoice) (_ billing
 		return billing.Invoice{}, false, fmt.Errorf("create invoice for %s: %w", inv.AccountID, err)
 	}
 	return inv, true, nil
+}
+
+// insertInvoice writes an invoice with its items and details, assigning the number and the
+// ids left empty; booking it is the caller's.
+func insertInvoice(ctx context.Context, tx pgx.Tx, inv *billing.Invoice) error {
+	var err error
+	if inv.Number == "" {
+		if inv.Number, err = nextInvoiceNumber(ctx, tx, inv.CreatedAt); err != nil {
+			return err
+		}
+	}
+	_, err = tx.Exec(ctx, `INSERT INTO invoices (`+invoiceColumns+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)`,
+		inv.ID, inv.AccountID, inv.Number, inv.Type, inv.Status, inv.Currency, inv.PeriodStart, inv.PeriodEnd,
+		inv.Subtotal, inv.Tax, inv.Total, inv.AmountPaid, inv.CreatedAt)
+	if err != nil {
+		return err
+	}
+	for i := range inv.Items {
+		it := &inv.Items[i]
+		if it.ID == "" {
+			it.ID = billing.NewID(billing.PrefixInvoiceItem)
+		}
+		it.InvoiceID = inv.ID
+		if _, err := tx.Exec(ctx, `INSERT INTO invoice_items (id, invoice_id, position, description, category,
+			quantity, unit_amount, amount, period_start, period_end) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)`,
+			it.ID, inv.ID, i, it.Description, it.Category, it.Quantity, it.UnitAmount, it.Amount, it.PeriodStart, it.PeriodEnd); err != nil {
+			return fmt.Errorf("insert item %d: %w", i, err)
+		}
+		for j := range it.Details {
+			d := &it.Details[j]
+			if d.ID == "" {
+				d.ID = billing.NewID(billing.PrefixItemDetail)
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO invoice_item_details (id, item_id, position, description,
+				resource_name, quantity, unit, unit_amount, amount) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)`,
+				d.ID, it.ID, j, d.Description, d.ResourceName, d.Quantity, d.Unit, d.UnitAmount, d.Amount); err != nil {
+				return fmt.Errorf("insert detail %d of item %d: %w", j, i, err)
+			}
+		}
+	}
+	return nil
 }
 
 // recurringInvoiceOfMonth is the account's recurring invoice of the billing month a period

@@ -16,7 +16,7 @@ import (
 const paymentColumns = `id, account_id, status, method, amount, currency, card_token, card_brand, card_last4,
 	billing_address, eu_supported, coalesce(paypal_order_id, ''), approval_url, return_url, capture_id, refund_id,
 	failure_code, failure_message, created_at, completed_at, workflow_id, authorization_id, compensation, compensated_at,
-	coalesce(invoice_id, ''), metadata`
+	coalesce(invoice_id, ''), metadata, amount_refunded`
 
 func scanPayment(row pgx.Row) (billing.Payment, error) {
 	var (
@@ -28,7 +28,7 @@ func scanPayment(row pgx.Row) (billing.Payment, error) {
 	err := row.Scan(&p.ID, &p.AccountID, &p.Status, &p.Method, &p.Amount.Amount, &p.Amount.Currency, &p.CardToken,
 		&p.CardBrand, &p.CardLast4, &address, &p.EUSupported, &p.PayPalOrderID, &p.ApprovalURL, &p.ReturnURL,
 		&p.CaptureID, &p.RefundID, &code, &message, &p.CreatedAt, &p.CompletedAt, &p.WorkflowID,
-		&p.AuthorizationID, &p.Compensation, &p.CompensatedAt, &p.InvoiceID, &p.Metadata)
+		&p.AuthorizationID, &p.Compensation, &p.CompensatedAt, &p.InvoiceID, &p.Metadata, &p.AmountRefunded)
 	if err != nil {
 		return p, err
 	}

@@ -28,6 +28,7 @@ const (
 	FindingLedgerMismatch   = "ledger_mismatch"   // a payment's ledger entries disagree with its status
 	FindingBalanceMismatch  = "balance_mismatch"  // an account's balance is not invoices − payments + refunds
 	FindingProcessorUnknown = "processor_unknown" // the processor could not be asked; try again
+	FindingRefundMismatch   = "refund_mismatch"   // a rep's refund disagrees with its ledger entry or its payment
 )
 
 // RecordFindings stores one reconciliation run's findings.
@@ -81,8 +82,12 @@ func (db *DB) RecentFindings(ctx context.Context, limit int) ([]StoredFinding, e
 //     payment ledger entry belongs to a succeeded payment;
 //   - money taken (a capture recorded) is either booked (succeeded) or refunded, once the
 //     payment is final;
+//   - every succeeded rep refund has exactly one payment_refund ledger entry, of its amount, and
+//     no other refund has one; a payment's amount_refunded is the sum of its refunds that did
+//     not fail;
 //   - per account, the ledger balance equals the issued invoices minus the booked payments plus
-//     the refunds and adjustments booked.
+//     the refunds and adjustments booked (a Refund invoice documents its refund's entry and is
+//     not counted as an invoice).
 func (db *DB) CheckBooks(ctx context.Context) ([]Finding, error) {
 	var findings []Finding
 	checks := []struct {
@@ -99,6 +104,19 @@ func (db *DB) CheckBooks(ctx context.Context) ([]Finding, error) {
 			SELECT l.account_id, l.reference, format('ledger entry %s books payment %s, which does not exist', l.id, l.reference)
 			FROM ledger_entries l LEFT JOIN payments p ON p.id = l.reference
 			WHERE l.kind = 'payment' AND p.id IS NULL`},
+		{FindingRefundMismatch, `
+			SELECT r.account_id, r.payment_id, format('refund %s is %s for %s %s but has %s payment_refund ledger entries summing %s',
+				r.id, r.status, r.amount, r.currency, count(l.id), coalesce(sum(l.amount), 0))
+			FROM refunds r LEFT JOIN ledger_entries l ON l.kind = 'payment_refund' AND l.reference = r.id
+			GROUP BY r.id
+			HAVING (r.status = 'succeeded' AND (count(l.id) <> 1 OR coalesce(sum(l.amount), 0) <> r.amount))
+			    OR (r.status <> 'succeeded' AND count(l.id) > 0)`},
+		{FindingRefundMismatch, `
+			SELECT p.account_id, p.id, format('payment %s has amount_refunded %s but its refunds that did not fail sum to %s',
+				p.id, p.amount_refunded, coalesce(sum(r.amount) FILTER (WHERE r.status <> 'failed'), 0))
+			FROM payments p LEFT JOIN refunds r ON r.payment_id = p.id
+			GROUP BY p.id
+			HAVING p.amount_refunded <> coalesce(sum(r.amount) FILTER (WHERE r.status <> 'failed'), 0)`},
 		{FindingUnbookedCapture, `
 			SELECT account_id, id, format('payment %s is %s but %s %s was captured (%s) and not refunded',
 				id, status, amount, currency, capture_id)
@@ -120,7 +138,8 @@ func (db *DB) CheckBooks(ctx context.Context) ([]Finding, error) {
 				SELECT account_id, sum(amount) AS balance FROM ledger_entries GROUP BY account_id
 			), expected AS (
 				SELECT a.id AS account_id,
-					(SELECT coalesce(sum(total), 0) FROM invoices i WHERE i.account_id = a.id AND i.status <> 'void')
+					(SELECT coalesce(sum(total), 0) FROM invoices i WHERE i.account_id = a.id AND i.status <> 'void'
+						AND NOT EXISTS (SELECT 1 FROM refunds r WHERE r.invoice_id = i.id))
 					- (SELECT coalesce(sum(amount), 0) FROM payments p WHERE p.account_id = a.id AND p.status = 'succeeded')
 					+ (SELECT coalesce(sum(amount), 0) FROM ledger_entries l WHERE l.account_id = a.id AND l.kind IN ('payment_refund', 'adjustment'))
 					AS balance
