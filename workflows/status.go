@@ -29,8 +29,8 @@ type PaymentStatusQuery struct {
 }
 
 func (s PaymentState) statusQuery() PaymentStatusQuery {
-	return PaymentStatusQuery{Status: s.Status, ApprovalURL: s.ApprovalURL, RedirectURL: s.RedirectURL,
-		Failure: s.Failure, CaptureID: s.CaptureID, RefundID: s.RefundID}
+	// The same fields under the query's JSON names: a field added to one stops this compiling.
+	return PaymentStatusQuery(s)
 }
 
 // UnmarshalJSON reads this shape and an older worker's PaymentState.

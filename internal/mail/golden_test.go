@@ -167,7 +167,7 @@ func TestGoldenMails(t *testing.T) {
 				want[file] = true
 				got := goldenText(s.render(lang))
 				if *update {
-					if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
+					if err := os.MkdirAll(filepath.Dir(file), 0o750); err != nil {
 						t.Fatal(err)
 					}
 					if err := os.WriteFile(file, []byte(got), 0o644); err != nil {
@@ -199,7 +199,8 @@ func TestGoldenMails(t *testing.T) {
 		}
 		if !want[p] {
 			if *update {
-				return os.Remove(p)
+				return os.Remove(p) //nolint:gosec // G122: the test's own testdata, rewritten on -update
+
 			}
 			t.Errorf("%s is rendered by no sample (remove it, or run with -update)", p)
 		}

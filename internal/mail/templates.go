@@ -49,7 +49,7 @@ func init() {
 		t := template.Must(template.New(file).Option("missingkey=error").ParseFS(templateFS, file))
 		if strings.HasSuffix(name, "."+i18n.French) {
 			for _, tt := range t.Templates() {
-				frenchSpaceNodes(tt.Tree.Root)
+				frenchSpaceNodes(tt.Root)
 			}
 		}
 		textTemplates[name] = t

@@ -299,8 +299,9 @@ func artifact(t *testing.T, name string, data []byte) {
 	if dir == "" {
 		return
 	}
-	if err := os.MkdirAll(dir, 0o755); err == nil {
-		_ = os.WriteFile(filepath.Join(dir, name), data, 0o644)
+	if err := os.MkdirAll(dir, 0o750); err == nil { //nolint:gosec // G703: the directory the tester named
+		_ = os.WriteFile(filepath.Join(dir, name), data, 0o600) //nolint:gosec // G703: as above
+
 	}
 }
 
