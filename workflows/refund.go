@@ -56,7 +56,7 @@ var refundSteps *activities.Refunds
 // before its first step ends failed with nothing asked.
 func RefundWorkflow(ctx workflow.Context, in RefundInput) (RefundState, error) {
 	st := RefundState{Status: billing.RefundPending}
-	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (RefundState, error) { return st, nil }); err != nil {
+	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (RefundStatusQuery, error) { return st.statusQuery(), nil }); err != nil {
 		return st, err
 	}
 	settle, _ := workflow.NewDisconnectedContext(ctx)
@@ -108,7 +108,7 @@ func RefundWorkflow(ctx workflow.Context, in RefundInput) (RefundState, error) {
 // credit asked for is issued: cancelling the workflow does not take it back.
 func CreditWorkflow(ctx workflow.Context, in CreditInput) (CreditState, error) {
 	st := CreditState{Status: billing.CreditPending}
-	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (CreditState, error) { return st, nil }); err != nil {
+	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (CreditStatusQuery, error) { return CreditStatusQuery(st), nil }); err != nil {
 		return st, err
 	}
 	settle, _ := workflow.NewDisconnectedContext(ctx)

@@ -189,3 +189,18 @@ func snakeCase(name string) string {
 	}
 	return b.String()
 }
+
+// RefundStatusQuery is a rep's refund: pending, succeeded or failed, with the processor's
+// refund id or why it failed.
+type RefundStatusQuery struct {
+	Status            billing.RefundStatus `json:"status"`
+	ProcessorRefundID string               `json:"processor_refund_id,omitempty"`
+	Failure           *billing.Failure     `json:"failure,omitempty"`
+}
+
+func (s RefundState) statusQuery() RefundStatusQuery { return RefundStatusQuery(s) }
+
+// CreditStatusQuery is a rep's credit: pending or issued.
+type CreditStatusQuery struct {
+	Status billing.CreditStatus `json:"status"`
+}

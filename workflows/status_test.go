@@ -216,3 +216,27 @@ func TestWebhookDispatcherStatusShape(t *testing.T) {
 		t.Errorf("dispatcher's status %v, want dispatching in its last stretch of 60", got)
 	}
 }
+
+func TestRefundStatusShape(t *testing.T) {
+	e := newRefundEnv(t)
+	e.processor(func(int) (string, error) { return "re_1", nil })
+	e.books(ok)
+	e.rest()
+	e.ExecuteWorkflow(workflows.TypeRefund, testRefund)
+	got := statusShape(t, e)
+	if keysOf(got) != "processor_refund_id,status" || got["status"] != "succeeded" {
+		t.Errorf("refund's status %v, want {status: succeeded, processor_refund_id}", got)
+	}
+}
+
+func TestCreditStatusShape(t *testing.T) {
+	e := newRefundEnv(t)
+	e.OnActivity(refundSteps.IssueCredit, mock.Anything, mock.Anything).Return(nil)
+	e.OnActivity(refundSteps.SendCreditMail, mock.Anything, mock.Anything).Return(nil)
+	e.ExecuteWorkflow(workflows.TypeCredit, workflows.CreditInput{CreditID: "cr_test1", AccountID: "acct_test1",
+		Amount: billing.Money{Amount: 1000, Currency: "USD"}})
+	got := statusShape(t, e)
+	if keysOf(got) != "status" || got["status"] != "issued" {
+		t.Errorf("credit's status %v, want {status: issued}", got)
+	}
+}
