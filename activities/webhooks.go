@@ -40,8 +40,9 @@ const (
 )
 
 // DispatchEvents dispatches the outbox every DispatchInterval for DispatchStretch (a full
-// batch is followed by the next at once), heartbeating. It ends early, to be retried on
-// another worker, when this worker stops.
+// batch is followed by the next at once), heartbeating. It ends early, successfully, when
+// this worker stops: the workflow's next stretch goes to whichever worker polls, and a
+// stopping worker is no error to log.
 func (w *Webhooks) DispatchEvents(ctx context.Context) error {
 	if w.Dispatch == nil {
 		return errors.New("webhook dispatch is not wired on this worker")
@@ -60,7 +61,7 @@ func (w *Webhooks) DispatchEvents(ctx context.Context) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-activity.GetWorkerStopChannel(ctx):
-			return errors.New("the worker is stopping: another worker goes on")
+			return nil
 		case <-time.After(DispatchInterval):
 		}
 	}
