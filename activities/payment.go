@@ -287,14 +287,7 @@ func (p *Payments) RefundPayment(ctx context.Context, in RefundInput) (RefundRes
 	if pay.RefundID != "" {
 		return RefundResult{RefundID: pay.RefundID}, nil
 	}
-	key := in.PaymentID + "/refund"
-	var refundID string
-	switch in.Method {
-	case billing.MethodPayPal:
-		refundID, err = p.PayPal.RefundCapture(ctx, in.CaptureID, in.Amount, key)
-	default:
-		refundID, err = p.Cards.Refund(ctx, in.CaptureID, in.Amount, key)
-	}
+	refundID, err := refundCapture(ctx, p.Cards, p.PayPal, in.Method, in.CaptureID, in.Amount, in.PaymentID+"/refund")
 	if err != nil {
 		err = processorError("refund payment "+in.PaymentID, err)
 		if isFinal(err) {

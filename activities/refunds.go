@@ -52,14 +52,7 @@ func (r *Refunds) RefundAtProcessor(ctx context.Context, refundID string) (proce
 		return "", temporal.NewNonRetryableApplicationError("payment "+pay.ID+" has no capture to refund",
 			ErrTypeProcessorRefused, nil)
 	}
-	key := rf.ID + "/refund"
-	var id string
-	switch pay.Method {
-	case billing.MethodPayPal:
-		id, err = r.PayPal.RefundCapture(ctx, pay.CaptureID, rf.Amount, key)
-	default:
-		id, err = r.Cards.Refund(ctx, pay.CaptureID, rf.Amount, key)
-	}
+	id, err := refundCapture(ctx, r.Cards, r.PayPal, pay.Method, pay.CaptureID, rf.Amount, rf.ID+"/refund")
 	if err != nil {
 		return "", processorError("refund "+rf.ID+" of payment "+pay.ID, err)
 	}
@@ -177,4 +170,14 @@ func (r *Refunds) logger() *slog.Logger {
 		return r.Logger
 	}
 	return slog.Default()
+}
+
+// refundCapture gives amount of a capture back through the processor that took it. key makes
+// a repeated call the same refund: the saga's compensation and a rep's refund each have their own.
+func refundCapture(ctx context.Context, cards gateway.CardProcessor, pp gateway.PayPal, method billing.PaymentMethodKind,
+	captureID string, amount billing.Money, key string) (string, error) {
+	if method == billing.MethodPayPal {
+		return pp.RefundCapture(ctx, captureID, amount, key)
+	}
+	return cards.Refund(ctx, captureID, amount, key)
 }

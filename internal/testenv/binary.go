@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"context"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -47,4 +48,15 @@ func RemoveBinary() {
 		_ = os.RemoveAll(binDir)
 		binDir = ""
 	}
+}
+
+// FreeAddr is a loopback host:port nothing listens on now, for a process the test starts.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }

@@ -77,7 +77,7 @@ func TestMultiReplicaDrill(t *testing.T) {
 	}
 	var apis []*process
 	for i := range 2 {
-		addr := freeAddr(t)
+		addr := testenv.FreeAddr(t)
 		p := start(t, bin, dir, fmt.Sprintf("api-%d", i+1), "api", env, addr)
 		apis = append(apis, p)
 		lb.add("http://" + addr)
@@ -209,8 +209,8 @@ func startTemporal(t *testing.T) string {
 	if err != nil {
 		testenv.Unavailable(t, "temporal CLI: %v", err)
 	}
-	addr := freeAddr(t)
-	_, uiPort, _ := net.SplitHostPort(freeAddr(t))
+	addr := testenv.FreeAddr(t)
+	_, uiPort, _ := net.SplitHostPort(testenv.FreeAddr(t))
 	var port int
 	_, _ = fmt.Sscan(uiPort, &port)
 	srv, err := devserver.Start(ctx, devserver.Options{CLI: cli, Address: addr, UIPort: port, Namespace: "default",
@@ -233,7 +233,7 @@ type process struct {
 
 func start(t *testing.T, bin, logDir, name, role string, env []string, httpAddr string) *process {
 	t.Helper()
-	p := &process{name: name, role: role, opsAddr: freeAddr(t), httpAddr: httpAddr, bin: bin, logDir: logDir, env: env}
+	p := &process{name: name, role: role, opsAddr: testenv.FreeAddr(t), httpAddr: httpAddr, bin: bin, logDir: logDir, env: env}
 	p.restart(t)
 	t.Cleanup(func() {
 		_ = p.cmd.Process.Signal(syscall.SIGTERM)
@@ -341,16 +341,6 @@ func startBalancer(t *testing.T, b *balancer) string {
 }
 
 func isRefused(err error) bool { return strings.Contains(err.Error(), "connection refused") }
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
 
 func waitFor(t *testing.T, what string, ok func() bool) {
 	t.Helper()

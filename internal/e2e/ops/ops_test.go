@@ -278,7 +278,7 @@ func (a *apiProcess) log() string {
 func startAPI(t *testing.T, dbURL, temporalAddr string) *apiProcess {
 	t.Helper()
 	bin := testenv.Payportal(t)
-	publicAddr, opsAddr := freeAddr(t), freeAddr(t)
+	publicAddr, opsAddr := testenv.FreeAddr(t), testenv.FreeAddr(t)
 	a := &apiProcess{exited: make(chan error, 1), public: "http://" + publicAddr, ops: "http://" + opsAddr, opsAddr: opsAddr,
 		logPath: filepath.Join(t.TempDir(), "api.log")}
 	logFile, err := os.Create(a.logPath)
@@ -353,14 +353,4 @@ func healthcheck(t *testing.T, addr string) (string, error) {
 	cmd.Env = append(os.Environ(), "PAYPORTAL_OPS_ADDR="+addr, "PAYPORTAL_PAYLOAD_KEYS=")
 	out, err := cmd.CombinedOutput()
 	return string(out), err
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }

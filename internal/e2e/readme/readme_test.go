@@ -190,7 +190,7 @@ func startDev(t *testing.T) devProcess {
 	_, dbURL := testenv.Database(t)
 	temporalAddr := testenv.TemporalAddress(t)
 	namespace := newNamespace(t, temporalAddr)
-	apiAddr, opsAddr := freeAddr(t), freeAddr(t)
+	apiAddr, opsAddr := testenv.FreeAddr(t), testenv.FreeAddr(t)
 	d := devProcess{api: "http://" + apiAddr, ops: "http://" + opsAddr, logPath: filepath.Join(t.TempDir(), "dev.log")}
 	logFile, err := os.Create(d.logPath)
 	if err != nil {
@@ -281,16 +281,6 @@ func newNamespace(t *testing.T, addr string) string {
 		case <-time.After(250 * time.Millisecond):
 		}
 	}
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 // artifact keeps the walk's transcript in $PAYPORTAL_ARTIFACTS when set.
