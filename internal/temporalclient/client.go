@@ -57,6 +57,9 @@ func ClientOptions(o Options) (client.Options, error) {
 		}
 		opts.Credentials, opts.ConnectionOptions, opts.HeadersProvider = conn.Credentials, conn.ConnectionOptions, conn.HeadersProvider
 	}
+	// Every payload is encrypted, and ciphertext does not compress: the SDK's default gzip
+	// only costs CPU on both ends of every call (issue 10's profiles).
+	opts.ConnectionOptions.GrpcCompression = &client.GrpcCompressionNone{}
 	if o.Logger != nil {
 		opts.Logger = tlog.NewStructuredLogger(o.Logger.With("component", "temporal"))
 	}

@@ -103,3 +103,18 @@ func dial(t *testing.T, addr string, conn *envconfig.ClientConfigProfile) (clien
 func describeDefault() *workflowservice.DescribeNamespaceRequest {
 	return &workflowservice.DescribeNamespaceRequest{Namespace: "default"}
 }
+
+// TestCallsAreNotCompressed: payloads are ciphertext, so gzip would be CPU spent for nothing,
+// with or without connection settings from the environment.
+func TestCallsAreNotCompressed(t *testing.T) {
+	for name, conn := range map[string]*envconfig.ClientConfigProfile{"plain": nil, "with an API key": {APIKey: "k"}} {
+		opts, err := temporalclient.ClientOptions(temporalclient.Options{Address: "127.0.0.1:7233", Namespace: "default",
+			Connection: conn, Codec: testenv.PayloadCodec()})
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if _, ok := opts.ConnectionOptions.GrpcCompression.(*client.GrpcCompressionNone); !ok {
+			t.Errorf("%s: gRPC compression %T, want none", name, opts.ConnectionOptions.GrpcCompression)
+		}
+	}
+}
