@@ -132,24 +132,41 @@ func (p *CardProcessor) authorize(ctx context.Context, req gateway.ChargeRequest
 	if err := checkMoney(req.Amount); err != nil {
 		return gateway.Authorization{}, err
 	}
-	// Counted in its own statement so a failed attempt still counts.
+	// One round trip: count the attempt, find what the key already made, read the card. The
+	// count commits in its own transaction ahead of the reads, so a failed attempt still
+	// counts; the reads' answers are checked in the order they used to be made. A failed count
+	// leaves its transaction open, and the pool closes such a connection.
 	var attempts int
-	err := p.pool.QueryRow(ctx, `
+	var prior gateway.Authorization
+	var priorFound bool
+	var priorErr, cardErr error
+	var c cardRow
+	b := &pgx.Batch{}
+	b.Queue("BEGIN")
+	b.Queue(`
 		INSERT INTO sandbox_charge_attempts (idempotency_key, attempts) VALUES ($1, 1)
 		ON CONFLICT (idempotency_key)
 		DO UPDATE SET attempts = sandbox_charge_attempts.attempts + 1, updated_at = now()
-		RETURNING attempts`, req.IdempotencyKey).Scan(&attempts)
-	if err != nil {
+		RETURNING attempts`, req.IdempotencyKey).QueryRow(func(row pgx.Row) error { return row.Scan(&attempts) })
+	b.Queue("COMMIT")
+	b.Queue(authorizationByKeySQL, req.IdempotencyKey).QueryRow(func(row pgx.Row) error {
+		prior, priorFound, priorErr = p.scanAuthorizationByKey(row, req)
+		return nil
+	})
+	b.Queue(cardSQL, req.Token).QueryRow(func(row pgx.Row) error {
+		c, cardErr = scanCard(row)
+		return nil
+	})
+	if err := p.pool.SendBatch(ctx, b).Close(); err != nil {
 		return gateway.Authorization{}, fmt.Errorf("count attempt: %w", err)
 	}
-	if a, found, err := p.authorizationByKey(ctx, req); err != nil || found {
-		return a, err
+	if priorErr != nil || priorFound {
+		return prior, priorErr
+	}
+	if cardErr != nil {
+		return gateway.Authorization{}, cardErr
 	}
 
-	c, err := p.card(ctx, req.Token)
-	if err != nil {
-		return gateway.Authorization{}, err
-	}
 	if code := c.behaviour.declinesOnAuthorize(); code != "" {
 		return gateway.Authorization{}, decline(code)
 	}
@@ -170,7 +187,7 @@ func (p *CardProcessor) authorize(ctx context.Context, req gateway.ChargeRequest
 	}
 
 	var id string
-	err = p.pool.QueryRow(ctx, `
+	err := p.pool.QueryRow(ctx, `
 		INSERT INTO sandbox_authorizations (id, idempotency_key, token, amount, currency, description, status, return_url)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 		ON CONFLICT (idempotency_key) DO NOTHING
@@ -198,14 +215,20 @@ func (p *CardProcessor) authorization(id, status string) gateway.Authorization {
 	return a
 }
 
+const authorizationByKeySQL = `
+	SELECT id, token, amount, currency, status FROM sandbox_authorizations WHERE idempotency_key = $1`
+
 // authorizationByKey finds the authorization an idempotency key already made, refusing a
 // key reused for another charge.
 func (p *CardProcessor) authorizationByKey(ctx context.Context, req gateway.ChargeRequest) (gateway.Authorization, bool, error) {
+	return p.scanAuthorizationByKey(p.pool.QueryRow(ctx, authorizationByKeySQL, req.IdempotencyKey), req)
+}
+
+// scanAuthorizationByKey reads the row of authorizationByKeySQL for req.
+func (p *CardProcessor) scanAuthorizationByKey(row pgx.Row, req gateway.ChargeRequest) (gateway.Authorization, bool, error) {
 	var id, token, currency, status string
 	var amount int64
-	err := p.pool.QueryRow(ctx, `
-		SELECT id, token, amount, currency, status FROM sandbox_authorizations WHERE idempotency_key = $1`,
-		req.IdempotencyKey).Scan(&id, &token, &amount, &currency, &status)
+	err := row.Scan(&id, &token, &amount, &currency, &status)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return gateway.Authorization{}, false, nil
 	}
@@ -234,69 +257,93 @@ func (p *CardProcessor) Capture(ctx context.Context, authorizationID string, amo
 	return id, nil
 }
 
-func (p *CardProcessor) capture(ctx context.Context, authorizationID string, amount billing.Money, key string) (captureID string, err error) {
+func (p *CardProcessor) capture(ctx context.Context, authorizationID string, amount billing.Money, key string) (string, error) {
 	if err := checkKey(key); err != nil {
 		return "", err
 	}
 	if err := checkMoney(amount); err != nil {
 		return "", err
 	}
-	err = pgx.BeginFunc(ctx, p.pool, func(tx pgx.Tx) error {
-		// Lock the authorization first: a concurrent call with the same key waits here and
-		// then finds the capture below.
-		var authorized int64
-		var currency, status string
-		err := tx.QueryRow(ctx, `
-			SELECT amount, currency, status FROM sandbox_authorizations WHERE id = $1 FOR UPDATE`,
-			authorizationID).Scan(&authorized, &currency, &status)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return fmt.Errorf("authorization: %w", gateway.ErrNotFound)
+	// Two round trips, the transaction spanning both: BEGIN is sent with the lock and
+	// COMMIT with the writes.
+	conn, err := p.pool.Acquire(ctx)
+	if err != nil {
+		return "", err
+	}
+	defer conn.Release()
+	// What did not commit is rolled back (a repeat or refusal wrote nothing). Should that
+	// fail, the pool closes a connection given back inside a transaction.
+	defer func() {
+		if conn.Conn().PgConn().TxStatus() != 'I' {
+			_, _ = conn.Exec(ctx, "ROLLBACK")
 		}
-		if err != nil {
-			return fmt.Errorf("lock authorization: %w", err)
-		}
+	}()
 
-		var existingAuth string
-		var existingAmount int64
-		err = tx.QueryRow(ctx, `
-			SELECT id, authorization_id, amount FROM sandbox_captures WHERE idempotency_key = $1`,
-			key).Scan(&captureID, &existingAuth, &existingAmount)
-		switch {
-		case err == nil:
-			if existingAuth != authorizationID || existingAmount != amount.Amount {
-				return fmt.Errorf("%w: idempotency key %q was used for another capture", gateway.ErrInvalidState, key)
-			}
-			return nil
-		case !errors.Is(err, pgx.ErrNoRows):
-			return fmt.Errorf("look up idempotency key: %w", err)
-		}
-
-		switch {
-		case status == "voided":
-			return fmt.Errorf("%w: the authorization was voided", gateway.ErrInvalidState)
-		case status == "requires_action", status == "authentication_failed":
-			return fmt.Errorf("%w: the cardholder has not authenticated the charge", gateway.ErrInvalidState)
-		case status == "captured":
-			return fmt.Errorf("%w: the authorization was already captured", gateway.ErrInvalidState)
-		case amount.Currency != currency:
-			return fmt.Errorf("%w: the authorization is in %s", gateway.ErrInvalidRequest, currency)
-		case amount.Amount > authorized:
-			return fmt.Errorf("%w: only %d was authorized", gateway.ErrInvalidRequest, authorized)
-		}
-		captureID = billing.NewID("cap_")
-		if _, err := tx.Exec(ctx, `
-			INSERT INTO sandbox_captures (id, authorization_id, idempotency_key, amount, currency)
-			VALUES ($1, $2, $3, $4, $5)`,
-			captureID, authorizationID, key, amount.Amount, amount.Currency); err != nil {
-			if isUniqueViolation(err) {
-				return fmt.Errorf("%w: idempotency key %q was used for another capture", gateway.ErrInvalidState, key)
-			}
-			return fmt.Errorf("store capture: %w", err)
-		}
-		_, err = tx.Exec(ctx, `UPDATE sandbox_authorizations SET status = 'captured' WHERE id = $1`, authorizationID)
-		return err
+	// Lock the authorization, then look up the key. A concurrent call with the same key waits
+	// on the lock; the lookup is a statement of its own, starting once the lock is granted,
+	// so it finds the capture that call committed.
+	var authorized int64
+	var currency, status string
+	var prior struct {
+		id, authorizationID string
+		amount              int64
+	}
+	var lockErr, priorErr error
+	b := &pgx.Batch{}
+	b.Queue("BEGIN")
+	b.Queue(`SELECT amount, currency, status FROM sandbox_authorizations WHERE id = $1 FOR UPDATE`,
+		authorizationID).QueryRow(func(row pgx.Row) error {
+		lockErr = row.Scan(&authorized, &currency, &status)
+		return nil
 	})
-	return captureID, err
+	b.Queue(`SELECT id, authorization_id, amount FROM sandbox_captures WHERE idempotency_key = $1`,
+		key).QueryRow(func(row pgx.Row) error {
+		priorErr = row.Scan(&prior.id, &prior.authorizationID, &prior.amount)
+		return nil
+	})
+	if err := conn.SendBatch(ctx, b).Close(); err != nil {
+		return "", fmt.Errorf("lock authorization: %w", err)
+	}
+
+	switch {
+	case errors.Is(lockErr, pgx.ErrNoRows):
+		return "", fmt.Errorf("authorization: %w", gateway.ErrNotFound)
+	case lockErr != nil:
+		return "", fmt.Errorf("lock authorization: %w", lockErr)
+	case priorErr == nil:
+		if prior.authorizationID != authorizationID || prior.amount != amount.Amount {
+			return "", fmt.Errorf("%w: idempotency key %q was used for another capture", gateway.ErrInvalidState, key)
+		}
+		return prior.id, nil
+	case !errors.Is(priorErr, pgx.ErrNoRows):
+		return "", fmt.Errorf("look up idempotency key: %w", priorErr)
+	case status == "voided":
+		return "", fmt.Errorf("%w: the authorization was voided", gateway.ErrInvalidState)
+	case status == "requires_action", status == "authentication_failed":
+		return "", fmt.Errorf("%w: the cardholder has not authenticated the charge", gateway.ErrInvalidState)
+	case status == "captured":
+		return "", fmt.Errorf("%w: the authorization was already captured", gateway.ErrInvalidState)
+	case amount.Currency != currency:
+		return "", fmt.Errorf("%w: the authorization is in %s", gateway.ErrInvalidRequest, currency)
+	case amount.Amount > authorized:
+		return "", fmt.Errorf("%w: only %d was authorized", gateway.ErrInvalidRequest, authorized)
+	}
+
+	captureID := billing.NewID("cap_")
+	b = &pgx.Batch{}
+	b.Queue(`
+		INSERT INTO sandbox_captures (id, authorization_id, idempotency_key, amount, currency)
+		VALUES ($1, $2, $3, $4, $5)`,
+		captureID, authorizationID, key, amount.Amount, amount.Currency)
+	b.Queue(`UPDATE sandbox_authorizations SET status = 'captured' WHERE id = $1`, authorizationID)
+	b.Queue("COMMIT")
+	if err := conn.SendBatch(ctx, b).Close(); err != nil {
+		if isUniqueViolation(err) {
+			return "", fmt.Errorf("%w: idempotency key %q was used for another capture", gateway.ErrInvalidState, key)
+		}
+		return "", fmt.Errorf("store capture: %w", err)
+	}
+	return captureID, nil
 }
 
 // Void releases an authorization. Voiding is naturally idempotent, so the key is not
@@ -355,11 +402,17 @@ type cardRow struct {
 	expMonth, expYear int
 }
 
+const cardSQL = `SELECT behaviour, exp_month, exp_year FROM sandbox_cards WHERE token = $1`
+
 func (p *CardProcessor) card(ctx context.Context, token string) (cardRow, error) {
+	return scanCard(p.pool.QueryRow(ctx, cardSQL, token))
+}
+
+// scanCard reads the row of cardSQL; no row is ErrNotFound.
+func scanCard(row pgx.Row) (cardRow, error) {
 	var c cardRow
 	var b string
-	err := p.pool.QueryRow(ctx, `SELECT behaviour, exp_month, exp_year FROM sandbox_cards WHERE token = $1`,
-		token).Scan(&b, &c.expMonth, &c.expYear)
+	err := row.Scan(&b, &c.expMonth, &c.expYear)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return c, fmt.Errorf("card token: %w", gateway.ErrNotFound)
 	}

@@ -236,6 +236,69 @@ func repeat(t *testing.T, n int, call func() (string, error)) string {
 	return ids[0]
 }
 
+// A capture with a key that a concurrent call is using waits on the authorization's lock and
+// then answers that call's capture, even though the capture was committed while it waited.
+func TestSandboxCaptureWaitsForTheSameKey(t *testing.T) {
+	ctx := context.Background()
+	pool := newTestPool(t)
+	p := NewCardProcessor(pool, &billing.FixedClock{T: now})
+	tc := tokenize(t, p, "4242424242424242")
+	authID, err := p.Authorize(ctx, gateway.ChargeRequest{Token: tc.Token, Amount: usd(500), IdempotencyKey: "pay_w/authorize"})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// The other call holds the lock, as capture does.
+	other, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = other.Rollback(ctx) }()
+	if _, err := other.Exec(ctx, `SELECT 1 FROM sandbox_authorizations WHERE id = $1 FOR UPDATE`, authID); err != nil {
+		t.Fatal(err)
+	}
+
+	type result struct {
+		id  string
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		id, err := p.Capture(ctx, authID, usd(500), "pay_w/capture")
+		done <- result{id, err}
+	}()
+	for waiting := 0; waiting == 0; {
+		select {
+		case r := <-done:
+			t.Fatalf("Capture did not wait for the lock: %+v", r)
+		case <-time.After(10 * time.Millisecond):
+		}
+		if err := pool.QueryRow(ctx, `
+			SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	if _, err := other.Exec(ctx, `
+		INSERT INTO sandbox_captures (id, authorization_id, idempotency_key, amount, currency)
+		VALUES ('cap_other', $1, 'pay_w/capture', 500, 'USD')`, authID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.Exec(ctx, `UPDATE sandbox_authorizations SET status = 'captured' WHERE id = $1`, authID); err != nil {
+		t.Fatal(err)
+	}
+	if err := other.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if r := <-done; r.err != nil || r.id != "cap_other" {
+		t.Fatalf("Capture = %q, %v; want the other call's cap_other", r.id, r.err)
+	}
+	if n, _ := p.Captures(ctx, authID); n != 1 {
+		t.Fatalf("Captures = %d, want 1", n)
+	}
+}
+
 func TestSandboxVoid(t *testing.T) {
 	ctx := context.Background()
 	p := NewCardProcessor(newTestPool(t), &billing.FixedClock{T: now})
