@@ -156,6 +156,25 @@ func (db *DB) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
 	return pgx.BeginFunc(ctx, db.Pool, fn)
 }
 
+// inTxFrom is inTx for a transaction whose first statements are known up front: first is sent
+// with the BEGIN in one round trip (its callbacks run then), and fn goes on in the same
+// transaction. Any error rolls everything back.
+func (db *DB) inTxFrom(ctx context.Context, first *pgx.Batch, fn func(pgx.Tx) error) error {
+	b := &pgx.Batch{}
+	b.BeginTx(pgx.TxOptions{})
+	b.QueuedQueries = append(b.QueuedQueries, first.QueuedQueries...)
+	br := db.Pool.SendBatch(ctx, b)
+	tx := br.Tx()
+	defer tx.Rollback(ctx) //nolint:errcheck // after a commit it is a no-op; after a failure the rollback is all we can do
+	if err := br.Close(); err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit(ctx)
+}
+
 // queryTracer makes an OpenTelemetry span of each query run inside a traced operation (an
 // HTTP request, an activity), as a child of that operation's span; queries outside any trace
 // (pool upkeep, the first ping) make none. It takes the tracer from the global provider the

@@ -21,15 +21,34 @@ type execer interface {
 // exactly when the change it describes does. object is the Payment, PaymentMethod or Invoice
 // as the change left it.
 func recordEvent(ctx context.Context, tx execer, accountID string, typ billing.EventType, objectID string, object any) error {
-	snapshot, err := json.Marshal(object)
+	args, err := eventArgs(accountID, typ, objectID, object)
 	if err != nil {
-		return fmt.Errorf("event %s of %s: %w", typ, objectID, err)
+		return err
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO events (id, account_id, type, object_id, object) VALUES ($1, $2, $3, $4, $5)`,
-		billing.NewID(billing.PrefixEvent), accountID, typ, objectID, snapshot); err != nil {
+	if _, err := tx.Exec(ctx, insertEventSQL, args...); err != nil {
 		return fmt.Errorf("record event %s of %s: %w", typ, objectID, err)
 	}
 	return nil
+}
+
+// queueEvent is recordEvent as one statement of a batch sent in the caller's transaction.
+func queueEvent(b *pgx.Batch, accountID string, typ billing.EventType, objectID string, object any) error {
+	args, err := eventArgs(accountID, typ, objectID, object)
+	if err != nil {
+		return err
+	}
+	b.Queue(insertEventSQL, args...)
+	return nil
+}
+
+const insertEventSQL = `INSERT INTO events (id, account_id, type, object_id, object) VALUES ($1, $2, $3, $4, $5)`
+
+func eventArgs(accountID string, typ billing.EventType, objectID string, object any) ([]any, error) {
+	snapshot, err := json.Marshal(object)
+	if err != nil {
+		return nil, fmt.Errorf("event %s of %s: %w", typ, objectID, err)
+	}
+	return []any{billing.NewID(billing.PrefixEvent), accountID, typ, objectID, snapshot}, nil
 }
 
 // recordPaymentEvent records typ with the payment as it now is in tx.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/payportal/payportal/internal/billing"
 )
@@ -65,12 +66,13 @@ func (db *DB) AvailableToPay(ctx context.Context, accountID string) (int64, erro
 	return availableToPay(ctx, db.Pool, accountID)
 }
 
+// availableSQL is what account $1 may still pay, from one snapshot.
+const availableSQL = `SELECT ` + balanceExpr + ` -
+	(SELECT coalesce(sum(amount), 0) FROM payments WHERE account_id = $1 AND status IN ` + inFlightStatuses + `)`
+
 func availableToPay(ctx context.Context, q querier, accountID string) (int64, error) {
 	var available int64
-	err := q.QueryRow(ctx, `SELECT
-		`+balanceExpr+` -
-		(SELECT coalesce(sum(amount), 0) FROM payments WHERE account_id = $1 AND status IN `+inFlightStatuses+`)`,
-		accountID).Scan(&available)
+	err := q.QueryRow(ctx, availableSQL, accountID).Scan(&available)
 	if err != nil {
 		return 0, fmt.Errorf("available balance of %s: %w", accountID, err)
 	}
@@ -104,39 +106,55 @@ func idempotentPayment(ctx context.Context, q querier, accountID, key string) (b
 // request hash answers the existing payment (created=false); with another hash it is a 409.
 // The amount is checked against the balance minus the payments still in flight, under the
 // same lock, so two concurrent payments can never together pay more than is owed.
+//
+// It takes three round trips: BEGIN, the lock and the reads; the two inserts; COMMIT.
 func (db *DB) CreatePayment(ctx context.Context, p billing.Payment, key string, requestHash []byte) (_ billing.Payment, created bool, err error) {
-	var stored billing.Payment
-	err = db.inTx(ctx, func(tx pgx.Tx) error {
-		if err := lockAccount(ctx, tx, p.AccountID); err != nil {
-			return err
-		}
-		existing, hash, found, err := idempotentPayment(ctx, tx, p.AccountID, key)
-		if err != nil {
-			return err
-		}
-		if found {
-			if len(hash) > 0 && !bytes.Equal(hash, requestHash) {
+	var (
+		stored billing.Payment
+		f      PaymentRequestFacts
+		route  IdempotencyRoute
+	)
+	b := &pgx.Batch{}
+	// Each statement of a batch takes its snapshot when it starts, so the reads after the lock
+	// see what the request before this one committed.
+	b.Queue(lockAccountSQL, p.AccountID)
+	queueKeyFacts(b, p.AccountID, key, &f, &route)
+	err = db.inTxFrom(ctx, b, func(tx pgx.Tx) error {
+		if f.Found {
+			switch {
+			case route != RouteCreatePayment:
+				return IdempotencyKeyReused()
+			case f.Existing.ID == "":
+				return fmt.Errorf("load payment of idempotency key: %w", pgx.ErrNoRows)
+			case len(f.PrevHash) > 0 && !bytes.Equal(f.PrevHash, requestHash):
 				return IdempotencyKeyReused()
 			}
-			stored = existing
+			stored = f.Existing
 			return nil
 		}
-		available, err := availableToPay(ctx, tx, p.AccountID)
+		if p.Amount.Amount > f.Available {
+			return AmountExceedsBalance(f.Available, p.Amount.Currency)
+		}
+		insertPay, payArgs, err := paymentInsert(p)
 		if err != nil {
 			return err
 		}
-		if p.Amount.Amount > available {
-			return AmountExceedsBalance(available, p.Amount.Currency)
-		}
-		if err := insertPayment(ctx, tx, p); err != nil {
-			return err
-		}
-		_, taken, err := insertIdempotencyKey(ctx, tx, IdempotencyRecord{AccountID: p.AccountID, Key: key,
+		b := &pgx.Batch{}
+		b.Queue(insertPay, payArgs...)
+		keyRecord, insertKey, args := idempotencyInsert(IdempotencyRecord{AccountID: p.AccountID, Key: key,
 			Route: RouteCreatePayment, RequestHash: requestHash, PaymentID: p.ID, CreatedAt: p.CreatedAt})
-		if err != nil {
-			return err
+		var taken bool
+		b.Queue(insertKey, args...).Exec(func(tag pgconn.CommandTag) error {
+			taken = tag.RowsAffected() == 0
+			return nil
+		})
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			return fmt.Errorf("insert payment and idempotency key: %w", err)
 		}
 		if taken { // by another route's request, which does not take the account lock
+			if _, _, err := standingIdempotencyKey(ctx, tx, keyRecord); err != nil {
+				return err
+			}
 			return IdempotencyKeyReused()
 		}
 		stored, created = p, true
@@ -151,38 +169,72 @@ func (db *DB) CreatePayment(ctx context.Context, p billing.Payment, key string, 
 	return stored, created, nil
 }
 
+// queueKeyFacts queues the reads of a payment request's Idempotency-Key and of what the
+// account may still pay, into f (Found, PrevHash, Existing, Available) and route.
+func queueKeyFacts(b *pgx.Batch, accountID, key string, f *PaymentRequestFacts, route *IdempotencyRoute) {
+	const keyWhere = `FROM idempotency_keys WHERE account_id = $1 AND rep_key_id IS NULL AND key = $2`
+	b.Queue(`SELECT route, request_hash `+keyWhere, accountID, key).QueryRow(func(row pgx.Row) error {
+		err := row.Scan(route, &f.PrevHash)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		f.Found = err == nil
+		return err
+	})
+	b.Queue(`SELECT `+paymentColumns+` FROM payments WHERE id = (SELECT payment_id `+keyWhere+`)`, accountID, key).
+		QueryRow(func(row pgx.Row) error {
+			p, err := scanPayment(row)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return nil
+			}
+			f.Existing = p
+			return err
+		})
+	b.Queue(availableSQL, accountID).QueryRow(func(row pgx.Row) error { return row.Scan(&f.Available) })
+}
+
 // lockAccount takes the account's row lock for the rest of the transaction. Every write that
 // changes what the account may still pay takes it first (creating a payment, applying one), so
 // they take turns and "balance minus payments in flight" stays exact.
 func lockAccount(ctx context.Context, tx pgx.Tx, accountID string) error {
-	if _, err := tx.Exec(ctx, `SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE`, accountID); err != nil {
+	if _, err := tx.Exec(ctx, lockAccountSQL, accountID); err != nil {
 		return fmt.Errorf("lock account %s: %w", accountID, err)
 	}
 	return nil
 }
 
+const lockAccountSQL = `SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE`
+
 // insertPayment writes a new payment, with the invoice it charges when it names one.
 func insertPayment(ctx context.Context, tx pgx.Tx, p billing.Payment) error {
+	sql, args, err := paymentInsert(p)
+	if err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, sql, args...); err != nil {
+		return fmt.Errorf("insert payment: %w", err)
+	}
+	return nil
+}
+
+// paymentInsert is the statement insertPayment runs.
+func paymentInsert(p billing.Payment) (string, []any, error) {
 	var address []byte
 	if p.BillingAddress != nil {
 		var err error
 		if address, err = json.Marshal(p.BillingAddress); err != nil {
-			return fmt.Errorf("encode billing address: %w", err)
+			return "", nil, fmt.Errorf("encode billing address: %w", err)
 		}
 	}
 	var invoiceID *string
 	if p.InvoiceID != "" {
 		invoiceID = &p.InvoiceID
 	}
-	_, err := tx.Exec(ctx, `INSERT INTO payments (id, account_id, status, method, amount, currency, card_token,
+	return `INSERT INTO payments (id, account_id, status, method, amount, currency, card_token,
 		card_brand, card_last4, billing_address, eu_supported, return_url, invoice_id, created_at, workflow_id, metadata)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
-		p.ID, p.AccountID, p.Status, p.Method, p.Amount.Amount, p.Amount.Currency, p.CardToken, p.CardBrand,
-		p.CardLast4, address, p.EUSupported, p.ReturnURL, invoiceID, p.CreatedAt, p.WorkflowID, metadataJSON(p.Metadata))
-	if err != nil {
-		return fmt.Errorf("insert payment: %w", err)
-	}
-	return nil
+		[]any{p.ID, p.AccountID, p.Status, p.Method, p.Amount.Amount, p.Amount.Currency, p.CardToken, p.CardBrand,
+			p.CardLast4, address, p.EUSupported, p.ReturnURL, invoiceID, p.CreatedAt, p.WorkflowID, metadataJSON(p.Metadata)}, nil
 }
 
 // metadataJSON is the metadata column's value: a JSON object, {} when there is none.
@@ -410,96 +462,150 @@ var ErrPaymentNotApplicable = errors.New("payment cannot be applied")
 // payment id, the payment marked succeeded, and the amount allocated to the account's oldest
 // open invoices. Applying a payment already applied changes nothing and answers the same.
 // It returns the account's balance afterwards.
+//
+// It takes three round trips: BEGIN with every statement that needs no answer from Go (each
+// acts only while the payment is still in flight, so a payment already applied or ended
+// changes nothing); then the invoices paid and the events, computed from the rows the first
+// trip locked; then COMMIT.
 func (db *DB) ApplyPayment(ctx context.Context, paymentID string, at time.Time) (balanceAfter int64, err error) {
 	var (
-		method  billing.PaymentMethodKind
-		applied bool // this call made the payment succeed
+		before, after billing.Payment // the payment as locked, and as marked succeeded
+		open          []billing.Invoice
 	)
-	err = db.inTx(ctx, func(tx pgx.Tx) error {
-		var (
-			accountID, currency string
-			status              billing.PaymentStatus
-			amount              int64
-			invoiceID           *string
-		)
-		err := tx.QueryRow(ctx, `SELECT account_id, status, amount, currency, invoice_id, method FROM payments WHERE id = $1 FOR UPDATE`,
-			paymentID).Scan(&accountID, &status, &amount, &currency, &invoiceID, &method)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return fmt.Errorf("%w: no payment %s", ErrPaymentNotApplicable, paymentID)
-		}
-		if err != nil {
+	const inFlight = `payments WHERE id = $1 AND status IN ` + inFlightStatuses
+	b := &pgx.Batch{}
+	// Lock order as before: the payment row first, then the account row.
+	b.Queue(`SELECT `+paymentColumns+` FROM payments WHERE id = $1 FOR UPDATE`, paymentID).QueryRow(func(row pgx.Row) error {
+		var err error
+		if before, err = scanPayment(row); err != nil && !errors.Is(err, pgx.ErrNoRows) {
 			return fmt.Errorf("lock payment: %w", err)
 		}
-		switch status {
-		case billing.PaymentSucceeded:
-			balanceAfter, err = balance(ctx, tx, accountID)
-			return err
-		case billing.PaymentProcessing, billing.PaymentRequiresAction:
-		default:
-			return fmt.Errorf("%w: payment %s is %s", ErrPaymentNotApplicable, paymentID, status)
+		return nil
+	})
+	// The payment moves from "in flight" to the ledger: the account lock keeps a concurrent
+	// payment creation from counting it in neither or in both.
+	b.Queue(`SELECT 1 FROM accounts WHERE id = (SELECT account_id FROM `+inFlight+`) FOR UPDATE`, paymentID)
+	// Booked before the balance is read below: the ledger's statement trigger keeps it. Zero is
+	// not booked (appendLedger).
+	b.Queue(`INSERT INTO ledger_entries (account_id, kind, reference, amount, currency, created_at)
+		SELECT account_id, 'payment', id, -amount, currency, $2 FROM `+inFlight+` AND amount <> 0`, paymentID, at)
+	// Locked before the payment is marked succeeded, since that ends "in flight"; the UPDATE
+	// takes no new lock (the row is ours), so the lock order is the one it always was.
+	b.Queue(openInvoicesSQL(`(SELECT account_id FROM `+inFlight+`)`, `(SELECT currency FROM payments WHERE id = $1)`,
+		`(SELECT invoice_id FROM payments WHERE id = $1)`), paymentID).Query(func(rows pgx.Rows) error {
+		var err error
+		open, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (billing.Invoice, error) { return scanInvoice(r) })
+		if err != nil {
+			return fmt.Errorf("list open invoices: %w", err)
 		}
-		// The payment moves from "in flight" to the ledger: the account lock keeps a
-		// concurrent payment creation from counting it in neither or in both.
-		if err := lockAccount(ctx, tx, accountID); err != nil {
-			return err
-		}
-		if err := appendLedger(ctx, tx, accountID, "payment", paymentID, -amount, currency, at); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, `UPDATE payments SET status = 'succeeded', completed_at = $2, failure_code = '',
-			failure_message = '' WHERE id = $1`, paymentID, at); err != nil {
+		return nil
+	})
+	b.Queue(`UPDATE payments SET status = 'succeeded', completed_at = $2, failure_code = '', failure_message = ''
+		WHERE id = $1 AND status IN `+inFlightStatuses+` RETURNING `+paymentColumns, paymentID, at).QueryRow(func(row pgx.Row) error {
+		var err error
+		if after, err = scanPayment(row); err != nil && !errors.Is(err, pgx.ErrNoRows) {
 			return fmt.Errorf("mark payment succeeded: %w", err)
 		}
-		if err := allocateToInvoices(ctx, tx, accountID, currency, amount, invoiceID); err != nil {
+		return nil
+	})
+	b.Queue(paymentBalanceSQL, paymentID).QueryRow(func(row pgx.Row) error { return row.Scan(&balanceAfter) })
+
+	err = db.inTxFrom(ctx, b, func(tx pgx.Tx) error {
+		switch {
+		case before.ID == "":
+			return fmt.Errorf("%w: no payment %s", ErrPaymentNotApplicable, paymentID)
+		case before.Status == billing.PaymentSucceeded: // applied before: nothing above changed anything
+			return nil
+		case after.ID == "":
+			return fmt.Errorf("%w: payment %s is %s", ErrPaymentNotApplicable, paymentID, before.Status)
+		}
+		b := &pgx.Batch{}
+		if err := queueInvoicePayments(b, allocate(open, after.Amount.Amount)); err != nil {
 			return err
 		}
-		if err := recordPaymentEvent(ctx, tx, paymentID, billing.EventPaymentSucceeded); err != nil {
+		if err := queueEvent(b, after.AccountID, billing.EventPaymentSucceeded, after.ID, after); err != nil {
 			return err
 		}
-		balanceAfter, err = balance(ctx, tx, accountID)
-		applied = err == nil
-		return err
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			return fmt.Errorf("pay invoices and record events: %w", err)
+		}
+		return nil
 	})
 	if err != nil {
 		return 0, fmt.Errorf("apply payment %s: %w", paymentID, err)
 	}
-	if applied {
-		db.events().PaymentFinished(method, billing.PaymentSucceeded)
+	if after.ID != "" {
+		db.events().PaymentFinished(after.Method, billing.PaymentSucceeded)
 	}
 	return balanceAfter, nil
 }
 
-// allocateToInvoices pays the invoice the payment was made for (a recurring charge names it)
-// and then the oldest open invoices with amount, marking each paid once nothing is due on it.
-// Whatever exceeds the open invoices stays on the ledger as credit.
-func allocateToInvoices(ctx context.Context, tx pgx.Tx, accountID, currency string, amount int64, forInvoice *string) error {
-	rows, err := tx.Query(ctx, `SELECT id, total - amount_paid FROM invoices
-		WHERE account_id = $1 AND currency = $2 AND status = 'open' AND total > amount_paid
-		ORDER BY id IS NOT DISTINCT FROM $3 DESC, created_at, id FOR UPDATE`, accountID, currency, forInvoice)
-	if err != nil {
-		return fmt.Errorf("list open invoices: %w", err)
-	}
-	type due struct {
-		id     string
-		amount int64
-	}
-	dues, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (due, error) {
-		var d due
-		err := r.Scan(&d.id, &d.amount)
-		return d, err
-	})
-	if err != nil {
-		return fmt.Errorf("list open invoices: %w", err)
-	}
-	for _, d := range dues {
+// paymentBalanceSQL reads the balance of the account of payment $1.
+const paymentBalanceSQL = `SELECT coalesce((SELECT balance FROM account_balances
+	WHERE account_id = (SELECT account_id FROM payments WHERE id = $1)), 0)::bigint`
+
+// openInvoicesSQL selects and locks the open invoices of an account in one currency in the
+// order money pays them: the invoice forInvoice first (a recurring charge names the invoice it
+// was made for), then the oldest. Each argument is an SQL expression.
+func openInvoicesSQL(accountID, currency, forInvoice string) string {
+	return `SELECT ` + invoiceColumns + ` FROM invoices
+		WHERE account_id = ` + accountID + ` AND currency = ` + currency + ` AND status = 'open' AND total > amount_paid
+		ORDER BY id IS NOT DISTINCT FROM ` + forInvoice + ` DESC, created_at, id FOR UPDATE`
+}
+
+// allocate pays amount into the open invoices, in their order, and answers the ones it
+// paid into as it leaves them: marked paid once nothing is due. Whatever exceeds them stays on
+// the ledger as credit. open must be locked (openInvoicesSQL) for the answer to stay true.
+func allocate(open []billing.Invoice, amount int64) []billing.Invoice {
+	var paid []billing.Invoice
+	for _, inv := range open {
 		if amount == 0 {
 			break
 		}
-		pay := min(amount, d.amount)
-		if err := payInvoice(ctx, tx, d.id, pay); err != nil {
-			return fmt.Errorf("allocate payment to invoice %s: %w", d.id, err)
+		pay := min(amount, inv.Total-inv.AmountPaid)
+		inv.AmountPaid += pay
+		if inv.AmountPaid >= inv.Total {
+			inv.Status = billing.InvoicePaid
 		}
+		paid = append(paid, inv)
 		amount -= pay
+	}
+	return paid
+}
+
+// queueInvoicePayments queues writing the invoices allocate answered, with the invoice.paid
+// event of each it marked paid.
+func queueInvoicePayments(b *pgx.Batch, paid []billing.Invoice) error {
+	for _, inv := range paid {
+		b.Queue(`UPDATE invoices SET amount_paid = $2, status = $3 WHERE id = $1`, inv.ID, inv.AmountPaid, inv.Status)
+		if inv.Status != billing.InvoicePaid {
+			continue
+		}
+		if err := queueEvent(b, inv.AccountID, billing.EventInvoicePaid, inv.ID, inv); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// allocateToInvoices pays amount into the account's oldest open invoices in currency (the
+// invoice forInvoice first), marking each paid, with its event, once nothing is due on it.
+// Whatever exceeds the open invoices stays on the ledger as credit.
+func allocateToInvoices(ctx context.Context, tx pgx.Tx, accountID, currency string, amount int64, forInvoice *string) error {
+	rows, err := tx.Query(ctx, openInvoicesSQL("$1", "$2", "$3"), accountID, currency, forInvoice)
+	if err != nil {
+		return fmt.Errorf("list open invoices: %w", err)
+	}
+	open, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (billing.Invoice, error) { return scanInvoice(r) })
+	if err != nil {
+		return fmt.Errorf("list open invoices: %w", err)
+	}
+	b := &pgx.Batch{}
+	if err := queueInvoicePayments(b, allocate(open, amount)); err != nil {
+		return err
+	}
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("allocate payment to invoices: %w", err)
 	}
 	return nil
 }
@@ -554,7 +660,6 @@ type PaymentRequestFacts struct {
 func (db *DB) PaymentRequestFacts(ctx context.Context, accountID, key string) (PaymentRequestFacts, error) {
 	var f PaymentRequestFacts
 	var route IdempotencyRoute
-	const keyWhere = `FROM idempotency_keys WHERE account_id = $1 AND rep_key_id IS NULL AND key = $2`
 	b := &pgx.Batch{}
 	b.Queue(accountSQL, accountID).QueryRow(func(row pgx.Row) error {
 		var err error
@@ -563,25 +668,7 @@ func (db *DB) PaymentRequestFacts(ctx context.Context, accountID, key string) (P
 		}
 		return err
 	})
-	b.Queue(`SELECT route, request_hash `+keyWhere, accountID, key).QueryRow(func(row pgx.Row) error {
-		err := row.Scan(&route, &f.PrevHash)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return nil
-		}
-		f.Found = err == nil
-		return err
-	})
-	b.Queue(`SELECT `+paymentColumns+` FROM payments WHERE id = (SELECT payment_id `+keyWhere+`)`, accountID, key).
-		QueryRow(func(row pgx.Row) error {
-			p, err := scanPayment(row)
-			if errors.Is(err, pgx.ErrNoRows) {
-				return nil
-			}
-			f.Existing = p
-			return err
-		})
-	b.Queue(`SELECT `+balanceExpr+` - (SELECT coalesce(sum(amount), 0) FROM payments WHERE account_id = $1 AND status IN `+
-		inFlightStatuses+`)`, accountID).QueryRow(func(row pgx.Row) error { return row.Scan(&f.Available) })
+	queueKeyFacts(b, accountID, key, &f, &route)
 	err := db.Pool.SendBatch(ctx, b).Close()
 	if billing.ErrorOf(err) != nil {
 		return PaymentRequestFacts{}, err
@@ -620,8 +707,7 @@ func (db *DB) PaymentAccountBalance(ctx context.Context, paymentID string) (bill
 		}
 		return err
 	})
-	b.Queue(`SELECT coalesce((SELECT balance FROM account_balances WHERE account_id = `+accountOf+`), 0)::bigint`, paymentID).
-		QueryRow(func(row pgx.Row) error { return row.Scan(&balance) })
+	b.Queue(paymentBalanceSQL, paymentID).QueryRow(func(row pgx.Row) error { return row.Scan(&balance) })
 	err := db.Pool.SendBatch(ctx, b).Close()
 	if billing.ErrorOf(err) != nil {
 		return billing.Payment{}, billing.Account{}, 0, err
