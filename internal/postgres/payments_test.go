@@ -2,8 +2,11 @@ package postgres_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -197,5 +200,181 @@ func TestEndedPaymentsStayEnded(t *testing.T) {
 	}
 	if got.Status != billing.PaymentCanceled || got.Failure != nil {
 		t.Errorf("payment %+v, want still canceled without failure", got)
+	}
+}
+
+// TestApplyPaymentPaysSeveralInvoicesAndTellsWhatItLeft: a payment of what the two oldest open
+// invoices are due and some more pays both and part of the third, and writes one invoice.paid
+// for each paid, oldest first, then payment.succeeded, each with the object exactly as the
+// books now hold it.
+func TestApplyPaymentPaysSeveralInvoicesAndTellsWhatItLeft(t *testing.T) {
+	ctx := context.Background()
+	db := seededPaymentsDB(t)
+	// A third open invoice, newest, so the payment can pay two and part of it.
+	if _, _, err := db.CreateInvoice(ctx, billing.Invoice{AccountID: devdata.DemoAccountID, Type: billing.InvoiceOneTime,
+		Status: billing.InvoiceOpen, Currency: "USD", Subtotal: 10000, Total: 10000, CreatedAt: paymentsNow,
+		Items: []billing.InvoiceItem{{Description: "Setup", Category: "one_time", Quantity: 1, UnitAmount: 10000, Amount: 10000}}}); err != nil {
+		t.Fatal(err)
+	}
+	open := openInvoices(t, db)
+	if len(open) < 3 {
+		t.Fatalf("%d open invoices; the test needs three", len(open))
+	}
+	open = open[:3]
+	before, err := db.Balance(ctx, devdata.DemoAccountID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventsBefore, _, err := db.AccountEvents(ctx, devdata.DemoAccountID, "", billing.ListParams{Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	amount := open[0].AmountDue() + open[1].AmountDue() + 1000
+	p, _, err := db.CreatePayment(ctx, newTestPayment(amount), "several", []byte("hash"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	after, err := db.ApplyPayment(ctx, p.ID, paymentsNow.Add(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after != before-amount {
+		t.Errorf("balance %d, want %d", after, before-amount)
+	}
+
+	events, _, err := db.AccountEvents(ctx, devdata.DemoAccountID, "", billing.ListParams{Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	events = events[:len(events)-len(eventsBefore)]
+	slices.Reverse(events) // oldest first
+	if len(events) != 3 {
+		t.Fatalf("%d events, want two invoice.paid and a payment.succeeded", len(events))
+	}
+	for i, inv := range open {
+		stored, err := db.Invoice(ctx, devdata.DemoAccountID, inv.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 2 {
+			if stored.Status != billing.InvoiceOpen || stored.AmountPaid != inv.AmountPaid+1000 {
+				t.Errorf("third invoice: status %s, paid %d (was %d); want open and 1000 more", stored.Status, stored.AmountPaid, inv.AmountPaid)
+			}
+			break
+		}
+		if stored.Status != billing.InvoicePaid || stored.AmountDue() != 0 {
+			t.Errorf("invoice %s: status %s, due %d; want paid", inv.ID, stored.Status, stored.AmountDue())
+		}
+		stored.Items = nil // an event's invoice has none
+		e := events[i]
+		if e.Type != billing.EventInvoicePaid || e.ObjectID != inv.ID {
+			t.Errorf("event %d: %s of %s, want invoice.paid of %s", i, e.Type, e.ObjectID, inv.ID)
+		}
+		sameJSON(t, e.Object, stored)
+	}
+	stored, err := db.Payment(ctx, devdata.DemoAccountID, p.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := events[2]
+	if last.Type != billing.EventPaymentSucceeded || last.ObjectID != p.ID {
+		t.Errorf("last event: %s of %s, want payment.succeeded of %s", last.Type, last.ObjectID, p.ID)
+	}
+	sameJSON(t, last.Object, stored)
+}
+
+// sameJSON fails unless object, stored as jsonb, is want as encoded in Go.
+func sameJSON(t *testing.T, object []byte, want any) {
+	t.Helper()
+	wantJSON, err := json.Marshal(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got, wanted any
+	if err := json.Unmarshal(object, &got); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(wantJSON, &wanted); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, wanted) {
+		t.Errorf("event object\n%s\nwant\n%s", object, wantJSON)
+	}
+}
+
+// TestConcurrentApplyBooksOnce: the same payment applied by eight callers at once (a retried
+// activity racing the reconciler) is booked once, reported once, and every caller answers the
+// same balance.
+func TestConcurrentApplyBooksOnce(t *testing.T) {
+	ctx := context.Background()
+	db := seededPaymentsDB(t)
+	h := &heard{}
+	db.Events = h
+	before, err := db.Balance(ctx, devdata.DemoAccountID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _, err := db.CreatePayment(ctx, newTestPayment(700), "race", []byte("hash"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const callers = 8
+	balances := make([]int64, callers)
+	errs := make([]error, callers)
+	var wg sync.WaitGroup
+	for i := range callers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			balances[i], errs[i] = db.ApplyPayment(ctx, p.ID, paymentsNow.Add(time.Minute))
+		}()
+	}
+	wg.Wait()
+	for i := range callers {
+		if errs[i] != nil || balances[i] != before-700 {
+			t.Errorf("caller %d: balance %d err %v, want %d", i, balances[i], errs[i], before-700)
+		}
+	}
+	var entries int
+	if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM ledger_entries WHERE kind = 'payment' AND reference = $1`, p.ID).Scan(&entries); err != nil {
+		t.Fatal(err)
+	}
+	if entries != 1 {
+		t.Errorf("%d ledger entries, want 1", entries)
+	}
+	var succeeded int
+	if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM events WHERE type = 'payment.succeeded' AND object_id = $1`, p.ID).Scan(&succeeded); err != nil {
+		t.Fatal(err)
+	}
+	if succeeded != 1 {
+		t.Errorf("%d payment.succeeded events, want 1", succeeded)
+	}
+	h.expect(t, "eight applies", "payment paypal succeeded")
+}
+
+// TestApplyMissingOrEndedPaymentIsNotApplicable: nothing is booked for a payment that does not
+// exist or ended another way.
+func TestApplyMissingOrEndedPaymentIsNotApplicable(t *testing.T) {
+	ctx := context.Background()
+	db := seededPaymentsDB(t)
+	if _, err := db.ApplyPayment(ctx, "pay_missing", paymentsNow); !errors.Is(err, postgres.ErrPaymentNotApplicable) {
+		t.Errorf("missing payment: %v, want ErrPaymentNotApplicable", err)
+	}
+	p, _, err := db.CreatePayment(ctx, newTestPayment(100), "ended", []byte("h"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.FinishPayment(ctx, p.ID, billing.PaymentCanceled, nil, paymentsNow); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ApplyPayment(ctx, p.ID, paymentsNow); !errors.Is(err, postgres.ErrPaymentNotApplicable) {
+		t.Errorf("canceled payment: %v, want ErrPaymentNotApplicable", err)
+	}
+	var entries int
+	if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM ledger_entries WHERE reference = $1`, p.ID).Scan(&entries); err != nil {
+		t.Fatal(err)
+	}
+	if entries != 0 {
+		t.Errorf("%d ledger entries for a canceled payment, want 0", entries)
 	}
 }
