@@ -57,6 +57,7 @@ func (o Options) Args() ([]string, error) {
 		"--namespace", o.Namespace,
 		"--log-level", "warn",
 	}
+	args = append(args, SinglePartitionArgs...)
 	if o.CodecEndpoint != "" {
 		args = append(args, "--ui-codec-endpoint", o.CodecEndpoint)
 	}
@@ -64,6 +65,15 @@ func (o Options) Args() ([]string, error) {
 		args = append(args, "--search-attribute", sa)
 	}
 	return args, nil
+}
+
+// SinglePartitionArgs give every task queue one partition. The dev server is one node whose
+// pollers all live in one process, so partitions only add forwarding between them; with the
+// default four, a new task queue's first workflow tasks sometimes waited 2 s for a poller
+// (issue 10's load runs). scripts/loadgen.sh passes the same flags.
+var SinglePartitionArgs = []string{
+	"--dynamic-config-value", "matching.numTaskqueueReadPartitions=1",
+	"--dynamic-config-value", "matching.numTaskqueueWritePartitions=1",
 }
 
 // Start runs `temporal server start-dev` with its state in a file under StateDir, so
