@@ -62,10 +62,7 @@ func (p *Payments) AuthorizeCardPayment(ctx context.Context, in ChargeInput) (au
 	if err != nil {
 		return "", processorError("authorize payment "+in.PaymentID, err)
 	}
-	if err := p.DB.RecordPaymentAuthorization(ctx, in.PaymentID, id); err != nil {
-		return "", err
-	}
-	return id, nil
+	return id, nil // recorded with the capture (CaptureCardPayment)
 }
 
 // CardAuthorization is an on-session card authorization: held, or with RedirectURL waiting
@@ -92,13 +89,12 @@ func (p *Payments) AuthorizeCardPaymentOnSession(ctx context.Context, in ChargeI
 	if err != nil {
 		return CardAuthorization{}, processorError("authorize payment "+in.PaymentID, err)
 	}
-	if a.RedirectURL == "" {
-		err = p.DB.RecordPaymentAuthorization(ctx, in.PaymentID, a.ID)
-	} else {
-		err = p.DB.MarkCardPaymentRequiresAction(ctx, in.PaymentID, a.ID, a.RedirectURL)
-	}
-	if err != nil {
-		return CardAuthorization{}, err
+	// A hold is recorded with its capture; one waiting for 3-D Secure now, since the
+	// cardholder's return is matched by it.
+	if a.RedirectURL != "" {
+		if err := p.DB.MarkCardPaymentRequiresAction(ctx, in.PaymentID, a.ID, a.RedirectURL); err != nil {
+			return CardAuthorization{}, err
+		}
 	}
 	return CardAuthorization{AuthorizationID: a.ID, RedirectURL: a.RedirectURL}, nil
 }
@@ -140,14 +136,14 @@ type CardCaptureInput struct {
 	Amount          billing.Money
 }
 
-// CaptureCardPayment moves the held money and records the capture on the payment, which is
-// what a refund needs later.
+// CaptureCardPayment moves the held money and records the hold and the capture on the
+// payment, which is what a refund needs later.
 func (p *Payments) CaptureCardPayment(ctx context.Context, in CardCaptureInput) (captureID string, err error) {
 	id, err := p.Cards.Capture(ctx, in.AuthorizationID, in.Amount, in.PaymentID+"/capture")
 	if err != nil {
 		return "", processorError("capture payment "+in.PaymentID, err)
 	}
-	if err := p.DB.RecordPaymentCapture(ctx, in.PaymentID, id); err != nil {
+	if err := p.DB.RecordCardCapture(ctx, in.PaymentID, in.AuthorizationID, id); err != nil {
 		return "", err
 	}
 	return id, nil

@@ -124,8 +124,41 @@ func TestAuthorizeProcessingErrorIsRetryableThenSucceedsOnce(t *testing.T) {
 	if n, _ := s.cards.Captures(context.Background(), auth); n != 1 {
 		t.Errorf("%d captures, want 1", n)
 	}
-	if got, _ := s.db.PaymentByID(context.Background(), p.ID); got.CaptureID != capture {
-		t.Errorf("payment records capture %q, want %q", got.CaptureID, capture)
+	if got, _ := s.db.PaymentByID(context.Background(), p.ID); got.CaptureID != capture || got.AuthorizationID != auth {
+		t.Errorf("payment records hold %q and capture %q, want %q and %q", got.AuthorizationID, got.CaptureID, auth, capture)
+	}
+}
+
+// TestOnSessionHoldIsRecordedWithItsCapture: a hold that needs no 3-D Secure is written to the
+// payment together with its capture (one write per payment fewer); one waiting for the
+// cardholder is written at once, since their return is matched by it.
+func TestOnSessionHoldIsRecordedWithItsCapture(t *testing.T) {
+	s := newPaymentSteps(t)
+	ctx := context.Background()
+	p := s.storedCardPayment(t, "4242424242424242", 700)
+	a, err := runPaymentStep[activities.CardAuthorization](t, s, s.AuthorizeCardPaymentOnSession, charge(p))
+	if err != nil || a.RedirectURL != "" {
+		t.Fatalf("authorize on session: %+v %v, want a hold", a, err)
+	}
+	if got, _ := s.db.PaymentByID(ctx, p.ID); got.AuthorizationID != "" {
+		t.Errorf("the hold %q is written before its capture", got.AuthorizationID)
+	}
+	capture, err := runPaymentStep[string](t, s, s.CaptureCardPayment,
+		activities.CardCaptureInput{PaymentID: p.ID, AuthorizationID: a.AuthorizationID, Amount: p.Amount})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.db.PaymentByID(ctx, p.ID); got.AuthorizationID != a.AuthorizationID || got.CaptureID != capture {
+		t.Errorf("payment records hold %q and capture %q, want %q and %q", got.AuthorizationID, got.CaptureID, a.AuthorizationID, capture)
+	}
+
+	tds := s.storedCardPayment(t, "4000002500003155", 700)
+	a, err = runPaymentStep[activities.CardAuthorization](t, s, s.AuthorizeCardPaymentOnSession, charge(tds))
+	if err != nil || a.RedirectURL == "" {
+		t.Fatalf("authorize a 3-D Secure card on session: %+v %v, want a challenge", a, err)
+	}
+	if got, _ := s.db.PaymentByID(ctx, tds.ID); got.AuthorizationID != a.AuthorizationID || got.Status != billing.PaymentRequiresAction {
+		t.Errorf("3-D Secure payment: hold %q status %s, want %q requires_action", got.AuthorizationID, got.Status, a.AuthorizationID)
 	}
 }
 

@@ -46,7 +46,7 @@ func (p *Payments) ResolveCardCharge(ctx context.Context, in ResolveInput) (Reso
 	}
 	switch c.Status {
 	case gateway.ChargeCaptured:
-		if err := p.DB.RecordPaymentCapture(ctx, in.PaymentID, c.CaptureID); err != nil {
+		if err := p.DB.RecordCardCapture(ctx, in.PaymentID, c.AuthorizationID, c.CaptureID); err != nil {
 			return Resolution{}, err
 		}
 		return Resolution{Captured: true, CaptureID: c.CaptureID, Refunded: c.Refunded >= c.Amount.Amount}, nil

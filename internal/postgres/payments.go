@@ -360,6 +360,18 @@ func (db *DB) RecordPaymentCapture(ctx context.Context, paymentID, captureID str
 	return nil
 }
 
+// RecordCardCapture keeps a card payment's hold and capture ids in one write: what a refund
+// needs. The hold is not written on its own before: the saga holds its id, and a resolution
+// finds the hold by its idempotency key.
+func (db *DB) RecordCardCapture(ctx context.Context, paymentID, authorizationID, captureID string) error {
+	_, err := db.Pool.Exec(ctx, `UPDATE payments SET authorization_id = $2, capture_id = $3 WHERE id = $1`,
+		paymentID, authorizationID, captureID)
+	if err != nil {
+		return fmt.Errorf("record capture of payment %s: %w", paymentID, err)
+	}
+	return nil
+}
+
 // RecordPaymentAuthorization keeps the card hold's id: what a void or a lookup needs.
 func (db *DB) RecordPaymentAuthorization(ctx context.Context, paymentID, authorizationID string) error {
 	_, err := db.Pool.Exec(ctx, `UPDATE payments SET authorization_id = $2 WHERE id = $1`, paymentID, authorizationID)
