@@ -56,11 +56,13 @@ func (p *CardProcessor) Tokenize(ctx context.Context, card gateway.Card, _ billi
 		ExpMonth: card.ExpMonth,
 		ExpYear:  card.ExpYear,
 	}
-	_, err := p.pool.Exec(ctx, `
+	b := beginAsync()
+	b.Queue(`
 		INSERT INTO sandbox_cards (token, brand, last4, exp_month, exp_year, behaviour, redeemed_at)
 		VALUES ($1, $2, $3, $4, $5, $6, now())`,
 		tc.Token, tc.Brand, tc.Last4, tc.ExpMonth, tc.ExpYear, string(behaviourOf(card.Number)))
-	if err != nil {
+	b.Queue("COMMIT")
+	if err := p.pool.SendBatch(ctx, b).Close(); err != nil {
 		return gateway.TokenizedCard{}, fmt.Errorf("tokenize %v: store token: %w", card, err)
 	}
 	if err := p.inject(OpTokenize, true); err != nil {
@@ -141,8 +143,7 @@ func (p *CardProcessor) authorize(ctx context.Context, req gateway.ChargeRequest
 	var priorFound bool
 	var priorErr, cardErr error
 	var c cardRow
-	b := &pgx.Batch{}
-	b.Queue("BEGIN")
+	b := beginAsync()
 	b.Queue(`
 		INSERT INTO sandbox_charge_attempts (idempotency_key, attempts) VALUES ($1, 1)
 		ON CONFLICT (idempotency_key)
@@ -187,14 +188,24 @@ func (p *CardProcessor) authorize(ctx context.Context, req gateway.ChargeRequest
 	}
 
 	var id string
-	err := p.pool.QueryRow(ctx, `
+	var insertErr error
+	b = beginAsync()
+	b.Queue(`
 		INSERT INTO sandbox_authorizations (id, idempotency_key, token, amount, currency, description, status, return_url)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 		ON CONFLICT (idempotency_key) DO NOTHING
 		RETURNING id`,
 		billing.NewID("auth_"), req.IdempotencyKey, req.Token, req.Amount.Amount, req.Amount.Currency, req.Description,
 		status, returnURL,
-	).Scan(&id)
+	).QueryRow(func(row pgx.Row) error {
+		insertErr = row.Scan(&id)
+		return nil
+	})
+	b.Queue("COMMIT")
+	err := p.pool.SendBatch(ctx, b).Close()
+	if err == nil {
+		err = insertErr
+	}
 	if errors.Is(err, pgx.ErrNoRows) {
 		// A concurrent call with the same key won; answer with its authorization.
 		a, _, err := p.authorizationByKey(ctx, req)
@@ -289,8 +300,7 @@ func (p *CardProcessor) capture(ctx context.Context, authorizationID string, amo
 		amount              int64
 	}
 	var lockErr, priorErr error
-	b := &pgx.Batch{}
-	b.Queue("BEGIN")
+	b := beginAsync()
 	b.Queue(`SELECT amount, currency, status FROM sandbox_authorizations WHERE id = $1 FOR UPDATE`,
 		authorizationID).QueryRow(func(row pgx.Row) error {
 		lockErr = row.Scan(&authorized, &currency, &status)
@@ -400,6 +410,19 @@ func (p *CardProcessor) Refund(ctx context.Context, captureID string, amount bil
 type cardRow struct {
 	behaviour         behaviour
 	expMonth, expYear int
+}
+
+// beginAsync starts a batch with a transaction whose COMMIT does not wait for the WAL to reach
+// the disk. The sandbox stands in for a processor across the network, not for the books, and
+// a payment's steps commit one after another: since the WAL is written in order, the books' next
+// (synchronous) commit makes every sandbox write before it durable too. A crash of Postgres
+// loses at most sandbox writes that no booking followed yet, which the saga's retried step
+// makes again. Changes are visible to others at COMMIT as usual.
+func beginAsync() *pgx.Batch {
+	b := &pgx.Batch{}
+	b.Queue("BEGIN")
+	b.Queue("SET LOCAL synchronous_commit = off")
+	return b
 }
 
 const cardSQL = `SELECT behaviour, exp_month, exp_year FROM sandbox_cards WHERE token = $1`
