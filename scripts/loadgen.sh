@@ -90,12 +90,14 @@ echo "== build"
 CGO_ENABLED=0 go build -o "$work/payportal" ./cmd/payportal
 
 echo "== temporal dev server on 127.0.0.1:$temporal_port"
-# One partition per task queue, as `payportal dev` runs it (internal/devserver: SinglePartitionArgs).
+# One partition per task queue and the search attribute cache on, as `payportal dev` runs it
+# (internal/devserver: TuningArgs).
 # shellcheck disable=SC2086 # LOADGEN_TEMPORAL_ARGS is split into flags on purpose
 "$temporal_cli" server start-dev --headless --ip 127.0.0.1 --port "$temporal_port" --ui-port $((temporal_port + 1000)) \
 	--log-level warn --search-attribute AccountId=Keyword --search-attribute PaymentStatus=Keyword \
 	--search-attribute PaymentMethodKind=Keyword --search-attribute AmountMinor=Int \
 	--dynamic-config-value matching.numTaskqueueReadPartitions=1 --dynamic-config-value matching.numTaskqueueWritePartitions=1 \
+	--dynamic-config-value system.forceSearchAttributesCacheRefreshOnRead=false \
 	${LOADGEN_TEMPORAL_ARGS:-} \
 	>"$work/temporal.log" 2>&1 &
 temporal_pid=$!

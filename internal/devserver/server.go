@@ -57,7 +57,7 @@ func (o Options) Args() ([]string, error) {
 		"--namespace", o.Namespace,
 		"--log-level", "warn",
 	}
-	args = append(args, SinglePartitionArgs...)
+	args = append(args, TuningArgs...)
 	if o.CodecEndpoint != "" {
 		args = append(args, "--ui-codec-endpoint", o.CodecEndpoint)
 	}
@@ -67,13 +67,20 @@ func (o Options) Args() ([]string, error) {
 	return args, nil
 }
 
-// SinglePartitionArgs give every task queue one partition. The dev server is one node whose
-// pollers all live in one process, so partitions only add forwarding between them; with the
-// default four, a new task queue's first workflow tasks sometimes waited 2 s for a poller
-// (issue 10's load runs). scripts/loadgen.sh passes the same flags.
-var SinglePartitionArgs = []string{
+// TuningArgs are dynamic config where the CLI's defaults suit other uses (scripts/loadgen.sh
+// passes the same):
+//   - One partition per task queue. The dev server is one node whose pollers all live in one
+//     process, so partitions only add forwarding between them; with the default four, a new
+//     task queue's first workflow tasks sometimes waited 2 s for a poller.
+//   - The search attribute cache on, as on any other server. The CLI turns it off so that
+//     attributes created while it runs are seen at once; PayPortal's are registered when it
+//     starts (--search-attribute), and reading them from SQLite on every use was about 9 % of
+//     the server's CPU per card payment (issue 10's profiles). One added later (a newer
+//     PayPortal over an older state file) is seen within the cache's minute.
+var TuningArgs = []string{
 	"--dynamic-config-value", "matching.numTaskqueueReadPartitions=1",
 	"--dynamic-config-value", "matching.numTaskqueueWritePartitions=1",
+	"--dynamic-config-value", "system.forceSearchAttributesCacheRefreshOnRead=false",
 }
 
 // Start runs `temporal server start-dev` with its state in a file under StateDir, so

@@ -93,15 +93,17 @@ func freePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// TestOnePartitionPerTaskQueue: the dev server runs every task queue on one partition, so a
-// new queue's first tasks do not wait for forwarding between partitions of one process.
-func TestOnePartitionPerTaskQueue(t *testing.T) {
+// TestDevServerTuning: the dev server runs every task queue on one partition, so a new
+// queue's first tasks do not wait for forwarding between partitions of one process, and keeps
+// its search attribute cache, as PayPortal's attributes are registered when it starts.
+func TestDevServerTuning(t *testing.T) {
 	o := devserver.Options{CLI: "temporal", Address: "127.0.0.1:7233", UIPort: 8233, Namespace: "default", StateDir: "/tmp/x"}
 	args, err := o.Args()
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"matching.numTaskqueueReadPartitions=1", "matching.numTaskqueueWritePartitions=1"} {
+	for _, want := range []string{"matching.numTaskqueueReadPartitions=1", "matching.numTaskqueueWritePartitions=1",
+		"system.forceSearchAttributesCacheRefreshOnRead=false"} {
 		i := slices.Index(args, want)
 		if i < 1 || args[i-1] != "--dynamic-config-value" {
 			t.Errorf("dev server command line %v lacks --dynamic-config-value %s", args, want)
