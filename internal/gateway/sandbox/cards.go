@@ -275,8 +275,6 @@ func (p *CardProcessor) capture(ctx context.Context, authorizationID string, amo
 	if err := checkMoney(amount); err != nil {
 		return "", err
 	}
-	// Two round trips, the transaction spanning both: BEGIN is sent with the lock and
-	// COMMIT with the writes.
 	conn, err := p.pool.Acquire(ctx)
 	if err != nil {
 		return "", err
@@ -290,6 +288,55 @@ func (p *CardProcessor) capture(ctx context.Context, authorizationID string, amo
 		}
 	}()
 
+	id, err := captureAtOnce(ctx, conn, authorizationID, amount, key)
+	if err != nil || id != "" {
+		return id, err
+	}
+	return captureChecked(ctx, conn, authorizationID, amount, key)
+}
+
+// captureAtOnce is the one round trip of a capture whose every condition holds: a single
+// statement captures an authorized authorization in the currency for at most its amount,
+// under a key never used. It answers "" when it captured nothing, leaving the answer to
+// captureChecked: a refusal, a repeat, a key used for another authorization (the unique
+// violation), a concurrent capture (whose lock it waited for; the row, re-read, is no longer
+// authorized).
+func captureAtOnce(ctx context.Context, conn *pgxpool.Conn, authorizationID string, amount billing.Money, key string) (string, error) {
+	var id string
+	b := beginAsync()
+	b.Queue(`
+		WITH held AS (
+			UPDATE sandbox_authorizations SET status = 'captured'
+			WHERE id = $1 AND status = 'authorized' AND currency = $2 AND amount >= $3
+			RETURNING id, currency)
+		INSERT INTO sandbox_captures (id, authorization_id, idempotency_key, amount, currency)
+		SELECT $4, id, $5, $3, currency FROM held
+		RETURNING id`,
+		authorizationID, amount.Currency, amount.Amount, billing.NewID("cap_"), key,
+	).QueryRow(func(row pgx.Row) error {
+		if err := row.Scan(&id); !errors.Is(err, pgx.ErrNoRows) {
+			return err
+		}
+		return nil
+	})
+	b.Queue("COMMIT")
+	err := conn.SendBatch(ctx, b).Close()
+	if isUniqueViolation(err) {
+		// The failed statement left its transaction aborted.
+		if _, err := conn.Exec(ctx, "ROLLBACK"); err != nil {
+			return "", fmt.Errorf("roll back capture: %w", err)
+		}
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("store capture: %w", err)
+	}
+	return id, nil
+}
+
+// captureChecked answers what captureAtOnce did not, in two round trips, the transaction
+// spanning both: BEGIN is sent with the lock and COMMIT with the writes.
+func captureChecked(ctx context.Context, conn *pgxpool.Conn, authorizationID string, amount billing.Money, key string) (string, error) {
 	// Lock the authorization, then look up the key. A concurrent call with the same key waits
 	// on the lock; the lookup is a statement of its own, starting once the lock is granted,
 	// so it finds the capture that call committed.
