@@ -151,28 +151,57 @@ func isUniqueViolation(err error) bool {
 	return errors.As(err, &pgErr) && pgErr.Code == "23505"
 }
 
+// isUniqueViolationOf reports whether err is Postgres refusing a duplicate in the unique
+// index or constraint named constraint.
+func isUniqueViolationOf(err error, constraint string) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == constraint
+}
+
 // inTx runs fn in a transaction, committing when it returns nil.
 func (db *DB) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
 	return pgx.BeginFunc(ctx, db.Pool, fn)
 }
 
-// inTxFrom is inTx for a transaction whose first statements are known up front: first is sent
-// with the BEGIN in one round trip (its callbacks run then), and fn goes on in the same
-// transaction. Any error rolls everything back.
-func (db *DB) inTxFrom(ctx context.Context, first *pgx.Batch, fn func(pgx.Tx) error) error {
+// inTwoTrips runs a transaction in two round trips. first is sent with BEGIN (its callbacks
+// run then); last, given what they read, answers the statements to send with COMMIT, or an
+// error to roll back. An error in any statement leaves nothing committed: Postgres skips the
+// rest of a failed pipeline, COMMIT included, and the transaction is rolled back here.
+func (db *DB) inTwoTrips(ctx context.Context, first *pgx.Batch, last func() (*pgx.Batch, error)) error {
+	conn, err := db.Pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	// Should the rollback fail too (a cancelled context), the pool closes a connection given
+	// back inside a transaction rather than lend it again.
+	defer func() {
+		if conn.Conn().PgConn().TxStatus() != 'I' {
+			_, _ = conn.Exec(ctx, "ROLLBACK")
+		}
+	}()
 	b := &pgx.Batch{}
-	b.BeginTx(pgx.TxOptions{})
+	b.Queue("BEGIN")
 	b.QueuedQueries = append(b.QueuedQueries, first.QueuedQueries...)
-	br := db.Pool.SendBatch(ctx, b)
-	tx := br.Tx()
-	defer tx.Rollback(ctx) //nolint:errcheck // after a commit it is a no-op; after a failure the rollback is all we can do
-	if err := br.Close(); err != nil {
+	if err := conn.SendBatch(ctx, b).Close(); err != nil {
 		return err
 	}
-	if err := fn(tx); err != nil {
+	if b, err = last(); err != nil {
 		return err
 	}
-	return tx.Commit(ctx)
+	if b == nil {
+		b = &pgx.Batch{}
+	}
+	b.Queue("COMMIT").Exec(committed)
+	return conn.SendBatch(ctx, b).Close()
+}
+
+// committed checks COMMIT's answer: ROLLBACK when the transaction had already failed.
+func committed(tag pgconn.CommandTag) error {
+	if tag.String() != "COMMIT" {
+		return pgx.ErrTxCommitRollback
+	}
+	return nil
 }
 
 // queryTracer makes an OpenTelemetry span of each query run inside a traced operation (an

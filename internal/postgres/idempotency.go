@@ -113,7 +113,7 @@ func (db *DB) RecordIdempotencyKey(ctx context.Context, r IdempotencyRecord) (st
 // commits, finds its record.
 func insertIdempotencyKey(ctx context.Context, tx pgx.Tx, r IdempotencyRecord) (IdempotencyRecord, bool, error) {
 	r, sql, args := idempotencyInsert(r)
-	tag, err := tx.Exec(ctx, sql, args...)
+	tag, err := tx.Exec(ctx, sql+` ON CONFLICT DO NOTHING`, args...)
 	if err != nil {
 		return IdempotencyRecord{}, false, fmt.Errorf("insert idempotency key: %w", err)
 	}
@@ -123,8 +123,9 @@ func insertIdempotencyKey(ctx context.Context, tx pgx.Tx, r IdempotencyRecord) (
 	return standingIdempotencyKey(ctx, tx, r)
 }
 
-// idempotencyInsert is the statement that writes r unless its key already has a record (it
-// then inserts no row), and r with its defaults filled in.
+// idempotencyInsert is the statement that writes r, failing on the unique index
+// idempotency_keys_customer or idempotency_keys_rep when its key already has a record, and r
+// with its defaults filled in.
 func idempotencyInsert(r IdempotencyRecord) (IdempotencyRecord, string, []any) {
 	if r.StatusCode == 0 {
 		r.StatusCode = firstAnswer[r.Route]
@@ -134,14 +135,14 @@ func idempotencyInsert(r IdempotencyRecord) (IdempotencyRecord, string, []any) {
 	}
 	return r, `INSERT INTO idempotency_keys (account_id, rep_key_id, key, route, request_hash,
 		payment_id, payment_method_id, refund_id, credit_id, status_code, created_at)
-		VALUES ($1, nullif($2, ''), $3, $4, $5, nullif($6, ''), nullif($7, ''), nullif($8, ''), nullif($9, ''), $10, $11)
-		ON CONFLICT DO NOTHING`, []any{r.AccountID, r.RepKeyID, r.Key, r.Route, r.RequestHash, r.PaymentID,
+		VALUES ($1, nullif($2, ''), $3, $4, $5, nullif($6, ''), nullif($7, ''), nullif($8, ''), nullif($9, ''), $10, $11)`,
+		[]any{r.AccountID, r.RepKeyID, r.Key, r.Route, r.RequestHash, r.PaymentID,
 			r.PaymentMethodID, r.RefundID, r.CreditID, r.StatusCode, r.CreatedAt}
 }
 
 // standingIdempotencyKey answers the record that kept r's insert from writing (found).
-func standingIdempotencyKey(ctx context.Context, tx pgx.Tx, r IdempotencyRecord) (IdempotencyRecord, bool, error) {
-	found, ok, err := findIdempotencyKey(ctx, tx, r)
+func standingIdempotencyKey(ctx context.Context, q querier, r IdempotencyRecord) (IdempotencyRecord, bool, error) {
+	found, ok, err := findIdempotencyKey(ctx, q, r)
 	if err != nil {
 		return IdempotencyRecord{}, false, err
 	}

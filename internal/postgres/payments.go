@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/payportal/payportal/internal/billing"
 )
@@ -107,7 +106,7 @@ func idempotentPayment(ctx context.Context, q querier, accountID, key string) (b
 // The amount is checked against the balance minus the payments still in flight, under the
 // same lock, so two concurrent payments can never together pay more than is owed.
 //
-// It takes three round trips: BEGIN, the lock and the reads; the two inserts; COMMIT.
+// It takes two round trips: BEGIN, the lock and the reads; the two inserts and COMMIT.
 func (db *DB) CreatePayment(ctx context.Context, p billing.Payment, key string, requestHash []byte) (_ billing.Payment, created bool, err error) {
 	var (
 		stored billing.Payment
@@ -119,47 +118,44 @@ func (db *DB) CreatePayment(ctx context.Context, p billing.Payment, key string, 
 	// see what the request before this one committed.
 	b.Queue(lockAccountSQL, p.AccountID)
 	queueKeyFacts(b, p.AccountID, key, &f, &route)
-	err = db.inTxFrom(ctx, b, func(tx pgx.Tx) error {
+	keyRecord, insertKey, keyArgs := idempotencyInsert(IdempotencyRecord{AccountID: p.AccountID, Key: key,
+		Route: RouteCreatePayment, RequestHash: requestHash, PaymentID: p.ID, CreatedAt: p.CreatedAt})
+	err = db.inTwoTrips(ctx, b, func() (*pgx.Batch, error) {
 		if f.Found {
 			switch {
 			case route != RouteCreatePayment:
-				return IdempotencyKeyReused()
+				return nil, IdempotencyKeyReused()
 			case f.Existing.ID == "":
-				return fmt.Errorf("load payment of idempotency key: %w", pgx.ErrNoRows)
+				return nil, fmt.Errorf("load payment of idempotency key: %w", pgx.ErrNoRows)
 			case len(f.PrevHash) > 0 && !bytes.Equal(f.PrevHash, requestHash):
-				return IdempotencyKeyReused()
+				return nil, IdempotencyKeyReused()
 			}
 			stored = f.Existing
-			return nil
+			return nil, nil
 		}
 		if p.Amount.Amount > f.Available {
-			return AmountExceedsBalance(f.Available, p.Amount.Currency)
+			return nil, AmountExceedsBalance(f.Available, p.Amount.Currency)
 		}
 		insertPay, payArgs, err := paymentInsert(p)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		b := &pgx.Batch{}
 		b.Queue(insertPay, payArgs...)
-		keyRecord, insertKey, args := idempotencyInsert(IdempotencyRecord{AccountID: p.AccountID, Key: key,
-			Route: RouteCreatePayment, RequestHash: requestHash, PaymentID: p.ID, CreatedAt: p.CreatedAt})
-		var taken bool
-		b.Queue(insertKey, args...).Exec(func(tag pgconn.CommandTag) error {
-			taken = tag.RowsAffected() == 0
-			return nil
-		})
-		if err := tx.SendBatch(ctx, b).Close(); err != nil {
-			return fmt.Errorf("insert payment and idempotency key: %w", err)
-		}
-		if taken { // by another route's request, which does not take the account lock
-			if _, _, err := standingIdempotencyKey(ctx, tx, keyRecord); err != nil {
-				return err
-			}
-			return IdempotencyKeyReused()
-		}
+		// COMMIT goes with this insert, so a key taken meanwhile must fail the transaction: no
+		// ON CONFLICT DO NOTHING.
+		b.Queue(insertKey, keyArgs...)
 		stored, created = p, true
-		return nil
+		return b, nil
 	})
+	if isUniqueViolationOf(err, "idempotency_keys_customer") {
+		// Taken by another route's request, which does not take the account lock; the rollback
+		// undid the payment.
+		if _, _, err := standingIdempotencyKey(ctx, db.Pool, keyRecord); err != nil {
+			return billing.Payment{}, false, fmt.Errorf("create payment for %s: %w", p.AccountID, err)
+		}
+		return billing.Payment{}, false, IdempotencyKeyReused()
+	}
 	if err != nil {
 		if billing.ErrorOf(err) != nil {
 			return billing.Payment{}, false, err
@@ -475,10 +471,10 @@ var ErrPaymentNotApplicable = errors.New("payment cannot be applied")
 // open invoices. Applying a payment already applied changes nothing and answers the same.
 // It returns the account's balance afterwards.
 //
-// It takes three round trips: BEGIN with every statement that needs no answer from Go (each
+// It takes two round trips: BEGIN with every statement that needs no answer from Go (each
 // acts only while the payment is still in flight, so a payment already applied or ended
 // changes nothing); then the invoices paid and the events, computed from the rows the first
-// trip locked; then COMMIT.
+// trip locked, with COMMIT.
 func (db *DB) ApplyPayment(ctx context.Context, paymentID string, at time.Time) (balanceAfter int64, err error) {
 	var (
 		before, after billing.Payment // the payment as locked, and as marked succeeded
@@ -522,26 +518,23 @@ func (db *DB) ApplyPayment(ctx context.Context, paymentID string, at time.Time) 
 	})
 	b.Queue(paymentBalanceSQL, paymentID).QueryRow(func(row pgx.Row) error { return row.Scan(&balanceAfter) })
 
-	err = db.inTxFrom(ctx, b, func(tx pgx.Tx) error {
+	err = db.inTwoTrips(ctx, b, func() (*pgx.Batch, error) {
 		switch {
 		case before.ID == "":
-			return fmt.Errorf("%w: no payment %s", ErrPaymentNotApplicable, paymentID)
+			return nil, fmt.Errorf("%w: no payment %s", ErrPaymentNotApplicable, paymentID)
 		case before.Status == billing.PaymentSucceeded: // applied before: nothing above changed anything
-			return nil
+			return nil, nil
 		case after.ID == "":
-			return fmt.Errorf("%w: payment %s is %s", ErrPaymentNotApplicable, paymentID, before.Status)
+			return nil, fmt.Errorf("%w: payment %s is %s", ErrPaymentNotApplicable, paymentID, before.Status)
 		}
 		b := &pgx.Batch{}
 		if err := queueInvoicePayments(b, allocate(open, after.Amount.Amount)); err != nil {
-			return err
+			return nil, err
 		}
 		if err := queueEvent(b, after.AccountID, billing.EventPaymentSucceeded, after.ID, after); err != nil {
-			return err
+			return nil, err
 		}
-		if err := tx.SendBatch(ctx, b).Close(); err != nil {
-			return fmt.Errorf("pay invoices and record events: %w", err)
-		}
-		return nil
+		return b, nil
 	})
 	if err != nil {
 		return 0, fmt.Errorf("apply payment %s: %w", paymentID, err)

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/payportal/payportal/internal/billing"
 	"github.com/payportal/payportal/internal/devdata"
 	"github.com/payportal/payportal/internal/postgres"
@@ -26,23 +28,9 @@ import (
 // books balance afterwards.
 func TestBehindPgBouncerInTransactionMode(t *testing.T) {
 	direct, directURL := testenv.Database(t)
-	bouncer := startPgBouncer(t, directURL)
-	u, err := url.Parse(directURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.Host = bouncer
-	q := u.Query()
-	q.Set("default_query_exec_mode", "cache_describe")
-	q.Set("pool_max_conns", "8")
-	u.RawQuery = q.Encode()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	db, err := postgres.Open(ctx, u.String())
-	if err != nil {
-		t.Fatalf("open through pgbouncer: %v", err)
-	}
-	defer db.Close()
+	db := openBehindPgBouncer(ctx, t, directURL)
 
 	if _, err := devdata.Seed(ctx, db, paymentsNow); err != nil {
 		t.Fatalf("seed through pgbouncer: %v", err)
@@ -90,6 +78,105 @@ func TestBehindPgBouncerInTransactionMode(t *testing.T) {
 	if mismatched != 0 {
 		t.Errorf("%d accounts' kept balance differs from their ledger", mismatched)
 	}
+}
+
+// TestTwoTripTransactionsBehindPgBouncer: the transactions of two round trips (BEGIN with the
+// first batch, COMMIT with the last) work through PgBouncer in transaction mode, two server
+// connections for eight clients: payments are created and applied, and the ones that fail in
+// their last trip (a key reused, a statement refused) give their server connection back
+// rolled back, so no client waits behind one and nothing of them is committed.
+func TestTwoTripTransactionsBehindPgBouncer(t *testing.T) {
+	direct, directURL := testenv.Database(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	db := openBehindPgBouncer(ctx, t, directURL)
+	if _, err := devdata.Seed(ctx, direct, paymentsNow); err != nil {
+		t.Fatal(err)
+	}
+	twoTripsTable(t, direct)
+	before, err := direct.Balance(ctx, devdata.DemoAccountID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const workers, rounds = 8, 10
+	var wg sync.WaitGroup
+	errs := make(chan error, workers*rounds*3)
+	for w := range workers {
+		wg.Go(func() {
+			for r := range rounds {
+				key := fmt.Sprintf("bounced-%d-%d", w, r)
+				p, _, err := db.CreatePayment(ctx, newTestPayment(1), key, []byte("h"))
+				if err != nil {
+					errs <- fmt.Errorf("create %s: %w", key, err)
+					continue
+				}
+				if _, err := db.ApplyPayment(ctx, p.ID, paymentsNow.Add(time.Minute)); err != nil {
+					errs <- fmt.Errorf("apply %s: %w", key, err)
+				}
+				_, _, err = db.CreatePayment(ctx, newTestPayment(1), key, []byte("other"))
+				if e := billing.ErrorOf(err); e == nil || e.Code != billing.CodeIdempotencyKeyReused {
+					errs <- fmt.Errorf("reuse %s: %v, want idempotency_key_reused", key, err)
+				}
+				id := w*rounds + r
+				first := &pgx.Batch{}
+				first.Queue(`INSERT INTO two_trips (id) VALUES ($1)`, id)
+				err = db.InTwoTrips(ctx, first, func() (*pgx.Batch, error) {
+					b := &pgx.Batch{}
+					b.Queue(`INSERT INTO two_trips (id) VALUES ($1)`, id) // refused: a duplicate
+					return b, nil
+				})
+				if !isUniqueViolation(err) {
+					errs <- fmt.Errorf("refused last trip %s: %v, want a unique violation", key, err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if n := countRows(t, direct); n != 0 {
+		t.Errorf("%d rows of refused transactions committed", n)
+	}
+	var succeeded, entries int
+	if err := direct.Pool.QueryRow(ctx, `SELECT count(*) FILTER (WHERE status = 'succeeded'),
+		(SELECT count(*) FROM ledger_entries WHERE kind = 'payment') FROM payments`).Scan(&succeeded, &entries); err != nil {
+		t.Fatal(err)
+	}
+	if succeeded != workers*rounds || entries != workers*rounds {
+		t.Errorf("%d payments succeeded, %d booked; want %d", succeeded, entries, workers*rounds)
+	}
+	after, err := direct.Balance(ctx, devdata.DemoAccountID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after != before-workers*rounds {
+		t.Errorf("balance %d, want %d", after, before-workers*rounds)
+	}
+	noSessionInATransaction(t, direct)
+}
+
+// openBehindPgBouncer opens the database of directURL through a PgBouncer in transaction mode,
+// with the README's setting (default_query_exec_mode=cache_describe) and eight connections.
+func openBehindPgBouncer(ctx context.Context, t *testing.T, directURL string) *postgres.DB {
+	t.Helper()
+	bouncer := startPgBouncer(t, directURL)
+	u, err := url.Parse(directURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Host = bouncer
+	q := u.Query()
+	q.Set("default_query_exec_mode", "cache_describe")
+	q.Set("pool_max_conns", "8")
+	u.RawQuery = q.Encode()
+	db, err := postgres.Open(ctx, u.String())
+	if err != nil {
+		t.Fatalf("open through pgbouncer: %v", err)
+	}
+	t.Cleanup(db.Close)
+	return db
 }
 
 // startPgBouncer runs PgBouncer in transaction mode, two server connections per database, in
