@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"time"
 
 	"go.temporal.io/sdk/temporal"
 
@@ -134,6 +135,9 @@ type CardCaptureInput struct {
 	PaymentID       string
 	AuthorizationID string
 	Amount          billing.Money
+	// RecordedByBooking: the booking (BookPayment) records the hold and the capture, so the
+	// capture writes nothing itself.
+	RecordedByBooking bool `json:",omitempty"`
 }
 
 // CaptureCardPayment moves the held money and records the hold and the capture on the
@@ -142,6 +146,9 @@ func (p *Payments) CaptureCardPayment(ctx context.Context, in CardCaptureInput) 
 	id, err := p.Cards.Capture(ctx, in.AuthorizationID, in.Amount, in.PaymentID+"/capture")
 	if err != nil {
 		return "", processorError("capture payment "+in.PaymentID, err)
+	}
+	if in.RecordedByBooking {
+		return id, nil
 	}
 	if err := p.DB.RecordCardCapture(ctx, in.PaymentID, in.AuthorizationID, id); err != nil {
 		return "", err
@@ -237,19 +244,66 @@ func (p *Payments) VoidPayPalOrder(ctx context.Context, in PayPalOrderRef) error
 // ApplyResult is the account after a payment was applied.
 type ApplyResult struct {
 	BalanceAfter int64
+	// CompletedAt is when the payment was booked: the first booking's time on a repeat.
+	CompletedAt time.Time `json:",omitempty"`
+	// ReceiptSent: the booking mailed the receipt (BookPayment), so the saga does not.
+	ReceiptSent bool `json:",omitempty"`
 }
 
 // ApplyPayment books the captured payment: ledger entry, payment succeeded and open invoices
 // paid, in one transaction. Running it again changes nothing.
 func (p *Payments) ApplyPayment(ctx context.Context, paymentID string) (ApplyResult, error) {
-	bal, err := p.DB.ApplyPayment(ctx, paymentID, p.Clock.Now())
-	if errors.Is(err, postgres.ErrPaymentNotApplicable) {
-		return ApplyResult{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeNotApplicable, err)
-	}
+	b, err := p.book(ctx, postgres.Booking{PaymentID: paymentID})
+	return ApplyResult{BalanceAfter: b.BalanceAfter, CompletedAt: completedAt(b.Payment)}, err
+}
+
+// BookInput asks to book a captured payment, recording the card's hold and capture with it
+// when given (an empty id keeps what the payment has).
+type BookInput struct {
+	PaymentID       string
+	AuthorizationID string `json:",omitempty"`
+	CaptureID       string `json:",omitempty"`
+}
+
+// BookPayment is ApplyPayment that records the card's hold and capture in the booking's
+// transaction and then mails the receipt. A receipt that cannot be sent is left to the saga
+// (ReceiptSent false): the money is booked either way. A repeat mails it again, as a retried
+// receipt step would.
+func (p *Payments) BookPayment(ctx context.Context, in BookInput) (ApplyResult, error) {
+	b, err := p.book(ctx, postgres.Booking{PaymentID: in.PaymentID, AuthorizationID: in.AuthorizationID, CaptureID: in.CaptureID})
 	if err != nil {
 		return ApplyResult{}, err
 	}
-	return ApplyResult{BalanceAfter: bal}, nil
+	res := ApplyResult{BalanceAfter: b.BalanceAfter, CompletedAt: completedAt(b.Payment)}
+	if b.Account.ID == "" { // a repeat: the booking did not read the account
+		if b.Payment, b.Account, b.BalanceAfter, err = p.DB.PaymentAccountBalance(ctx, in.PaymentID); err != nil {
+			p.logger().WarnContext(ctx, "receipt left to its own step", "payment_id", in.PaymentID, "err", err)
+			return res, nil
+		}
+	}
+	if err := p.send(ctx, p.receipt(b.Payment, b.Account, b.BalanceAfter)); err != nil {
+		p.logger().WarnContext(ctx, "receipt left to its own step", "payment_id", in.PaymentID, "err", err)
+		return res, nil
+	}
+	res.ReceiptSent = true
+	return res, nil
+}
+
+// book books a payment now; a payment that ended another way is refused for good.
+func (p *Payments) book(ctx context.Context, b postgres.Booking) (postgres.Booked, error) {
+	b.At = p.Clock.Now()
+	booked, err := p.DB.BookPayment(ctx, b)
+	if errors.Is(err, postgres.ErrPaymentNotApplicable) {
+		return postgres.Booked{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeNotApplicable, err)
+	}
+	return booked, err
+}
+
+func completedAt(p billing.Payment) time.Time {
+	if p.CompletedAt == nil {
+		return time.Time{}
+	}
+	return *p.CompletedAt
 }
 
 // RefundInput asks to give a captured payment back.
@@ -282,6 +336,13 @@ func (p *Payments) RefundPayment(ctx context.Context, in RefundInput) (RefundRes
 	}
 	if pay.RefundID != "" {
 		return RefundResult{RefundID: pay.RefundID}, nil
+	}
+	// A capture the booking was to record (versionBookWithCharge) is on the payment before
+	// the money goes back, so the reconciler sees it should the refund never succeed.
+	if pay.CaptureID == "" && in.CaptureID != "" {
+		if err := p.DB.RecordPaymentCapture(ctx, in.PaymentID, in.CaptureID); err != nil {
+			return RefundResult{}, err
+		}
 	}
 	refundID, err := refundCapture(ctx, p.Cards, p.PayPal, in.Method, in.CaptureID, in.Amount, in.PaymentID+"/refund")
 	if err != nil {
@@ -320,16 +381,20 @@ func (p *Payments) SendPaymentReceipt(ctx context.Context, paymentID string) err
 	if err != nil {
 		return err
 	}
+	return p.send(ctx, p.receipt(pay, acct, bal))
+}
+
+// receipt is the receipt of a succeeded payment, the account's balance after it being bal.
+func (p *Payments) receipt(pay billing.Payment, acct billing.Account, bal int64) mail.Message {
 	when := p.Clock.Now()
 	if pay.CompletedAt != nil {
 		when = *pay.CompletedAt
 	}
-	msg := mail.PaymentReceipt(acct.MailLanguage, mail.PaymentReceiptData{
+	return mail.PaymentReceipt(acct.MailLanguage, mail.PaymentReceiptData{
 		To: acct.ContactEmail, CompanyName: acct.CompanyName, PaymentID: pay.ID, Amount: pay.Amount,
 		Method: pay.Method, Brand: pay.CardBrand, Last4: pay.CardLast4, When: when,
 		NewBalance: billing.Money{Amount: bal, Currency: acct.Currency},
 	})
-	return p.send(ctx, msg)
 }
 
 // SendPaymentFailedMail tells the account's contact that a payment failed and why.

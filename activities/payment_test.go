@@ -14,6 +14,7 @@ import (
 	"github.com/payportal/payportal/internal/devdata"
 	"github.com/payportal/payportal/internal/gateway"
 	"github.com/payportal/payportal/internal/gateway/sandbox"
+	"github.com/payportal/payportal/internal/mail"
 	"github.com/payportal/payportal/internal/mail/mailtest"
 	"github.com/payportal/payportal/internal/postgres"
 	"github.com/payportal/payportal/internal/testenv"
@@ -172,7 +173,7 @@ func TestRefundGivesTheCaptureBackOnceAndNeverForAnAppliedPayment(t *testing.T) 
 			t.Fatal(err)
 		}
 		capture, err := runPaymentStep[string](t, s, s.CaptureCardPayment,
-			activities.CardCaptureInput{PaymentID: p.ID, AuthorizationID: auth, Amount: p.Amount})
+			activities.CardCaptureInput{PaymentID: p.ID, AuthorizationID: auth, Amount: p.Amount, RecordedByBooking: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -192,8 +193,9 @@ func TestRefundGivesTheCaptureBackOnceAndNeverForAnAppliedPayment(t *testing.T) 
 	if n, _ := s.cards.Refunds(ctx, capture); n != 1 {
 		t.Errorf("%d refunds, want 1", n)
 	}
-	if got, _ := s.db.PaymentByID(ctx, p.ID); got.RefundID != first.RefundID {
-		t.Errorf("payment records refund %q, want %q", got.RefundID, first.RefundID)
+	// The capture the booking never recorded is on the payment with its refund.
+	if got, _ := s.db.PaymentByID(ctx, p.ID); got.RefundID != first.RefundID || got.CaptureID != capture {
+		t.Errorf("payment records refund %q of capture %q, want %q of %q", got.RefundID, got.CaptureID, first.RefundID, capture)
 	}
 
 	// The apply committed but its answer was lost: the compensation must not refund.
@@ -227,4 +229,84 @@ func TestPaymentReceiptGoesToTheAccountContact(t *testing.T) {
 	if len(msgs) != 1 || msgs[0].To != "billing@demo-corp.example" {
 		t.Fatalf("mails %+v, want one receipt to the contact", msgs)
 	}
+}
+
+// The booking (versionBookWithCharge) records the hold and the capture the capture step left
+// to it, in the booking's transaction, and mails the receipt SendPaymentReceipt would have;
+// a repeat after a lost answer books nothing more and mails again (at least once).
+func TestBookingRecordsTheChargeAndMailsTheReceipt(t *testing.T) {
+	s := newPaymentSteps(t)
+	ctx := context.Background()
+	p := s.storedCardPayment(t, "4242424242424242", 700)
+	authID, err := runPaymentStep[string](t, s, s.AuthorizeCardPayment, charge(p))
+	if err != nil {
+		t.Fatal(err)
+	}
+	capID, err := runPaymentStep[string](t, s, s.CaptureCardPayment,
+		activities.CardCaptureInput{PaymentID: p.ID, AuthorizationID: authID, Amount: p.Amount, RecordedByBooking: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if row, _ := s.db.PaymentByID(ctx, p.ID); row.CaptureID != "" || row.AuthorizationID != "" {
+		t.Fatalf("the capture recorded %q/%q itself; it leaves that to the booking", row.AuthorizationID, row.CaptureID)
+	}
+	in := activities.BookInput{PaymentID: p.ID, AuthorizationID: authID, CaptureID: capID}
+	first, err := runPaymentStep[activities.ApplyResult](t, s, s.BookPayment, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	row, err := s.db.PaymentByID(ctx, p.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if row.Status != billing.PaymentSucceeded || row.AuthorizationID != authID || row.CaptureID != capID ||
+		row.CompletedAt == nil || !row.CompletedAt.Equal(first.CompletedAt) || !first.ReceiptSent {
+		t.Fatalf("booked %+v answering %+v, want succeeded with hold %s and capture %s, completed as answered, receipt sent",
+			row, first, authID, capID)
+	}
+	again, err := runPaymentStep[activities.ApplyResult](t, s, s.BookPayment, in)
+	if err != nil || !again.CompletedAt.Equal(first.CompletedAt) || again.BalanceAfter != first.BalanceAfter || !again.ReceiptSent {
+		t.Fatalf("repeat answered %+v, %v; want the first booking's %+v", again, err, first)
+	}
+	if n := entriesOf(t, s, p.ID); n != 1 {
+		t.Errorf("%d ledger entries, want 1", n)
+	}
+	var suite testsuite.WorkflowTestSuite
+	env := suite.NewTestActivityEnvironment()
+	env.RegisterActivity(s.Payments)
+	if _, err := env.ExecuteActivity(s.SendPaymentReceipt, p.ID); err != nil {
+		t.Fatal(err)
+	}
+	msgs := s.outbox.Messages()
+	if len(msgs) != 3 || msgs[0].To != "billing@demo-corp.example" || msgs[0].Text != msgs[2].Text || msgs[1].Text != msgs[2].Text {
+		t.Fatalf("mails %+v, want the booking's two receipts to be the receipt step's", msgs)
+	}
+}
+
+// A receipt the booking cannot send does not undo the booking: it is left to the saga.
+func TestBookingWhoseReceiptFailsStillBooks(t *testing.T) {
+	s := newPaymentSteps(t)
+	s.Mail = refusingMail{}
+	p := s.storedCardPayment(t, "4242424242424242", 600)
+	res, err := runPaymentStep[activities.ApplyResult](t, s, s.BookPayment, activities.BookInput{PaymentID: p.ID})
+	if err != nil || res.ReceiptSent || res.CompletedAt.IsZero() {
+		t.Fatalf("booking answered %+v, %v; want booked, receipt not sent", res, err)
+	}
+	if n := entriesOf(t, s, p.ID); n != 1 {
+		t.Errorf("%d ledger entries, want 1", n)
+	}
+}
+
+type refusingMail struct{}
+
+func (refusingMail) Send(context.Context, mail.Message) error { return errors.New("451 try later") }
+
+func entriesOf(t *testing.T, s *paymentSteps, paymentID string) int {
+	t.Helper()
+	var n int
+	if err := s.db.Pool.QueryRow(context.Background(),
+		`SELECT count(*) FROM ledger_entries WHERE kind = 'payment' AND reference = $1`, paymentID).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

@@ -30,7 +30,11 @@ type paymentEnv struct {
 	calls    map[string]int
 	finished []activities.PaymentOutcome
 	statuses []string
+	booked   []activities.BookInput
 }
+
+// paymentBookedAt is when the mocked booking says it booked.
+var paymentBookedAt = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
 var paymentSteps *activities.Payments
 
@@ -128,6 +132,16 @@ func (e *paymentEnv) happyTail() {
 		func(context.Context, string) (activities.ApplyResult, error) {
 			e.count("Apply")
 			return activities.ApplyResult{BalanceAfter: 0}, nil
+		}).Maybe()
+	// The booking mails the receipt (versionBookWithCharge): counted as the receipt step.
+	e.OnActivity(paymentSteps.BookPayment, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.BookInput) (activities.ApplyResult, error) {
+			e.count("Apply")
+			e.count("Receipt")
+			e.mu.Lock()
+			e.booked = append(e.booked, in)
+			e.mu.Unlock()
+			return activities.ApplyResult{CompletedAt: paymentBookedAt, ReceiptSent: true}, nil
 		}).Maybe()
 	e.OnActivity(paymentSteps.RefundPayment, mock.Anything, mock.Anything).Return(
 		func(context.Context, activities.RefundInput) (activities.RefundResult, error) {
@@ -227,6 +241,48 @@ func TestPaymentByCardSucceeds(t *testing.T) {
 	}
 	e.wantSteps(map[string]int{"Authorize": 1, "Capture": 1, "Apply": 1, "Receipt": 1, "FinishPayment": 0, "Refund": 0})
 	e.wantStatuses("processing", "succeeded")
+}
+
+// The booking records the card's hold and capture, which the capture leaves to it, and mails
+// the receipt: no receipt step follows, and the answer says when the books took the money.
+func TestPaymentBookingRecordsTheChargeAndMailsTheReceipt(t *testing.T) {
+	e := newPaymentEnv(t)
+	var capture activities.CardCaptureInput
+	e.OnActivity(paymentSteps.CaptureCardPayment, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.CardCaptureInput) (string, error) {
+			capture = in
+			return "cap_1", nil
+		})
+	e.OnActivity(paymentSteps.SendPaymentReceipt, mock.Anything, mock.Anything).Return(
+		func(context.Context, string) error { e.count("ReceiptStep"); return nil }).Maybe()
+	e.happyCard()
+	st := e.run(billing.MethodCard)
+	if st.Status != billing.PaymentSucceeded || st.CompletedAt == nil || !st.CompletedAt.Equal(paymentBookedAt) {
+		t.Errorf("result %+v, want succeeded, completed when booked (%v)", st, paymentBookedAt)
+	}
+	if !capture.RecordedByBooking {
+		t.Errorf("capture asked %+v, want it to leave recording to the booking", capture)
+	}
+	want := activities.BookInput{PaymentID: testPaymentID, AuthorizationID: "auth_1", CaptureID: "cap_1"}
+	if len(e.booked) != 1 || e.booked[0] != want {
+		t.Errorf("booked %+v, want once %+v", e.booked, want)
+	}
+	e.wantSteps(map[string]int{"ReceiptStep": 0, "FailedMail": 0})
+}
+
+// A receipt the booking could not send goes out as its own step.
+func TestPaymentReceiptTheBookingCouldNotSendIsItsOwnStep(t *testing.T) {
+	e := newPaymentEnv(t)
+	e.OnActivity(paymentSteps.BookPayment, mock.Anything, mock.Anything).Return(
+		func(context.Context, activities.BookInput) (activities.ApplyResult, error) {
+			e.count("Apply")
+			return activities.ApplyResult{CompletedAt: paymentBookedAt}, nil
+		})
+	e.happyCard()
+	if st := e.run(billing.MethodCard); st.Status != billing.PaymentSucceeded {
+		t.Errorf("result %+v, want succeeded", st)
+	}
+	e.wantSteps(map[string]int{"Apply": 1, "Receipt": 1})
 }
 
 func TestPaymentByPayPalSucceedsOnceApproved(t *testing.T) {
@@ -336,8 +392,8 @@ func TestPaymentCapturedButNotAppliedIsRefunded(t *testing.T) {
 	for _, method := range []billing.PaymentMethodKind{billing.MethodCard, billing.MethodPayPal} {
 		t.Run(string(method), func(t *testing.T) {
 			e := newPaymentEnv(t)
-			e.OnActivity(paymentSteps.ApplyPayment, mock.Anything, mock.Anything).Return(
-				func(context.Context, string) (activities.ApplyResult, error) {
+			e.OnActivity(paymentSteps.BookPayment, mock.Anything, mock.Anything).Return(
+				func(context.Context, activities.BookInput) (activities.ApplyResult, error) {
 					e.count("Apply")
 					if e.calledTimes("Apply") <= 3 {
 						return activities.ApplyResult{}, errors.New("database is gone") // retried until it answers
@@ -382,8 +438,8 @@ func TestPaymentCapturedButNotAppliedIsRefunded(t *testing.T) {
 
 func TestPaymentAppliedAfterAllIsNotRefunded(t *testing.T) {
 	e := newPaymentEnv(t)
-	e.OnActivity(paymentSteps.ApplyPayment, mock.Anything, mock.Anything).Return(
-		func(context.Context, string) (activities.ApplyResult, error) {
+	e.OnActivity(paymentSteps.BookPayment, mock.Anything, mock.Anything).Return(
+		func(context.Context, activities.BookInput) (activities.ApplyResult, error) {
 			e.count("Apply")
 			return activities.ApplyResult{}, temporal.NewNonRetryableApplicationError("lost answer", "test", nil)
 		})
@@ -488,6 +544,10 @@ func TestPaymentPayPalOrderDeclinedFails(t *testing.T) {
 
 func TestPaymentMailFailureDoesNotChangeTheOutcome(t *testing.T) {
 	e := newPaymentEnv(t)
+	e.OnActivity(paymentSteps.BookPayment, mock.Anything, mock.Anything).Return(
+		func(context.Context, activities.BookInput) (activities.ApplyResult, error) {
+			return activities.ApplyResult{}, nil // the booking could not mail the receipt either
+		})
 	e.OnActivity(paymentSteps.SendPaymentReceipt, mock.Anything, mock.Anything).Return(
 		func(context.Context, string) error {
 			e.count("Receipt")
@@ -550,8 +610,8 @@ func TestPaymentPayPalCaptureAnswerLostIsFoundAndBooked(t *testing.T) {
 // Booking waits for Postgres however long it is down, rather than refunding money taken.
 func TestPaymentBookingWaitsForTheDatabase(t *testing.T) {
 	e := newPaymentEnv(t)
-	e.OnActivity(paymentSteps.ApplyPayment, mock.Anything, mock.Anything).Return(
-		func(context.Context, string) (activities.ApplyResult, error) {
+	e.OnActivity(paymentSteps.BookPayment, mock.Anything, mock.Anything).Return(
+		func(context.Context, activities.BookInput) (activities.ApplyResult, error) {
 			e.count("Apply")
 			// The test suite caps "unlimited" retries at 10 attempts; the fault matrix on the
 			// real server shows a longer outage.
@@ -614,7 +674,7 @@ func TestPaymentCancelledMidCaptureBooksWhatWasTaken(t *testing.T) {
 // internal/e2e/payments (cancel_test.go) cancels the local capture.
 func TestPaymentCancelledMidCaptureReleasesTheHold(t *testing.T) {
 	e := newPaymentEnv(t)
-	e.OnGetVersion("resolve-outcomes", workflow.DefaultVersion, 3).Return(workflow.Version(1))
+	e.OnGetVersion("resolve-outcomes", workflow.DefaultVersion, 4).Return(workflow.Version(1))
 	e.OnActivity(paymentSteps.CaptureCardPayment, mock.Anything, mock.Anything).Return(
 		func(context.Context, activities.CardCaptureInput) (string, error) {
 			e.count("Capture")
@@ -791,7 +851,7 @@ func TestPaymentCancelUpdateLosesToTheApproval(t *testing.T) {
 // signals), while the start update is answered as on any run.
 func TestPaymentVersion0RunRefusesTheCancelUpdate(t *testing.T) {
 	e := newPaymentEnv(t)
-	e.OnGetVersion("resolve-outcomes", workflow.DefaultVersion, 3).Return(workflow.DefaultVersion)
+	e.OnGetVersion("resolve-outcomes", workflow.DefaultVersion, 4).Return(workflow.DefaultVersion)
 	e.happyPayPal()
 	var started, cancel updateResult[workflows.PaymentState]
 	e.RegisterDelayedCallback(func() { e.UpdateWorkflow(workflows.UpdatePaymentStarted, "upd_start", started.callbacks(t)) }, 0)

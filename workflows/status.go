@@ -26,6 +26,7 @@ type PaymentStatusQuery struct {
 	Failure     *billing.Failure      `json:"failure,omitempty"`
 	CaptureID   string                `json:"capture_id,omitempty"`
 	RefundID    string                `json:"refund_id,omitempty"`
+	CompletedAt *time.Time            `json:"completed_at,omitempty"` // when the books took it
 }
 
 func (s PaymentState) statusQuery() PaymentStatusQuery {

@@ -204,6 +204,8 @@ func (s *Payments) startAndAwait(ctx context.Context, p billing.Payment) (billin
 		var state workflows.PaymentState
 		if err := handle.Get(waitCtx, &state); err != nil && waitCtx.Err() == nil {
 			s.log().WarnContext(ctx, "payment saga did not answer its start", "payment_id", p.ID, "err", err)
+		} else if answer, ok := succeededAs(p, state); ok {
+			return answer, nil
 		}
 	case errors.As(err, &closed):
 		// The saga ran and closed: the row says how it ended.
@@ -216,6 +218,18 @@ func (s *Payments) startAndAwait(ctx context.Context, p billing.Payment) (billin
 		}
 	}
 	return s.DB.PaymentByID(ctx, p.ID)
+}
+
+// succeededAs is p as the saga's answer leaves it when the payment succeeded and the answer
+// says when it was booked: the saga changed nothing else on the row, so the answer needs no
+// read of it. Any other answer is read from the row.
+func succeededAs(p billing.Payment, state workflows.PaymentState) (billing.Payment, bool) {
+	if state.Status != billing.PaymentSucceeded || state.CompletedAt == nil {
+		return billing.Payment{}, false
+	}
+	p.Status, p.CompletedAt, p.Failure = billing.PaymentSucceeded, state.CompletedAt, nil
+	p.CaptureID = state.CaptureID
+	return p, true
 }
 
 // requestHash tells a replay from a reuse of an Idempotency-Key. It is the HMAC-SHA-256 under

@@ -184,6 +184,31 @@ func TestCreateAnswersWhatTheStartUpdateAnswers(t *testing.T) {
 	}
 }
 
+// A card payment the saga answers succeeded, with when the books took it, is answered from
+// that answer: the row is not read again. Without the time (a worker from before it), the row
+// is the answer.
+func TestCreateAnswersASucceededPaymentFromTheSagasAnswer(t *testing.T) {
+	ctx := context.Background()
+	db := seededDB(t)
+	booked := portalNow.Add(2 * time.Second)
+	tc := &scriptedTemporal{uws: func() (any, error) {
+		// The row stays processing here, so an answer read from it would say so.
+		return workflows.PaymentState{Status: billing.PaymentSucceeded, CaptureID: "cap_1", CompletedAt: &booked}, nil
+	}}
+	s := paymentsWith(t, db, tc)
+	p, created, err := s.Create(ctx, devdata.DemoAccountID, cardPayment("k-ok", "4242424242424242", "123"))
+	if err != nil || !created || p.Status != billing.PaymentSucceeded || p.CompletedAt == nil || !p.CompletedAt.Equal(booked) ||
+		p.CardLast4 != "4242" || p.Amount.Amount == 0 {
+		t.Fatalf("create answered %+v created=%v err=%v, want the stored payment, succeeded at %v", p, created, err, booked)
+	}
+
+	tc.uws = func() (any, error) { return workflows.PaymentState{Status: billing.PaymentSucceeded}, nil }
+	p, _, err = s.Create(ctx, devdata.DemoAccountID, cardPayment("k-old-worker", "4242424242424242", "123"))
+	if err != nil || p.Status != billing.PaymentProcessing || p.CompletedAt != nil {
+		t.Fatalf("create answered %+v, %v; want the row as it stands (processing)", p, err)
+	}
+}
+
 // When Temporal cannot be reached the payment stays stored and the answer is a 503, as
 // before the updates; the client's retry with the key starts the saga.
 func TestCreateWithTemporalUnreachableIsUnavailable(t *testing.T) {

@@ -476,9 +476,36 @@ var ErrPaymentNotApplicable = errors.New("payment cannot be applied")
 // changes nothing); then the invoices paid and the events, computed from the rows the first
 // trip locked, with COMMIT.
 func (db *DB) ApplyPayment(ctx context.Context, paymentID string, at time.Time) (balanceAfter int64, err error) {
+	b, err := db.BookPayment(ctx, Booking{PaymentID: paymentID, At: at})
+	return b.BalanceAfter, err
+}
+
+// Booking asks to book a captured payment at At. The card's hold and capture, when given, are
+// recorded with it (an empty id keeps the payment's).
+type Booking struct {
+	PaymentID                  string
+	At                         time.Time
+	AuthorizationID, CaptureID string
+}
+
+// Booked is a booking's answer: the payment as booked, the account's balance afterwards, and
+// the account as the booking locked it (zero when the payment was booked before: a repeat
+// locks nothing).
+type Booked struct {
+	Payment      billing.Payment
+	Account      billing.Account
+	BalanceAfter int64
+}
+
+// BookPayment is ApplyPayment with the card's hold and capture recorded in the same
+// transaction, answering what a receipt needs.
+func (db *DB) BookPayment(ctx context.Context, in Booking) (Booked, error) {
+	paymentID, at := in.PaymentID, in.At
 	var (
 		before, after billing.Payment // the payment as locked, and as marked succeeded
 		open          []billing.Invoice
+		acct          billing.Account
+		balanceAfter  int64
 	)
 	const inFlight = `payments WHERE id = $1 AND status IN ` + inFlightStatuses
 	b := &pgx.Batch{}
@@ -492,7 +519,14 @@ func (db *DB) ApplyPayment(ctx context.Context, paymentID string, at time.Time) 
 	})
 	// The payment moves from "in flight" to the ledger: the account lock keeps a concurrent
 	// payment creation from counting it in neither or in both.
-	b.Queue(`SELECT 1 FROM accounts WHERE id = (SELECT account_id FROM `+inFlight+`) FOR UPDATE`, paymentID)
+	b.Queue(`SELECT `+accountColumns+` FROM accounts WHERE id = (SELECT account_id FROM `+inFlight+`) FOR UPDATE`, paymentID).
+		QueryRow(func(row pgx.Row) error {
+			var err error
+			if acct, err = scanAccount(row); err != nil && !errors.Is(err, pgx.ErrNoRows) {
+				return fmt.Errorf("lock account: %w", err)
+			}
+			return nil
+		})
 	// Booked before the balance is read below: the ledger's statement trigger keeps it. Zero is
 	// not booked (appendLedger).
 	b.Queue(`INSERT INTO ledger_entries (account_id, kind, reference, amount, currency, created_at)
@@ -508,8 +542,10 @@ func (db *DB) ApplyPayment(ctx context.Context, paymentID string, at time.Time) 
 		}
 		return nil
 	})
-	b.Queue(`UPDATE payments SET status = 'succeeded', completed_at = $2, failure_code = '', failure_message = ''
-		WHERE id = $1 AND status IN `+inFlightStatuses+` RETURNING `+paymentColumns, paymentID, at).QueryRow(func(row pgx.Row) error {
+	b.Queue(`UPDATE payments SET status = 'succeeded', completed_at = $2, failure_code = '', failure_message = '',
+		authorization_id = coalesce(nullif($3, ''), authorization_id), capture_id = coalesce(nullif($4, ''), capture_id)
+		WHERE id = $1 AND status IN `+inFlightStatuses+` RETURNING `+paymentColumns, paymentID, at,
+		in.AuthorizationID, in.CaptureID).QueryRow(func(row pgx.Row) error {
 		var err error
 		if after, err = scanPayment(row); err != nil && !errors.Is(err, pgx.ErrNoRows) {
 			return fmt.Errorf("mark payment succeeded: %w", err)
@@ -518,7 +554,7 @@ func (db *DB) ApplyPayment(ctx context.Context, paymentID string, at time.Time) 
 	})
 	b.Queue(paymentBalanceSQL, paymentID).QueryRow(func(row pgx.Row) error { return row.Scan(&balanceAfter) })
 
-	err = db.inTwoTrips(ctx, b, func() (*pgx.Batch, error) {
+	err := db.inTwoTrips(ctx, b, func() (*pgx.Batch, error) {
 		switch {
 		case before.ID == "":
 			return nil, fmt.Errorf("%w: no payment %s", ErrPaymentNotApplicable, paymentID)
@@ -537,12 +573,13 @@ func (db *DB) ApplyPayment(ctx context.Context, paymentID string, at time.Time) 
 		return b, nil
 	})
 	if err != nil {
-		return 0, fmt.Errorf("apply payment %s: %w", paymentID, err)
+		return Booked{}, fmt.Errorf("apply payment %s: %w", paymentID, err)
 	}
-	if after.ID != "" {
-		db.events().PaymentFinished(after.Method, billing.PaymentSucceeded)
+	if after.ID == "" { // booked before
+		return Booked{Payment: before, BalanceAfter: balanceAfter}, nil
 	}
-	return balanceAfter, nil
+	db.events().PaymentFinished(after.Method, billing.PaymentSucceeded)
+	return Booked{Payment: after, Account: acct, BalanceAfter: balanceAfter}, nil
 }
 
 // paymentBalanceSQL reads the balance of the account of payment $1.

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"reflect"
 	"regexp"
 	"strings"
 	"sync"
@@ -119,7 +120,27 @@ func TestCardPaymentLowersTheBalanceByExactlyItsAmount(t *testing.T) {
 	if strings.Contains(events, "4242424242424242") {
 		t.Error("the card number is in the Temporal history")
 	}
-	testenv.RecordWorkflowHistory(t, p.temporal, pay.WorkflowID, "payment_card_succeeded_v3.json")
+	testenv.RecordWorkflowHistory(t, p.temporal, pay.WorkflowID, "payment_card_succeeded_v4.json")
+}
+
+// The POST's answer for a card payment that succeeds comes from the saga's answer, without a
+// read of the row: it must be, field for field, what the books keep (a GET afterwards).
+func TestSucceededCardPaymentAnswersWhatTheBooksKeep(t *testing.T) {
+	p := startPortal(t, portalOptions{})
+	body := cardPayment(321, "4242 4242 4242 4242", "937")
+	body["metadata"] = map[string]string{"order": "A-1"}
+	status, posted := p.call(http.MethodPost, demoPath+"/payments", "key-"+randomHex(8), body)
+	if status != http.StatusAccepted {
+		t.Fatalf("POST payment answered %d %s, want 202", status, posted)
+	}
+	answer := decode[map[string]any](t, posted)
+	if answer["status"] != "succeeded" {
+		t.Skipf("the saga did not answer within the wait (a slow machine): %s", posted)
+	}
+	_, stored := p.call(http.MethodGet, demoPath+"/payments/"+answer["id"].(string), "", nil)
+	if kept := decode[map[string]any](t, stored); !reflect.DeepEqual(answer, kept) {
+		t.Errorf("the POST answered\n%s\nbut the books keep\n%s", posted, stored)
+	}
 }
 
 func TestDeclinedCardLeavesTheBalanceWithTheDeclineCode(t *testing.T) {
@@ -371,7 +392,7 @@ func TestPayPalApprovedByTheBuyerSucceeds(t *testing.T) {
 	if n := p.count(`SELECT count(*) FROM ledger_entries WHERE kind = 'payment'`); n != 1 {
 		t.Errorf("%d payment ledger entries, want 1", n)
 	}
-	testenv.RecordWorkflowHistory(t, p.temporal, pay.WorkflowID, "payment_paypal_succeeded_v3.json")
+	testenv.RecordWorkflowHistory(t, p.temporal, pay.WorkflowID, "payment_paypal_succeeded_v4.json")
 }
 
 func (p *portal) buyerReturn(path string) *http.Response {
@@ -445,7 +466,7 @@ func TestPayPalPaymentCanceledThroughTheAPI(t *testing.T) {
 		t.Errorf("the saga's history holds %v, want the %s update answered and no signal", r, workflows.UpdateCancelPayment)
 	}
 	p.awaitClosed(pay.WorkflowID, 30*time.Second)
-	testenv.RecordWorkflowHistory(t, p.temporal, pay.WorkflowID, "payment_paypal_cancelled_by_update_v3.json")
+	testenv.RecordWorkflowHistory(t, p.temporal, pay.WorkflowID, "payment_paypal_cancelled_by_update_v4.json")
 	status, raw = p.call(http.MethodPost, demoPath+"/payments/"+pay.ID+"/cancel", "", nil)
 	if e := decode[apiError](t, raw); status != http.StatusConflict || e.Error.Code != "not_cancelable" {
 		t.Errorf("second cancel answered %d %s, want 409 not_cancelable", status, raw)
