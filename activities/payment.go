@@ -246,8 +246,6 @@ type ApplyResult struct {
 	BalanceAfter int64
 	// CompletedAt is when the payment was booked: the first booking's time on a repeat.
 	CompletedAt time.Time `json:",omitempty"`
-	// ReceiptSent: the booking mailed the receipt (BookPayment), so the saga does not.
-	ReceiptSent bool `json:",omitempty"`
 }
 
 // ApplyPayment books the captured payment: ledger entry, payment succeeded and open invoices
@@ -266,27 +264,11 @@ type BookInput struct {
 }
 
 // BookPayment is ApplyPayment that records the card's hold and capture in the booking's
-// transaction and then mails the receipt. A receipt that cannot be sent is left to the saga
-// (ReceiptSent false): the money is booked either way. A repeat mails it again, as a retried
-// receipt step would.
+// transaction. The receipt stays a step of its own: mailed once per booking, however often
+// the booking's answer is lost.
 func (p *Payments) BookPayment(ctx context.Context, in BookInput) (ApplyResult, error) {
 	b, err := p.book(ctx, postgres.Booking{PaymentID: in.PaymentID, AuthorizationID: in.AuthorizationID, CaptureID: in.CaptureID})
-	if err != nil {
-		return ApplyResult{}, err
-	}
-	res := ApplyResult{BalanceAfter: b.BalanceAfter, CompletedAt: completedAt(b.Payment)}
-	if b.Account.ID == "" { // a repeat: the booking did not read the account
-		if b.Payment, b.Account, b.BalanceAfter, err = p.DB.PaymentAccountBalance(ctx, in.PaymentID); err != nil {
-			p.logger().WarnContext(ctx, "receipt left to its own step", "payment_id", in.PaymentID, "err", err)
-			return res, nil
-		}
-	}
-	if err := p.send(ctx, p.receipt(b.Payment, b.Account, b.BalanceAfter)); err != nil {
-		p.logger().WarnContext(ctx, "receipt left to its own step", "payment_id", in.PaymentID, "err", err)
-		return res, nil
-	}
-	res.ReceiptSent = true
-	return res, nil
+	return ApplyResult{BalanceAfter: b.BalanceAfter, CompletedAt: completedAt(b.Payment)}, err
 }
 
 // book books a payment now; a payment that ended another way is refused for good.
@@ -381,20 +363,16 @@ func (p *Payments) SendPaymentReceipt(ctx context.Context, paymentID string) err
 	if err != nil {
 		return err
 	}
-	return p.send(ctx, p.receipt(pay, acct, bal))
-}
-
-// receipt is the receipt of a succeeded payment, the account's balance after it being bal.
-func (p *Payments) receipt(pay billing.Payment, acct billing.Account, bal int64) mail.Message {
 	when := p.Clock.Now()
 	if pay.CompletedAt != nil {
 		when = *pay.CompletedAt
 	}
-	return mail.PaymentReceipt(acct.MailLanguage, mail.PaymentReceiptData{
+	msg := mail.PaymentReceipt(acct.MailLanguage, mail.PaymentReceiptData{
 		To: acct.ContactEmail, CompanyName: acct.CompanyName, PaymentID: pay.ID, Amount: pay.Amount,
 		Method: pay.Method, Brand: pay.CardBrand, Last4: pay.CardLast4, When: when,
 		NewBalance: billing.Money{Amount: bal, Currency: acct.Currency},
 	})
+	return p.send(ctx, msg)
 }
 
 // SendPaymentFailedMail tells the account's contact that a payment failed and why.

@@ -14,7 +14,6 @@ import (
 	"github.com/payportal/payportal/internal/devdata"
 	"github.com/payportal/payportal/internal/gateway"
 	"github.com/payportal/payportal/internal/gateway/sandbox"
-	"github.com/payportal/payportal/internal/mail"
 	"github.com/payportal/payportal/internal/mail/mailtest"
 	"github.com/payportal/payportal/internal/postgres"
 	"github.com/payportal/payportal/internal/testenv"
@@ -232,9 +231,9 @@ func TestPaymentReceiptGoesToTheAccountContact(t *testing.T) {
 }
 
 // The booking (versionBookWithCharge) records the hold and the capture the capture step left
-// to it, in the booking's transaction, and mails the receipt SendPaymentReceipt would have;
-// a repeat after a lost answer books nothing more and mails again (at least once).
-func TestBookingRecordsTheChargeAndMailsTheReceipt(t *testing.T) {
+// to it, in the booking's transaction; a repeat after a lost answer books nothing more and
+// answers the first booking.
+func TestBookingRecordsTheCharge(t *testing.T) {
 	s := newPaymentSteps(t)
 	ctx := context.Background()
 	p := s.storedCardPayment(t, "4242424242424242", 700)
@@ -260,46 +259,21 @@ func TestBookingRecordsTheChargeAndMailsTheReceipt(t *testing.T) {
 		t.Fatal(err)
 	}
 	if row.Status != billing.PaymentSucceeded || row.AuthorizationID != authID || row.CaptureID != capID ||
-		row.CompletedAt == nil || !row.CompletedAt.Equal(first.CompletedAt) || !first.ReceiptSent {
-		t.Fatalf("booked %+v answering %+v, want succeeded with hold %s and capture %s, completed as answered, receipt sent",
+		row.CompletedAt == nil || !row.CompletedAt.Equal(first.CompletedAt) {
+		t.Fatalf("booked %+v answering %+v, want succeeded with hold %s and capture %s, completed as answered",
 			row, first, authID, capID)
 	}
 	again, err := runPaymentStep[activities.ApplyResult](t, s, s.BookPayment, in)
-	if err != nil || !again.CompletedAt.Equal(first.CompletedAt) || again.BalanceAfter != first.BalanceAfter || !again.ReceiptSent {
+	if err != nil || !again.CompletedAt.Equal(first.CompletedAt) || again.BalanceAfter != first.BalanceAfter {
 		t.Fatalf("repeat answered %+v, %v; want the first booking's %+v", again, err, first)
 	}
 	if n := entriesOf(t, s, p.ID); n != 1 {
 		t.Errorf("%d ledger entries, want 1", n)
 	}
-	var suite testsuite.WorkflowTestSuite
-	env := suite.NewTestActivityEnvironment()
-	env.RegisterActivity(s.Payments)
-	if _, err := env.ExecuteActivity(s.SendPaymentReceipt, p.ID); err != nil {
-		t.Fatal(err)
-	}
-	msgs := s.outbox.Messages()
-	if len(msgs) != 3 || msgs[0].To != "billing@demo-corp.example" || msgs[0].Text != msgs[2].Text || msgs[1].Text != msgs[2].Text {
-		t.Fatalf("mails %+v, want the booking's two receipts to be the receipt step's", msgs)
+	if msgs := s.outbox.Messages(); len(msgs) != 0 {
+		t.Errorf("the booking mailed %+v; the receipt is a step of its own", msgs)
 	}
 }
-
-// A receipt the booking cannot send does not undo the booking: it is left to the saga.
-func TestBookingWhoseReceiptFailsStillBooks(t *testing.T) {
-	s := newPaymentSteps(t)
-	s.Mail = refusingMail{}
-	p := s.storedCardPayment(t, "4242424242424242", 600)
-	res, err := runPaymentStep[activities.ApplyResult](t, s, s.BookPayment, activities.BookInput{PaymentID: p.ID})
-	if err != nil || res.ReceiptSent || res.CompletedAt.IsZero() {
-		t.Fatalf("booking answered %+v, %v; want booked, receipt not sent", res, err)
-	}
-	if n := entriesOf(t, s, p.ID); n != 1 {
-		t.Errorf("%d ledger entries, want 1", n)
-	}
-}
-
-type refusingMail struct{}
-
-func (refusingMail) Send(context.Context, mail.Message) error { return errors.New("451 try later") }
 
 func entriesOf(t *testing.T, s *paymentSteps, paymentID string) int {
 	t.Helper()

@@ -107,10 +107,8 @@ const versionLocalSteps workflow.Version = 2
 const versionLeanSteps workflow.Version = 3
 
 // versionBookWithCharge (version 4 of versionResolveOutcomes): the booking step (BookPayment)
-// records a card's hold and capture with the booking, in its transaction, and mails the
-// receipt itself when it can, so the capture step writes nothing and no receipt step follows:
-// one local step, two Postgres round trips and a commit fewer per payment. A receipt the
-// booking could not send still goes out as its own step.
+// records a card's hold and capture in the booking's transaction, so the capture step writes
+// nothing: a Postgres round trip and a synchronous commit fewer per card payment.
 const versionBookWithCharge workflow.Version = 4
 
 // versionCard3DS: a card payment made on session authorizes with a return URL, so a card
@@ -427,7 +425,7 @@ func (s *paymentSaga) applyOrRefund(ctx workflow.Context, captureID string) {
 		if !applied.CompletedAt.IsZero() { // zero from a worker before the field
 			s.state.CompletedAt = &applied.CompletedAt
 		}
-		s.succeed(ctx, !applied.ReceiptSent)
+		s.succeed(ctx)
 		return
 	}
 	ctx = s.live(ctx)
@@ -444,7 +442,7 @@ func (s *paymentSaga) applyOrRefund(ctx workflow.Context, captureID string) {
 		s.fail(ctx, billing.Failure{Code: billing.CodeProcessingError,
 			Message: "The payment was taken but could not be recorded, and the automatic refund failed. Our billing team has been alerted."})
 	case refund.AlreadyApplied:
-		s.succeed(ctx, true)
+		s.succeed(ctx)
 	default:
 		s.state.RefundID = refund.RefundID
 		s.fail(ctx, billing.Failure{Code: FailureRefunded,
@@ -606,14 +604,11 @@ func (s *paymentSaga) live(ctx workflow.Context) workflow.Context {
 	return s.cleanup
 }
 
-// succeed ends the payment succeeded, mailing the receipt unless the booking did.
-func (s *paymentSaga) succeed(ctx workflow.Context, receipt bool) {
+func (s *paymentSaga) succeed(ctx workflow.Context) {
 	ctx = s.live(ctx)
 	s.state.Failure = nil
 	s.setStatus(ctx, billing.PaymentSucceeded)
-	if receipt {
-		s.notify(ctx, paymentSteps.SendPaymentReceipt)
-	}
+	s.notify(ctx, paymentSteps.SendPaymentReceipt)
 }
 
 func (s *paymentSaga) fail(ctx workflow.Context, f billing.Failure) {
@@ -855,7 +850,7 @@ func (s *paymentSaga) applyOrRefundV0(ctx workflow.Context, captureID string) {
 	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, ledgerOptions), paymentSteps.ApplyPayment, s.in.PaymentID).
 		Get(ctx, &applied)
 	if err == nil {
-		s.succeed(ctx, true)
+		s.succeed(ctx)
 		return
 	}
 	workflow.GetLogger(ctx).Error("payment captured but not applied; refunding it", "payment_id", s.in.PaymentID, "err", err)
@@ -871,7 +866,7 @@ func (s *paymentSaga) applyOrRefundV0(ctx workflow.Context, captureID string) {
 		s.fail(ctx, billing.Failure{Code: billing.CodeProcessingError,
 			Message: "The payment was taken but could not be recorded, and the automatic refund failed. Our billing team has been alerted."})
 	case refund.AlreadyApplied:
-		s.succeed(ctx, true)
+		s.succeed(ctx)
 	default:
 		s.state.RefundID = refund.RefundID
 		s.fail(ctx, billing.Failure{Code: FailureRefunded,

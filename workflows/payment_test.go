@@ -133,15 +133,14 @@ func (e *paymentEnv) happyTail() {
 			e.count("Apply")
 			return activities.ApplyResult{BalanceAfter: 0}, nil
 		}).Maybe()
-	// The booking mails the receipt (versionBookWithCharge): counted as the receipt step.
+	// The booking since versionBookWithCharge.
 	e.OnActivity(paymentSteps.BookPayment, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.BookInput) (activities.ApplyResult, error) {
 			e.count("Apply")
-			e.count("Receipt")
 			e.mu.Lock()
 			e.booked = append(e.booked, in)
 			e.mu.Unlock()
-			return activities.ApplyResult{CompletedAt: paymentBookedAt, ReceiptSent: true}, nil
+			return activities.ApplyResult{CompletedAt: paymentBookedAt}, nil
 		}).Maybe()
 	e.OnActivity(paymentSteps.RefundPayment, mock.Anything, mock.Anything).Return(
 		func(context.Context, activities.RefundInput) (activities.RefundResult, error) {
@@ -243,9 +242,9 @@ func TestPaymentByCardSucceeds(t *testing.T) {
 	e.wantStatuses("processing", "succeeded")
 }
 
-// The booking records the card's hold and capture, which the capture leaves to it, and mails
-// the receipt: no receipt step follows, and the answer says when the books took the money.
-func TestPaymentBookingRecordsTheChargeAndMailsTheReceipt(t *testing.T) {
+// The booking records the card's hold and capture, which the capture leaves to it, and the
+// answer says when the books took the money.
+func TestPaymentBookingRecordsTheCharge(t *testing.T) {
 	e := newPaymentEnv(t)
 	var capture activities.CardCaptureInput
 	e.OnActivity(paymentSteps.CaptureCardPayment, mock.Anything, mock.Anything).Return(
@@ -253,8 +252,6 @@ func TestPaymentBookingRecordsTheChargeAndMailsTheReceipt(t *testing.T) {
 			capture = in
 			return "cap_1", nil
 		})
-	e.OnActivity(paymentSteps.SendPaymentReceipt, mock.Anything, mock.Anything).Return(
-		func(context.Context, string) error { e.count("ReceiptStep"); return nil }).Maybe()
 	e.happyCard()
 	st := e.run(billing.MethodCard)
 	if st.Status != billing.PaymentSucceeded || st.CompletedAt == nil || !st.CompletedAt.Equal(paymentBookedAt) {
@@ -267,22 +264,7 @@ func TestPaymentBookingRecordsTheChargeAndMailsTheReceipt(t *testing.T) {
 	if len(e.booked) != 1 || e.booked[0] != want {
 		t.Errorf("booked %+v, want once %+v", e.booked, want)
 	}
-	e.wantSteps(map[string]int{"ReceiptStep": 0, "FailedMail": 0})
-}
-
-// A receipt the booking could not send goes out as its own step.
-func TestPaymentReceiptTheBookingCouldNotSendIsItsOwnStep(t *testing.T) {
-	e := newPaymentEnv(t)
-	e.OnActivity(paymentSteps.BookPayment, mock.Anything, mock.Anything).Return(
-		func(context.Context, activities.BookInput) (activities.ApplyResult, error) {
-			e.count("Apply")
-			return activities.ApplyResult{CompletedAt: paymentBookedAt}, nil
-		})
-	e.happyCard()
-	if st := e.run(billing.MethodCard); st.Status != billing.PaymentSucceeded {
-		t.Errorf("result %+v, want succeeded", st)
-	}
-	e.wantSteps(map[string]int{"Apply": 1, "Receipt": 1})
+	e.wantSteps(map[string]int{"Apply": 1, "Receipt": 1, "FailedMail": 0})
 }
 
 func TestPaymentByPayPalSucceedsOnceApproved(t *testing.T) {
@@ -544,10 +526,6 @@ func TestPaymentPayPalOrderDeclinedFails(t *testing.T) {
 
 func TestPaymentMailFailureDoesNotChangeTheOutcome(t *testing.T) {
 	e := newPaymentEnv(t)
-	e.OnActivity(paymentSteps.BookPayment, mock.Anything, mock.Anything).Return(
-		func(context.Context, activities.BookInput) (activities.ApplyResult, error) {
-			return activities.ApplyResult{}, nil // the booking could not mail the receipt either
-		})
 	e.OnActivity(paymentSteps.SendPaymentReceipt, mock.Anything, mock.Anything).Return(
 		func(context.Context, string) error {
 			e.count("Receipt")

@@ -70,11 +70,10 @@ func (o Options) name(k Kind) string {
 func workflowKind(k Kind) bool { return k == KindCard || k == KindPayPal || k == KindAddCard }
 
 // CardSagaActivities is how many activities the card payment saga runs on its happy path
-// (workflows/payment.go: authorize, capture, book; the booking mails the receipt since the
-// saga's version 4, versionBookWithCharge), local activities since its version 2
-// (versionLocalSteps); the second workflow ceiling runs as many no-op ones, local too by
-// default. Count them again when the saga changes.
-const CardSagaActivities = 3
+// (workflows/payment.go: authorize, capture, apply, receipt mail), local activities since the
+// saga's version 2 (versionLocalSteps); the second workflow ceiling runs as many no-op ones,
+// local too by default. Count them again when the saga changes.
+const CardSagaActivities = 4
 
 // Options are the flags of `payportal loadgen`.
 type Options struct {

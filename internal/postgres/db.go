@@ -228,12 +228,37 @@ func (queryTracer) TraceQueryStart(ctx context.Context, _ *pgx.Conn, data pgx.Tr
 }
 
 func (queryTracer) TraceQueryEnd(ctx context.Context, _ *pgx.Conn, data pgx.TraceQueryEndData) {
+	endQuerySpan(ctx, data.Err)
+}
+
+// A batch is one round trip, so one span: "postgres BATCH", its statements counted.
+func (queryTracer) TraceBatchStart(ctx context.Context, _ *pgx.Conn, data pgx.TraceBatchStartData) context.Context {
+	if !trace.SpanFromContext(ctx).IsRecording() {
+		return ctx
+	}
+	ctx, span := otel.Tracer(tracerName).Start(ctx, "postgres BATCH", trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(attribute.String("db.system.name", "postgresql"), attribute.String("db.operation.name", "BATCH"),
+			attribute.Int("db.operation.batch.size", data.Batch.Len())))
+	return context.WithValue(ctx, querySpanKey{}, span)
+}
+
+func (queryTracer) TraceBatchQuery(ctx context.Context, _ *pgx.Conn, data pgx.TraceBatchQueryData) {
+	if span, ok := ctx.Value(querySpanKey{}).(trace.Span); ok && data.Err != nil && !errors.Is(data.Err, pgx.ErrNoRows) {
+		span.RecordError(data.Err)
+	}
+}
+
+func (queryTracer) TraceBatchEnd(ctx context.Context, _ *pgx.Conn, data pgx.TraceBatchEndData) {
+	endQuerySpan(ctx, data.Err)
+}
+
+func endQuerySpan(ctx context.Context, err error) {
 	span, ok := ctx.Value(querySpanKey{}).(trace.Span)
 	if !ok {
 		return
 	}
-	if data.Err != nil && !errors.Is(data.Err, pgx.ErrNoRows) {
-		span.RecordError(data.Err)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		span.RecordError(err)
 		span.SetStatus(codes.Error, "query failed")
 	}
 	span.End()

@@ -488,23 +488,20 @@ type Booking struct {
 	AuthorizationID, CaptureID string
 }
 
-// Booked is a booking's answer: the payment as booked, the account's balance afterwards, and
-// the account as the booking locked it (zero when the payment was booked before: a repeat
-// locks nothing).
+// Booked is a booking's answer: the payment as booked (as first booked, on a repeat) and the
+// account's balance afterwards.
 type Booked struct {
 	Payment      billing.Payment
-	Account      billing.Account
 	BalanceAfter int64
 }
 
 // BookPayment is ApplyPayment with the card's hold and capture recorded in the same
-// transaction, answering what a receipt needs.
+// transaction.
 func (db *DB) BookPayment(ctx context.Context, in Booking) (Booked, error) {
 	paymentID, at := in.PaymentID, in.At
 	var (
 		before, after billing.Payment // the payment as locked, and as marked succeeded
 		open          []billing.Invoice
-		acct          billing.Account
 		balanceAfter  int64
 	)
 	const inFlight = `payments WHERE id = $1 AND status IN ` + inFlightStatuses
@@ -519,14 +516,7 @@ func (db *DB) BookPayment(ctx context.Context, in Booking) (Booked, error) {
 	})
 	// The payment moves from "in flight" to the ledger: the account lock keeps a concurrent
 	// payment creation from counting it in neither or in both.
-	b.Queue(`SELECT `+accountColumns+` FROM accounts WHERE id = (SELECT account_id FROM `+inFlight+`) FOR UPDATE`, paymentID).
-		QueryRow(func(row pgx.Row) error {
-			var err error
-			if acct, err = scanAccount(row); err != nil && !errors.Is(err, pgx.ErrNoRows) {
-				return fmt.Errorf("lock account: %w", err)
-			}
-			return nil
-		})
+	b.Queue(`SELECT 1 FROM accounts WHERE id = (SELECT account_id FROM `+inFlight+`) FOR UPDATE`, paymentID)
 	// Booked before the balance is read below: the ledger's statement trigger keeps it. Zero is
 	// not booked (appendLedger).
 	b.Queue(`INSERT INTO ledger_entries (account_id, kind, reference, amount, currency, created_at)
@@ -579,7 +569,7 @@ func (db *DB) BookPayment(ctx context.Context, in Booking) (Booked, error) {
 		return Booked{Payment: before, BalanceAfter: balanceAfter}, nil
 	}
 	db.events().PaymentFinished(after.Method, billing.PaymentSucceeded)
-	return Booked{Payment: after, Account: acct, BalanceAfter: balanceAfter}, nil
+	return Booked{Payment: after, BalanceAfter: balanceAfter}, nil
 }
 
 // paymentBalanceSQL reads the balance of the account of payment $1.

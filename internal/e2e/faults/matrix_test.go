@@ -197,16 +197,17 @@ func (c *cell) inject(op string, committed bool) error {
 	return nil
 }
 
-// ledgerFaults puts the faults of the ledger write on ApplyPayment, which touches no processor.
+// ledgerFaults puts the faults of the ledger write on BookPayment (the saga's booking since
+// its version 4), which touches no processor.
 type ledgerFaults struct {
 	*activities.Payments
 	cell *cell
 }
 
-func (l *ledgerFaults) ApplyPayment(ctx context.Context, paymentID string) (activities.ApplyResult, error) {
+func (l *ledgerFaults) BookPayment(ctx context.Context, in activities.BookInput) (activities.ApplyResult, error) {
 	c := l.cell
 	if c.st.op != "" {
-		return l.Payments.ApplyPayment(ctx, paymentID)
+		return l.Payments.BookPayment(ctx, in)
 	}
 	c.mu.Lock()
 	c.ledger++
@@ -214,7 +215,7 @@ func (l *ledgerFaults) ApplyPayment(ctx context.Context, paymentID string) (acti
 	c.mu.Unlock()
 	switch c.fault {
 	case answerLost:
-		res, err := l.Payments.ApplyPayment(ctx, paymentID)
+		res, err := l.Payments.BookPayment(ctx, in)
 		if err == nil && n <= 4 {
 			return activities.ApplyResult{}, errors.New("answer lost after the commit")
 		}
@@ -228,7 +229,7 @@ func (l *ledgerFaults) ApplyPayment(ctx context.Context, paymentID string) (acti
 			c.proxy.Down(6)
 		}
 	}
-	return l.Payments.ApplyPayment(ctx, paymentID)
+	return l.Payments.BookPayment(ctx, in)
 }
 
 // newPayment stores a payment as the API would, ready for its saga.
