@@ -163,11 +163,48 @@ func (db *DB) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
 	return pgx.BeginFunc(ctx, db.Pool, fn)
 }
 
+// inOneTrip runs b as one transaction in one round trip: sent between BEGIN and COMMIT, with
+// its callbacks run as the answers come back. Go cannot stop that COMMIT: the statements must
+// decide in SQL what they write, and a callback's error does not undo it. An error in any
+// statement leaves nothing committed: Postgres skips the rest, COMMIT included, and the
+// transaction is rolled back here.
+func (db *DB) inOneTrip(ctx context.Context, b *pgx.Batch) error {
+	return db.withConn(ctx, func(conn *pgxpool.Conn) error {
+		tx := &pgx.Batch{}
+		tx.Queue("BEGIN")
+		tx.QueuedQueries = append(tx.QueuedQueries, b.QueuedQueries...)
+		tx.Queue("COMMIT").Exec(committed)
+		return conn.SendBatch(ctx, tx).Close()
+	})
+}
+
 // inTwoTrips runs a transaction in two round trips. first is sent with BEGIN (its callbacks
 // run then); last, given what they read, answers the statements to send with COMMIT, or an
 // error to roll back. An error in any statement leaves nothing committed: Postgres skips the
 // rest of a failed pipeline, COMMIT included, and the transaction is rolled back here.
 func (db *DB) inTwoTrips(ctx context.Context, first *pgx.Batch, last func() (*pgx.Batch, error)) error {
+	return db.withConn(ctx, func(conn *pgxpool.Conn) error {
+		b := &pgx.Batch{}
+		b.Queue("BEGIN")
+		b.QueuedQueries = append(b.QueuedQueries, first.QueuedQueries...)
+		if err := conn.SendBatch(ctx, b).Close(); err != nil {
+			return err
+		}
+		b, err := last()
+		if err != nil {
+			return err
+		}
+		if b == nil {
+			b = &pgx.Batch{}
+		}
+		b.Queue("COMMIT").Exec(committed)
+		return conn.SendBatch(ctx, b).Close()
+	})
+}
+
+// withConn runs fn on a connection of the pool, rolling back whatever transaction fn leaves
+// open on it.
+func (db *DB) withConn(ctx context.Context, fn func(*pgxpool.Conn) error) error {
 	conn, err := db.Pool.Acquire(ctx)
 	if err != nil {
 		return err
@@ -180,20 +217,7 @@ func (db *DB) inTwoTrips(ctx context.Context, first *pgx.Batch, last func() (*pg
 			_, _ = conn.Exec(ctx, "ROLLBACK")
 		}
 	}()
-	b := &pgx.Batch{}
-	b.Queue("BEGIN")
-	b.QueuedQueries = append(b.QueuedQueries, first.QueuedQueries...)
-	if err := conn.SendBatch(ctx, b).Close(); err != nil {
-		return err
-	}
-	if b, err = last(); err != nil {
-		return err
-	}
-	if b == nil {
-		b = &pgx.Batch{}
-	}
-	b.Queue("COMMIT").Exec(committed)
-	return conn.SendBatch(ctx, b).Close()
+	return fn(conn)
 }
 
 // committed checks COMMIT's answer: ROLLBACK when the transaction had already failed.

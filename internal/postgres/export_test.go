@@ -13,3 +13,6 @@ var Committed = committed
 func (db *DB) InTwoTrips(ctx context.Context, first *pgx.Batch, last func() (*pgx.Batch, error)) error {
 	return db.inTwoTrips(ctx, first, last)
 }
+
+// InOneTrip is inOneTrip.
+func (db *DB) InOneTrip(ctx context.Context, b *pgx.Batch) error { return db.inOneTrip(ctx, b) }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/payportal/payportal/internal/billing"
 )
@@ -106,70 +107,85 @@ func idempotentPayment(ctx context.Context, q querier, accountID, key string) (b
 // The amount is checked against the balance minus the payments still in flight, under the
 // same lock, so two concurrent payments can never together pay more than is owed.
 //
-// It takes two round trips: BEGIN, the lock and the reads; the two inserts and COMMIT.
+// It takes one round trip: BEGIN, the lock, the reads, the inserts and COMMIT. The checks
+// are in the payment's insert too, so a request they refuse writes nothing and is answered
+// from the reads.
 func (db *DB) CreatePayment(ctx context.Context, p billing.Payment, key string, requestHash []byte) (_ billing.Payment, created bool, err error) {
 	var (
-		stored billing.Payment
-		f      PaymentRequestFacts
-		route  IdempotencyRoute
+		f     PaymentRequestFacts
+		route IdempotencyRoute
 	)
+	insertPay, payArgs, err := paymentInsert(p)
+	if err != nil {
+		return billing.Payment{}, false, err
+	}
+	// The key's record with its defaults filled in.
+	keyRecord, _, _ := idempotencyInsert(IdempotencyRecord{AccountID: p.AccountID, Key: key,
+		Route: RouteCreatePayment, RequestHash: requestHash, PaymentID: p.ID, CreatedAt: p.CreatedAt})
 	b := &pgx.Batch{}
 	// Each statement of a batch takes its snapshot when it starts, so the reads after the lock
 	// see what the request before this one committed.
 	b.Queue(lockAccountSQL, p.AccountID)
 	queueKeyFacts(b, p.AccountID, key, &f, &route)
-	keyRecord, insertKey, keyArgs := idempotencyInsert(IdempotencyRecord{AccountID: p.AccountID, Key: key,
-		Route: RouteCreatePayment, RequestHash: requestHash, PaymentID: p.ID, CreatedAt: p.CreatedAt})
-	err = db.inTwoTrips(ctx, b, func() (*pgx.Batch, error) {
-		if f.Found {
-			switch {
-			case route != RouteCreatePayment:
-				return nil, IdempotencyKeyReused()
-			case f.Existing.ID == "":
-				return nil, fmt.Errorf("load payment of idempotency key: %w", pgx.ErrNoRows)
-			case len(f.PrevHash) > 0 && !bytes.Equal(f.PrevHash, requestHash):
-				return nil, IdempotencyKeyReused()
-			}
-			stored = f.Existing
-			return nil, nil
-		}
-		if p.Amount.Amount > f.Available {
-			return nil, AmountExceedsBalance(f.Available, p.Amount.Currency)
-		}
-		insertPay, payArgs, err := paymentInsert(p)
-		if err != nil {
-			return nil, err
-		}
-		b := &pgx.Batch{}
-		b.Queue(insertPay, payArgs...)
-		// COMMIT goes with this insert, so a key taken meanwhile must fail the transaction: no
-		// ON CONFLICT DO NOTHING.
-		b.Queue(insertKey, keyArgs...)
-		stored, created = p, true
-		return b, nil
-	})
+	// The payment only when the checks of the reads pass, in SQL ($1 is the account, $5 the
+	// amount): the key is new and the amount available. The key is written from the payment's
+	// row, so only with it: a replay whose payment already exists writes nothing. A key taken
+	// meanwhile by another route fails the transaction, payment included: no ON CONFLICT DO
+	// NOTHING.
+	b.Queue(`WITH payment AS (`+insertPay+`
+		WHERE NOT EXISTS (SELECT 1 `+keyWhere(`$17`)+`) AND $5::bigint <= (`+availableSQL+`) RETURNING account_id, id)
+		INSERT INTO idempotency_keys (account_id, key, route, request_hash, payment_id, status_code, created_at)
+		SELECT account_id, $17, $18, $19, id, $20, $21 FROM payment`,
+		append(payArgs, key, keyRecord.Route, keyRecord.RequestHash, keyRecord.StatusCode, keyRecord.CreatedAt)...).
+		Exec(func(tag pgconn.CommandTag) error {
+			created = tag.RowsAffected() == 1
+			return nil
+		})
+	err = db.inOneTrip(ctx, b)
 	if isUniqueViolationOf(err, "idempotency_keys_customer") {
-		// Taken by another route's request, which does not take the account lock; the rollback
-		// undid the payment.
+		// The rollback undid the payment.
 		if _, _, err := standingIdempotencyKey(ctx, db.Pool, keyRecord); err != nil {
 			return billing.Payment{}, false, fmt.Errorf("create payment for %s: %w", p.AccountID, err)
 		}
 		return billing.Payment{}, false, IdempotencyKeyReused()
 	}
 	if err != nil {
-		if billing.ErrorOf(err) != nil {
-			return billing.Payment{}, false, err
-		}
 		return billing.Payment{}, false, fmt.Errorf("create payment for %s: %w", p.AccountID, err)
 	}
-	return stored, created, nil
+	if created {
+		return p, true, nil
+	}
+	// Nothing was written: answered from the reads.
+	if f.Found {
+		switch {
+		case route != RouteCreatePayment:
+			return billing.Payment{}, false, IdempotencyKeyReused()
+		case f.Existing.ID == "":
+			return billing.Payment{}, false, fmt.Errorf("create payment for %s: load payment of idempotency key: %w",
+				p.AccountID, pgx.ErrNoRows)
+		case len(f.PrevHash) > 0 && !bytes.Equal(f.PrevHash, requestHash):
+			return billing.Payment{}, false, IdempotencyKeyReused()
+		}
+		return f.Existing, false, nil
+	}
+	if p.Amount.Amount > f.Available {
+		return billing.Payment{}, false, AmountExceedsBalance(f.Available, p.Amount.Currency)
+	}
+	// Whatever would change the reads waits for the account lock (a key or a ledger entry for
+	// the account takes a share of it, through its foreign key); a payment ended meanwhile can
+	// only make room.
+	return billing.Payment{}, false, fmt.Errorf("create payment for %s: nothing written though the reads allowed it", p.AccountID)
+}
+
+// keyWhere selects the customer's idempotency key key (an SQL expression) of account $1.
+func keyWhere(key string) string {
+	return `FROM idempotency_keys WHERE account_id = $1 AND rep_key_id IS NULL AND key = ` + key
 }
 
 // queueKeyFacts queues the reads of a payment request's Idempotency-Key and of what the
 // account may still pay, into f (Found, PrevHash, Existing, Available) and route.
 func queueKeyFacts(b *pgx.Batch, accountID, key string, f *PaymentRequestFacts, route *IdempotencyRoute) {
-	const keyWhere = `FROM idempotency_keys WHERE account_id = $1 AND rep_key_id IS NULL AND key = $2`
-	b.Queue(`SELECT route, request_hash `+keyWhere, accountID, key).QueryRow(func(row pgx.Row) error {
+	b.Queue(`SELECT route, request_hash `+keyWhere(`$2`), accountID, key).QueryRow(func(row pgx.Row) error {
 		err := row.Scan(route, &f.PrevHash)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil
@@ -177,7 +193,7 @@ func queueKeyFacts(b *pgx.Batch, accountID, key string, f *PaymentRequestFacts, 
 		f.Found = err == nil
 		return err
 	})
-	b.Queue(`SELECT `+paymentColumns+` FROM payments WHERE id = (SELECT payment_id `+keyWhere+`)`, accountID, key).
+	b.Queue(`SELECT `+paymentColumns+` FROM payments WHERE id = (SELECT payment_id `+keyWhere(`$2`)+`)`, accountID, key).
 		QueryRow(func(row pgx.Row) error {
 			p, err := scanPayment(row)
 			if errors.Is(err, pgx.ErrNoRows) {
@@ -213,7 +229,8 @@ func insertPayment(ctx context.Context, tx pgx.Tx, p billing.Payment) error {
 	return nil
 }
 
-// paymentInsert is the statement insertPayment runs.
+// paymentInsert is the statement insertPayment runs, with $1 the account and $5 the amount.
+// Its values are a SELECT, so a caller may add a WHERE.
 func paymentInsert(p billing.Payment) (string, []any, error) {
 	var address []byte
 	if p.BillingAddress != nil {
@@ -226,10 +243,10 @@ func paymentInsert(p billing.Payment) (string, []any, error) {
 	if p.InvoiceID != "" {
 		invoiceID = &p.InvoiceID
 	}
-	return `INSERT INTO payments (id, account_id, status, method, amount, currency, card_token,
+	return `INSERT INTO payments (account_id, id, status, method, amount, currency, card_token,
 		card_brand, card_last4, billing_address, eu_supported, return_url, invoice_id, created_at, workflow_id, metadata)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
-		[]any{p.ID, p.AccountID, p.Status, p.Method, p.Amount.Amount, p.Amount.Currency, p.CardToken, p.CardBrand,
+		SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16`,
+		[]any{p.AccountID, p.ID, p.Status, p.Method, p.Amount.Amount, p.Amount.Currency, p.CardToken, p.CardBrand,
 			p.CardLast4, address, p.EUSupported, p.ReturnURL, invoiceID, p.CreatedAt, p.WorkflowID, metadataJSON(p.Metadata)}, nil
 }
 

@@ -189,6 +189,44 @@ func TestTwoTripsCommitsOrLeavesNothing(t *testing.T) {
 	})
 }
 
+// TestOneTripCommitsOrLeavesNothing: the batch is sent between BEGIN and COMMIT in one round
+// trip. A statement that fails leaves nothing committed, and the pool lends the same
+// connection again, outside any transaction.
+func TestOneTripCommitsOrLeavesNothing(t *testing.T) {
+	ctx := context.Background()
+	direct, url := testenv.Database(t)
+	twoTripsTable(t, direct)
+	counter := &roundTrips{}
+	db, pid := oneConnDB(t, url, counter)
+	for _, b := range []*pgx.Batch{insertRows(&pgx.Batch{}, 1, 2, 1, 3), insertRows(&pgx.Batch{}, 1, 2)} {
+		b.Queue(`INSERT INTO two_trips (id, code) VALUES (4, 1)`) // code checked at COMMIT
+		if err := db.InOneTrip(ctx, b); !isUniqueViolation(err) {
+			t.Errorf("error %v, want a unique violation", err)
+		}
+		if n := countRows(t, direct); n != 0 {
+			t.Errorf("%d rows committed, want none", n)
+		}
+		if got := idleConnPID(t, db.Pool); got != pid {
+			t.Errorf("the pool lends connection %d, want %d back", got, pid)
+		}
+	}
+	noSessionInATransaction(t, direct)
+
+	counter.n.Store(0)
+	if err := db.InOneTrip(ctx, insertRows(&pgx.Batch{}, 1, 2)); err != nil {
+		t.Fatal(err)
+	}
+	if n := counter.n.Load(); n != 1 {
+		t.Errorf("%d round trips, want 1", n)
+	}
+	if n := countRows(t, direct); n != 2 {
+		t.Errorf("%d rows committed, want 2", n)
+	}
+	if got := idleConnPID(t, db.Pool); got != pid {
+		t.Errorf("the pool lends connection %d, want %d back", got, pid)
+	}
+}
+
 func isUniqueViolation(err error) bool {
 	var pgErr *pgconn.PgError
 	return errors.As(err, &pgErr) && pgErr.Code == "23505"
@@ -205,9 +243,9 @@ func TestCommitAnsweringRollbackIsAnError(t *testing.T) {
 	}
 }
 
-// TestPaymentHotPathTakesTwoRoundTripsEach: creating a payment and applying it each take two
-// round trips, the replays too.
-func TestPaymentHotPathTakesTwoRoundTripsEach(t *testing.T) {
+// TestPaymentHotPathRoundTrips: creating a payment takes one round trip and applying it two,
+// the replays too.
+func TestPaymentHotPathRoundTrips(t *testing.T) {
 	ctx := context.Background()
 	direct, url := testenv.Database(t)
 	if _, err := devdata.Seed(ctx, direct, paymentsNow); err != nil {
@@ -221,8 +259,8 @@ func TestPaymentHotPathTakesTwoRoundTripsEach(t *testing.T) {
 		if _, _, err := db.CreatePayment(ctx, p, "trips", []byte("h")); err != nil {
 			t.Fatal(err)
 		}
-		if n := counter.n.Load(); n != 2 {
-			t.Errorf("create #%d: %d round trips, want 2", i+1, n)
+		if n := counter.n.Load(); n != 1 {
+			t.Errorf("create #%d: %d round trips, want 1", i+1, n)
 		}
 	}
 	for i := range 2 {
