@@ -70,7 +70,7 @@ func TestCreatePaymentRefusedOrReplayedWritesNothing(t *testing.T) {
 			if p, k := written(t, direct); p != payments || k != keys {
 				t.Errorf("%d payments, %d keys; want %d, %d: nothing written", p, k, payments, keys)
 			}
-			if got := idleConnPID(t, db.Pool); got != pid {
+			if got := testenv.IdleConnPID(t, db.Pool); got != pid {
 				t.Errorf("the pool lends connection %d, want %d back", got, pid)
 			}
 		})

@@ -36,22 +36,7 @@ func oneConnDB(t *testing.T, databaseURL string, counter *roundTrips) (*postgres
 		t.Fatal(err)
 	}
 	t.Cleanup(pool.Close)
-	return &postgres.DB{Pool: pool}, idleConnPID(t, pool)
-}
-
-// idleConnPID answers the backend pid of the connection the pool lends, failing the test
-// unless it is outside any transaction.
-func idleConnPID(t *testing.T, pool *pgxpool.Pool) uint32 {
-	t.Helper()
-	conn, err := pool.Acquire(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Release()
-	if s := conn.Conn().PgConn().TxStatus(); s != 'I' {
-		t.Errorf("the pool lends a connection in transaction status %q, want idle", s)
-	}
-	return conn.Conn().PgConn().PID()
+	return &postgres.DB{Pool: pool}, testenv.IdleConnPID(t, pool)
 }
 
 // roundTrips counts what a DB sends to Postgres: each batch and each query outside one is a
@@ -158,7 +143,7 @@ func TestTwoTripsCommitsOrLeavesNothing(t *testing.T) {
 			if n := countRows(t, direct); n != 0 {
 				t.Errorf("%d rows committed, want none", n)
 			}
-			if got := idleConnPID(t, db.Pool); c.sameConn && got != pid {
+			if got := testenv.IdleConnPID(t, db.Pool); c.sameConn && got != pid {
 				t.Errorf("the pool lends connection %d, want %d back", got, pid)
 			}
 			noSessionInATransaction(t, direct)
@@ -167,7 +152,7 @@ func TestTwoTripsCommitsOrLeavesNothing(t *testing.T) {
 
 	t.Run("commits in two round trips", func(t *testing.T) {
 		ctx := context.Background()
-		pid := idleConnPID(t, db.Pool) // the cancelled contexts may have cost the first
+		pid := testenv.IdleConnPID(t, db.Pool) // the cancelled contexts may have cost the first
 		counter.n.Store(0)
 		var read int
 		first := &pgx.Batch{}
@@ -183,7 +168,7 @@ func TestTwoTripsCommitsOrLeavesNothing(t *testing.T) {
 		if err := direct.Pool.QueryRow(ctx, `SELECT id FROM two_trips`).Scan(&id); err != nil || id != 42 {
 			t.Errorf("committed row %d (err %v), want 42", id, err)
 		}
-		if got := idleConnPID(t, db.Pool); got != pid {
+		if got := testenv.IdleConnPID(t, db.Pool); got != pid {
 			t.Errorf("the pool lends connection %d, want %d back", got, pid)
 		}
 	})
@@ -206,7 +191,7 @@ func TestOneTripCommitsOrLeavesNothing(t *testing.T) {
 		if n := countRows(t, direct); n != 0 {
 			t.Errorf("%d rows committed, want none", n)
 		}
-		if got := idleConnPID(t, db.Pool); got != pid {
+		if got := testenv.IdleConnPID(t, db.Pool); got != pid {
 			t.Errorf("the pool lends connection %d, want %d back", got, pid)
 		}
 	}
@@ -222,7 +207,7 @@ func TestOneTripCommitsOrLeavesNothing(t *testing.T) {
 	if n := countRows(t, direct); n != 2 {
 		t.Errorf("%d rows committed, want 2", n)
 	}
-	if got := idleConnPID(t, db.Pool); got != pid {
+	if got := testenv.IdleConnPID(t, db.Pool); got != pid {
 		t.Errorf("the pool lends connection %d, want %d back", got, pid)
 	}
 }
@@ -406,7 +391,7 @@ func TestApplyPaymentRefusedAtItsLastTripLeavesNothing(t *testing.T) {
 	if _, err := db.ApplyPayment(ctx, p.ID, paymentsNow.Add(time.Minute)); err == nil {
 		t.Fatal("applied with every event refused")
 	}
-	if got := idleConnPID(t, db.Pool); got != pid {
+	if got := testenv.IdleConnPID(t, db.Pool); got != pid {
 		t.Errorf("the pool lends connection %d, want %d back", got, pid)
 	}
 	stored, err := db.PaymentByID(ctx, p.ID)

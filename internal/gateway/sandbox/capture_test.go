@@ -12,6 +12,7 @@ import (
 
 	"github.com/payportal/payportal/internal/billing"
 	"github.com/payportal/payportal/internal/gateway"
+	"github.com/payportal/payportal/internal/testenv"
 )
 
 // roundTrips counts a pool's round trips: each time the client writes after it has read (or
@@ -88,19 +89,6 @@ func oneConnPool(t *testing.T, pool *pgxpool.Pool) (*pgxpool.Pool, *roundTrips) 
 	return counted, rt
 }
 
-// wantIdle checks the pool's one connection came back outside any transaction.
-func wantIdle(t *testing.T, pool *pgxpool.Pool) {
-	t.Helper()
-	conn, err := pool.Acquire(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Release()
-	if s := conn.Conn().PgConn().TxStatus(); s != 'I' {
-		t.Fatalf("connection given back in transaction status %q", s)
-	}
-}
-
 func authorize(t *testing.T, p *CardProcessor, token string, amount billing.Money, key string) string {
 	t.Helper()
 	id, err := p.Authorize(context.Background(), gateway.ChargeRequest{Token: token, Amount: amount, IdempotencyKey: key})
@@ -154,7 +142,7 @@ func TestSandboxCaptureOneRoundTrip(t *testing.T) {
 	if err != nil || s.Captures != 2 || s.CapturedAmount != 900 {
 		t.Fatalf("Stats = %+v, %v; want 2 captures of 900 in all", s, err)
 	}
-	wantIdle(t, counted)
+	testenv.IdleConnPID(t, counted)
 }
 
 // checkedCapture is the capture of before the single statement: the two round trips alone.
@@ -234,7 +222,7 @@ func TestSandboxCaptureRefusalsAnswerAsBefore(t *testing.T) {
 			if id != tt.wantID || !errors.Is(err, tt.wantErr) || (tt.wantErr == nil) != (err == nil) {
 				t.Fatalf("capture = %q, %v; want %q, %v", id, err, tt.wantID, tt.wantErr)
 			}
-			wantIdle(t, counted)
+			testenv.IdleConnPID(t, counted)
 			oldID, oldErr := checkedCapture(ctx, counted, tt.authorizationID, tt.amount, tt.key)
 			if id != oldID || fmt.Sprint(err) != fmt.Sprint(oldErr) {
 				t.Fatalf("capture = %q, %v; the two round trips alone answer %q, %v", id, err, oldID, oldErr)
@@ -281,7 +269,7 @@ func TestSandboxCaptureRefusedByPostgres(t *testing.T) {
 		errors.Is(err, gateway.ErrInvalidState) || errors.Is(err, gateway.ErrInvalidRequest) {
 		t.Fatalf("Capture refused by Postgres: %v, want its error", err)
 	}
-	wantIdle(t, counted)
+	testenv.IdleConnPID(t, counted)
 	if a, err := p.Authorization(ctx, authID); err != nil || a.Status != "authorized" || a.CaptureID != "" {
 		t.Fatalf("Authorization = %+v, %v; want authorized as before", a, err)
 	}
