@@ -245,7 +245,7 @@ func (p *Payments) VoidPayPalOrder(ctx context.Context, in PayPalOrderRef) error
 type ApplyResult struct {
 	BalanceAfter int64
 	// CompletedAt is when the payment was booked: the first booking's time on a repeat.
-	CompletedAt time.Time `json:",omitempty"`
+	CompletedAt time.Time `json:",omitzero"`
 }
 
 // ApplyPayment books the captured payment: ledger entry, payment succeeded and open invoices
