@@ -139,7 +139,8 @@ func (c *customer) paypalPayment(ctx context.Context, s *sample) {
 		s.failed("checkout page: no Approve form", string(raw))
 		return
 	}
-	status, raw, hdr, err := c.send(ctx, http.MethodPost, html.UnescapeString(string(approve[1])), "",
+	// A buyer whose click got no answer clicks again; approving twice is approving.
+	status, raw, hdr, err := c.sendRetrying(ctx, true, http.MethodPost, html.UnescapeString(string(approve[1])), "",
 		map[string]string{"Content-Type": "application/x-www-form-urlencoded"}, []byte{})
 	if !c.ok(s, "POST approve", status, raw, err, http.StatusSeeOther) {
 		return
@@ -307,7 +308,11 @@ func (c *customer) getJSON(ctx context.Context, s *sample, what, path, key strin
 // Idempotency-Key, is sent again when the answer is lost (the connection broke, a proxy
 // answered 502/504) or is 503, as the README tells callers to.
 func (c *customer) send(ctx context.Context, method, path, key string, header map[string]string, body []byte) (int, []byte, http.Header, error) {
-	retry := method == http.MethodGet || header["Idempotency-Key"] != ""
+	return c.sendRetrying(ctx, method == http.MethodGet || header["Idempotency-Key"] != "", method, path, key, header, body)
+}
+
+// sendRetrying is send, sent again on a lost answer when retry says so.
+func (c *customer) sendRetrying(ctx context.Context, retry bool, method, path, key string, header map[string]string, body []byte) (int, []byte, http.Header, error) {
 	wait := 50 * time.Millisecond
 	for attempt := 1; ; attempt++ {
 		status, raw, h, err := send(ctx, c.http, method, c.base+path, key, header, body)
