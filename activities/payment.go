@@ -141,7 +141,8 @@ type CardCaptureInput struct {
 }
 
 // CaptureCardPayment moves the held money and records the hold and the capture on the
-// payment, which is what a refund needs later.
+// payment, which is what a refund needs later, unless the booking records them
+// (RecordedByBooking).
 func (p *Payments) CaptureCardPayment(ctx context.Context, in CardCaptureInput) (captureID string, err error) {
 	id, err := p.Cards.Capture(ctx, in.AuthorizationID, in.Amount, in.PaymentID+"/capture")
 	if err != nil {
