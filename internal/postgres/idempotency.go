@@ -112,8 +112,13 @@ func (db *DB) RecordIdempotencyKey(ctx context.Context, r IdempotencyRecord) (st
 // (found). A concurrent insert of the same key waits for the other transaction and, if that
 // commits, finds its record.
 func insertIdempotencyKey(ctx context.Context, tx pgx.Tx, r IdempotencyRecord) (IdempotencyRecord, bool, error) {
-	r, sql, args := idempotencyInsert(r)
-	tag, err := tx.Exec(ctx, sql+` ON CONFLICT DO NOTHING`, args...)
+	r = withDefaults(r)
+	tag, err := tx.Exec(ctx, `INSERT INTO idempotency_keys (account_id, rep_key_id, key, route, request_hash,
+		payment_id, payment_method_id, refund_id, credit_id, status_code, created_at)
+		VALUES ($1, nullif($2, ''), $3, $4, $5, nullif($6, ''), nullif($7, ''), nullif($8, ''), nullif($9, ''), $10, $11)
+		ON CONFLICT DO NOTHING`,
+		r.AccountID, r.RepKeyID, r.Key, r.Route, r.RequestHash, r.PaymentID, r.PaymentMethodID, r.RefundID, r.CreditID,
+		r.StatusCode, r.CreatedAt)
 	if err != nil {
 		return IdempotencyRecord{}, false, fmt.Errorf("insert idempotency key: %w", err)
 	}
@@ -123,21 +128,15 @@ func insertIdempotencyKey(ctx context.Context, tx pgx.Tx, r IdempotencyRecord) (
 	return standingIdempotencyKey(ctx, tx, r)
 }
 
-// idempotencyInsert is the statement that writes r, failing on the unique index
-// idempotency_keys_customer or idempotency_keys_rep when its key already has a record, and r
-// with its defaults filled in.
-func idempotencyInsert(r IdempotencyRecord) (IdempotencyRecord, string, []any) {
+// withDefaults is r as it is stored: the route's first answer and now when unset.
+func withDefaults(r IdempotencyRecord) IdempotencyRecord {
 	if r.StatusCode == 0 {
 		r.StatusCode = firstAnswer[r.Route]
 	}
 	if r.CreatedAt.IsZero() {
 		r.CreatedAt = time.Now().UTC()
 	}
-	return r, `INSERT INTO idempotency_keys (account_id, rep_key_id, key, route, request_hash,
-		payment_id, payment_method_id, refund_id, credit_id, status_code, created_at)
-		VALUES ($1, nullif($2, ''), $3, $4, $5, nullif($6, ''), nullif($7, ''), nullif($8, ''), nullif($9, ''), $10, $11)`,
-		[]any{r.AccountID, r.RepKeyID, r.Key, r.Route, r.RequestHash, r.PaymentID,
-			r.PaymentMethodID, r.RefundID, r.CreditID, r.StatusCode, r.CreatedAt}
+	return r
 }
 
 // standingIdempotencyKey answers the record that kept r's insert from writing (found).

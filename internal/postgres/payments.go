@@ -120,7 +120,7 @@ func (db *DB) CreatePayment(ctx context.Context, p billing.Payment, key string, 
 		return billing.Payment{}, false, err
 	}
 	// The key's record with its defaults filled in.
-	keyRecord, _, _ := idempotencyInsert(IdempotencyRecord{AccountID: p.AccountID, Key: key,
+	keyRecord := withDefaults(IdempotencyRecord{AccountID: p.AccountID, Key: key,
 		Route: RouteCreatePayment, RequestHash: requestHash, PaymentID: p.ID, CreatedAt: p.CreatedAt})
 	b := &pgx.Batch{}
 	// Each statement of a batch takes its snapshot when it starts, so the reads after the lock

@@ -134,8 +134,12 @@ func TestSucceededCardPaymentAnswersWhatTheBooksKeep(t *testing.T) {
 		t.Fatalf("POST payment answered %d %s, want 202", status, posted)
 	}
 	answer := decode[map[string]any](t, posted)
-	if answer["status"] != "succeeded" {
+	switch answer["status"] {
+	case "succeeded":
+	case "processing":
 		t.Skipf("the saga did not answer within the wait (a slow machine): %s", posted)
+	default:
+		t.Fatalf("the POST answered %s, want succeeded", posted)
 	}
 	_, stored := p.call(http.MethodGet, demoPath+"/payments/"+answer["id"].(string), "", nil)
 	if kept := decode[map[string]any](t, stored); !reflect.DeepEqual(answer, kept) {

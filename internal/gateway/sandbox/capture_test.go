@@ -147,17 +147,9 @@ func TestSandboxCaptureOneRoundTrip(t *testing.T) {
 
 // checkedCapture is the capture of before the single statement: the two round trips alone.
 func checkedCapture(ctx context.Context, pool *pgxpool.Pool, authorizationID string, amount billing.Money, key string) (string, error) {
-	conn, err := pool.Acquire(ctx)
-	if err != nil {
-		return "", err
-	}
-	defer conn.Release()
-	defer func() {
-		if conn.Conn().PgConn().TxStatus() != 'I' {
-			_, _ = conn.Exec(ctx, "ROLLBACK")
-		}
-	}()
-	return captureChecked(ctx, conn, authorizationID, amount, key)
+	return onConn(ctx, pool, func(conn *pgxpool.Conn) (string, error) {
+		return captureChecked(ctx, conn, authorizationID, amount, key)
+	})
 }
 
 // Every capture that does not capture answers what the two round trips alone answered, and

@@ -275,24 +275,30 @@ func (p *CardProcessor) capture(ctx context.Context, authorizationID string, amo
 	if err := checkMoney(amount); err != nil {
 		return "", err
 	}
-	conn, err := p.pool.Acquire(ctx)
+	return onConn(ctx, p.pool, func(conn *pgxpool.Conn) (string, error) {
+		id, err := captureAtOnce(ctx, conn, authorizationID, amount, key)
+		if err != nil || id != "" {
+			return id, err
+		}
+		return captureChecked(ctx, conn, authorizationID, amount, key)
+	})
+}
+
+// onConn runs fn on a connection of pool. What did not commit is rolled back (a repeat or
+// refusal wrote nothing); should that fail, the pool closes a connection given back inside a
+// transaction.
+func onConn(ctx context.Context, pool *pgxpool.Pool, fn func(*pgxpool.Conn) (string, error)) (string, error) {
+	conn, err := pool.Acquire(ctx)
 	if err != nil {
 		return "", err
 	}
 	defer conn.Release()
-	// What did not commit is rolled back (a repeat or refusal wrote nothing). Should that
-	// fail, the pool closes a connection given back inside a transaction.
 	defer func() {
 		if conn.Conn().PgConn().TxStatus() != 'I' {
 			_, _ = conn.Exec(ctx, "ROLLBACK")
 		}
 	}()
-
-	id, err := captureAtOnce(ctx, conn, authorizationID, amount, key)
-	if err != nil || id != "" {
-		return id, err
-	}
-	return captureChecked(ctx, conn, authorizationID, amount, key)
+	return fn(conn)
 }
 
 // captureAtOnce is the one round trip of a capture whose every condition holds: a single
