@@ -158,11 +158,9 @@ func (r *Reconciler) settle(ctx context.Context, p billing.Payment) (action stri
 	}
 	mailTo := !isRecurringCharge(p) // a recurring charge's month tells the customer itself
 	if res.Captured && !res.Refunded {
-		if _, err := r.Payments.ApplyPayment(ctx, p.ID); err != nil {
+		// The receipt goes out through the outbox: due only if this booking books it.
+		if _, err := r.Payments.BookPayment(ctx, BookInput{PaymentID: p.ID, MailReceipt: mailTo}); err != nil {
 			return "", err
-		}
-		if mailTo {
-			r.mail(ctx, p.ID, r.Payments.SendPaymentReceipt)
 		}
 		return "booked", nil
 	}

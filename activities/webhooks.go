@@ -30,6 +30,9 @@ type Webhooks struct {
 	// Dispatch starts the delivery workflows of the outbox's undispatched events and says how
 	// many events it handed on (portal.Webhooks.Dispatch).
 	Dispatch func(ctx context.Context) (int, error)
+	// MailReceipts mails the payment receipts due and says how many it claimed
+	// (Payments.MailDueReceipts); nil on a worker that mails none.
+	MailReceipts func(ctx context.Context) (int, error)
 }
 
 // DispatchStretch is how long one DispatchEvents activity dispatches, and DispatchInterval how
@@ -39,8 +42,9 @@ const (
 	DispatchInterval = 500 * time.Millisecond
 )
 
-// DispatchEvents dispatches the outbox every DispatchInterval for DispatchStretch (a full
-// batch is followed by the next at once), heartbeating. It ends early, successfully, when
+// DispatchEvents dispatches the outbox every DispatchInterval for DispatchStretch: the events
+// to their webhook deliveries, and the payment receipts due to the mail (a full batch of
+// either is followed by the next at once), heartbeating. It ends early, successfully, when
 // this worker stops: the workflow's next stretch goes to whichever worker polls, and a
 // stopping worker is no error to log.
 func (w *Webhooks) DispatchEvents(ctx context.Context) error {
@@ -54,7 +58,15 @@ func (w *Webhooks) DispatchEvents(ctx context.Context) error {
 		if err != nil && ctx.Err() == nil {
 			activity.GetLogger(ctx).Warn("dispatch webhook events", "err", err)
 		}
-		if n == maxDispatchBatch && err == nil {
+		more := n == maxDispatchBatch && err == nil
+		if w.MailReceipts != nil {
+			n, err := w.MailReceipts(ctx)
+			if err != nil && ctx.Err() == nil {
+				activity.GetLogger(ctx).Warn("mail payment receipts", "err", err)
+			}
+			more = more || n == ReceiptBatch && err == nil
+		}
+		if more {
 			continue
 		}
 		select {

@@ -140,6 +140,7 @@ func (e *paymentEnv) happyTail() {
 			e.mu.Lock()
 			e.booked = append(e.booked, in)
 			e.mu.Unlock()
+			e.receiptDue(in)
 			return activities.ApplyResult{CompletedAt: paymentBookedAt}, nil
 		}).Maybe()
 	e.OnActivity(paymentSteps.RefundPayment, mock.Anything, mock.Anything).Return(
@@ -148,9 +149,18 @@ func (e *paymentEnv) happyTail() {
 			return activities.RefundResult{RefundID: "re_1"}, nil
 		}).Maybe()
 	e.OnActivity(paymentSteps.SendPaymentReceipt, mock.Anything, mock.Anything).Return(
-		func(context.Context, string) error { e.count("Receipt"); return nil }).Maybe()
+		func(context.Context, string) error { e.count("Receipt"); e.count("ReceiptStep"); return nil }).Maybe()
 	e.OnActivity(paymentSteps.SendPaymentFailedMail, mock.Anything, mock.Anything).Return(
 		func(context.Context, string) error { e.count("FailedMail"); return nil }).Maybe()
+}
+
+// receiptDue counts the receipt a booking that books the payment makes due (the books' outbox
+// mails it, from versionReceiptOutbox on), as "Receipt", the customer's one receipt; the
+// saga's own receipt step counts as "ReceiptStep" too.
+func (e *paymentEnv) receiptDue(in activities.BookInput) {
+	if in.MailReceipt && e.calledTimes("Receipt") == 0 {
+		e.count("Receipt")
+	}
 }
 
 func (e *paymentEnv) run(method billing.PaymentMethodKind) workflows.PaymentState {
@@ -260,11 +270,12 @@ func TestPaymentBookingRecordsTheCharge(t *testing.T) {
 	if !capture.RecordedByBooking {
 		t.Errorf("capture asked %+v, want it to leave recording to the booking", capture)
 	}
-	want := activities.BookInput{PaymentID: testPaymentID, AuthorizationID: "auth_1", CaptureID: "cap_1"}
+	want := activities.BookInput{PaymentID: testPaymentID, AuthorizationID: "auth_1", CaptureID: "cap_1", MailReceipt: true}
 	if len(e.booked) != 1 || e.booked[0] != want {
 		t.Errorf("booked %+v, want once %+v", e.booked, want)
 	}
-	e.wantSteps(map[string]int{"Apply": 1, "Receipt": 1, "FailedMail": 0})
+	// The receipt is the outbox's: the booking made it due, and the saga mails none itself.
+	e.wantSteps(map[string]int{"Apply": 1, "Receipt": 1, "ReceiptStep": 0, "FailedMail": 0})
 }
 
 func TestPaymentByPayPalSucceedsOnceApproved(t *testing.T) {
@@ -421,8 +432,9 @@ func TestPaymentCapturedButNotAppliedIsRefunded(t *testing.T) {
 func TestPaymentAppliedAfterAllIsNotRefunded(t *testing.T) {
 	e := newPaymentEnv(t)
 	e.OnActivity(paymentSteps.BookPayment, mock.Anything, mock.Anything).Return(
-		func(context.Context, activities.BookInput) (activities.ApplyResult, error) {
+		func(_ context.Context, in activities.BookInput) (activities.ApplyResult, error) {
 			e.count("Apply")
+			e.receiptDue(in) // it booked, and its answer was lost
 			return activities.ApplyResult{}, temporal.NewNonRetryableApplicationError("lost answer", "test", nil)
 		})
 	e.OnActivity(paymentSteps.RefundPayment, mock.Anything, mock.Anything).Return(
@@ -589,13 +601,14 @@ func TestPaymentPayPalCaptureAnswerLostIsFoundAndBooked(t *testing.T) {
 func TestPaymentBookingWaitsForTheDatabase(t *testing.T) {
 	e := newPaymentEnv(t)
 	e.OnActivity(paymentSteps.BookPayment, mock.Anything, mock.Anything).Return(
-		func(context.Context, activities.BookInput) (activities.ApplyResult, error) {
+		func(_ context.Context, in activities.BookInput) (activities.ApplyResult, error) {
 			e.count("Apply")
 			// The test suite caps "unlimited" retries at 10 attempts; the fault matrix on the
 			// real server shows a longer outage.
 			if e.calledTimes("Apply") <= 9 {
 				return activities.ApplyResult{}, errors.New("connection refused")
 			}
+			e.receiptDue(in)
 			return activities.ApplyResult{}, nil
 		})
 	e.happyCard()
@@ -652,7 +665,7 @@ func TestPaymentCancelledMidCaptureBooksWhatWasTaken(t *testing.T) {
 // internal/e2e/payments (cancel_test.go) cancels the local capture.
 func TestPaymentCancelledMidCaptureReleasesTheHold(t *testing.T) {
 	e := newPaymentEnv(t)
-	e.OnGetVersion("resolve-outcomes", workflow.DefaultVersion, 4).Return(workflow.Version(1))
+	e.OnGetVersion("resolve-outcomes", workflow.DefaultVersion, 5).Return(workflow.Version(1))
 	e.OnActivity(paymentSteps.CaptureCardPayment, mock.Anything, mock.Anything).Return(
 		func(context.Context, activities.CardCaptureInput) (string, error) {
 			e.count("Capture")
@@ -667,6 +680,21 @@ func TestPaymentCancelledMidCaptureReleasesTheHold(t *testing.T) {
 	}
 	e.wantSteps(map[string]int{"ResolveCard": 1, "Apply": 0, "Receipt": 0, "FailedMail": 1})
 	e.wantFinished(billing.PaymentCanceled, "")
+}
+
+// A run that started before versionReceiptOutbox (version 4) keeps mailing its receipt as its
+// own step, and its booking makes none due: one receipt either way.
+func TestPaymentVersion4RunMailsItsOwnReceipt(t *testing.T) {
+	e := newPaymentEnv(t)
+	e.OnGetVersion("resolve-outcomes", workflow.DefaultVersion, 5).Return(workflow.Version(4))
+	e.happyCard()
+	if st := e.run(billing.MethodCard); st.Status != billing.PaymentSucceeded {
+		t.Fatalf("result %+v, want succeeded", st)
+	}
+	if len(e.booked) != 1 || e.booked[0].MailReceipt {
+		t.Errorf("booked %+v, want once, asking for no receipt", e.booked)
+	}
+	e.wantSteps(map[string]int{"Apply": 1, "Receipt": 1, "ReceiptStep": 1})
 }
 
 // A buyer hammering the return link without approving cannot grow the history without bound.
@@ -829,7 +857,7 @@ func TestPaymentCancelUpdateLosesToTheApproval(t *testing.T) {
 // signals), while the start update is answered as on any run.
 func TestPaymentVersion0RunRefusesTheCancelUpdate(t *testing.T) {
 	e := newPaymentEnv(t)
-	e.OnGetVersion("resolve-outcomes", workflow.DefaultVersion, 4).Return(workflow.DefaultVersion)
+	e.OnGetVersion("resolve-outcomes", workflow.DefaultVersion, 5).Return(workflow.DefaultVersion)
 	e.happyPayPal()
 	var started, cancel updateResult[workflows.PaymentState]
 	e.RegisterDelayedCallback(func() { e.UpdateWorkflow(workflows.UpdatePaymentStarted, "upd_start", started.callbacks(t)) }, 0)

@@ -33,5 +33,6 @@ func (a *App) WebhookService() *portal.Webhooks {
 
 func (a *App) webhookActivities() *activities.Webhooks {
 	return &activities.Webhooks{DB: a.DB, Sender: webhooks.NewSender(a.webhookPolicy()), Keys: a.webhookKeys(),
-		Body: api.EventBody, Mail: a.Mail, Clock: a.Clock, Dispatch: a.WebhookService().Dispatch}
+		Body: api.EventBody, Mail: a.Mail, Clock: a.Clock, Dispatch: a.WebhookService().Dispatch,
+		MailReceipts: a.paymentActivities().MailDueReceipts}
 }

@@ -198,23 +198,33 @@ func (s *Webhooks) start(ctx context.Context, workflowID, eventID, endpointID st
 }
 
 // Dispatch starts the delivery workflows of the events not yet dispatched, oldest first,
-// and marks each once all its workflows started. A start is idempotent (one workflow id per
-// event and endpoint), so dying between the starts and the mark only starts nothing twice.
-// It answers how many events it dispatched.
+// and marks the events whose workflows all started, in one statement at the end of the pass.
+// A start is idempotent (one workflow id per event and endpoint), so dying between the starts
+// and the mark only starts nothing twice. It answers how many events it dispatched.
 func (s *Webhooks) Dispatch(ctx context.Context) (int, error) {
 	pending, err := s.DB.UndispatchedEvents(ctx, 100)
 	if err != nil {
 		return 0, err
 	}
-	for i, e := range pending {
-		for _, we := range e.Endpoints {
-			if err := s.start(ctx, workflows.WebhookDeliveryWorkflowID(e.EventID, we), e.EventID, we); err != nil {
-				return i, err
-			}
+	done := make([]string, 0, len(pending))
+	for _, e := range pending {
+		if err = s.startAll(ctx, e); err != nil {
+			break // the events before it are dispatched all the same
 		}
-		if err := s.DB.MarkEventDispatched(ctx, e.EventID, s.Clock.Now()); err != nil {
-			return i, err
+		done = append(done, e.EventID)
+	}
+	if markErr := s.DB.MarkEventsDispatched(ctx, done, s.Clock.Now()); markErr != nil {
+		return 0, markErr
+	}
+	return len(done), err
+}
+
+// startAll starts the delivery workflow of each of the event's endpoints.
+func (s *Webhooks) startAll(ctx context.Context, e postgres.UndispatchedEvent) error {
+	for _, we := range e.Endpoints {
+		if err := s.start(ctx, workflows.WebhookDeliveryWorkflowID(e.EventID, we), e.EventID, we); err != nil {
+			return err
 		}
 	}
-	return len(pending), nil
+	return nil
 }

@@ -42,6 +42,8 @@ type Events interface {
 	PaymentCompensated(kind billing.Compensation)
 	FindingRecorded(kind string, resolved bool)
 	AccountPastDue()
+	// ReceiptsSettled counts a receipt mailer's pass: mailed, given up, to retry.
+	ReceiptsSettled(mailed, givenUp, retry int)
 }
 
 // events is db.Events, or a listener that ignores everything.
@@ -59,6 +61,7 @@ func (noEvents) CardDecided(billing.PaymentMethodStatus)                        
 func (noEvents) PaymentCompensated(billing.Compensation)                          {}
 func (noEvents) FindingRecorded(string, bool)                                     {}
 func (noEvents) AccountPastDue()                                                  {}
+func (noEvents) ReceiptsSettled(int, int, int)                                    {}
 
 // Open connects to databaseURL and checks the connection.
 func Open(ctx context.Context, databaseURL string) (*DB, error) {

@@ -179,10 +179,14 @@ func (db *DB) UndispatchedEvents(ctx context.Context, limit int) ([]Undispatched
 	})
 }
 
-// MarkEventDispatched says every delivery workflow of the event was started.
-func (db *DB) MarkEventDispatched(ctx context.Context, eventID string, at time.Time) error {
-	if _, err := db.Pool.Exec(ctx, `UPDATE events SET dispatched_at = $2 WHERE id = $1`, eventID, at); err != nil {
-		return fmt.Errorf("mark event %s dispatched: %w", eventID, err)
+// MarkEventsDispatched says every delivery workflow of each event was started: one statement
+// for a dispatcher's whole pass, not a commit per event.
+func (db *DB) MarkEventsDispatched(ctx context.Context, eventIDs []string, at time.Time) error {
+	if len(eventIDs) == 0 {
+		return nil
+	}
+	if _, err := db.Pool.Exec(ctx, `UPDATE events SET dispatched_at = $2 WHERE id = ANY ($1)`, eventIDs, at); err != nil {
+		return fmt.Errorf("mark %d events dispatched: %w", len(eventIDs), err)
 	}
 	return nil
 }

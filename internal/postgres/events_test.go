@@ -32,6 +32,9 @@ func (h *heard) CardDecided(s billing.PaymentMethodStatus)  { h.add("card %s", s
 func (h *heard) PaymentCompensated(k billing.Compensation)  { h.add("compensation %s", k) }
 func (h *heard) FindingRecorded(kind string, resolved bool) { h.add("finding %s %v", kind, resolved) }
 func (h *heard) AccountPastDue()                            { h.add("past_due") }
+func (h *heard) ReceiptsSettled(mailed, givenUp, retry int) {
+	h.add("receipts mailed %d given_up %d retry %d", mailed, givenUp, retry)
+}
 func (h *heard) take() []string {
 	h.mu.Lock()
 	defer h.mu.Unlock()

@@ -498,11 +498,13 @@ func (db *DB) ApplyPayment(ctx context.Context, paymentID string, at time.Time) 
 }
 
 // Booking asks to book a captured payment at At. The card's hold and capture, when given, are
-// recorded with it (an empty id keeps the payment's).
+// recorded with it (an empty id keeps the payment's). MailReceipt makes the payment's receipt
+// due in the same transaction (receipts.go): only the booking that books it does so.
 type Booking struct {
 	PaymentID                  string
 	At                         time.Time
 	AuthorizationID, CaptureID string
+	MailReceipt                bool
 }
 
 // Booked is a booking's answer: the payment as booked (as first booked, on a repeat) and the
@@ -550,9 +552,10 @@ func (db *DB) BookPayment(ctx context.Context, in Booking) (Booked, error) {
 		return nil
 	})
 	b.Queue(`UPDATE payments SET status = 'succeeded', completed_at = $2, failure_code = '', failure_message = '',
-		authorization_id = coalesce(nullif($3, ''), authorization_id), capture_id = coalesce(nullif($4, ''), capture_id)
+		authorization_id = coalesce(nullif($3, ''), authorization_id), capture_id = coalesce(nullif($4, ''), capture_id),
+		receipt_due_at = CASE WHEN $5 THEN $2::timestamptz END
 		WHERE id = $1 AND status IN `+inFlightStatuses+` RETURNING `+paymentColumns, paymentID, at,
-		in.AuthorizationID, in.CaptureID).QueryRow(func(row pgx.Row) error {
+		in.AuthorizationID, in.CaptureID, in.MailReceipt).QueryRow(func(row pgx.Row) error {
 		var err error
 		if after, err = scanPayment(row); err != nil && !errors.Is(err, pgx.ErrNoRows) {
 			return fmt.Errorf("mark payment succeeded: %w", err)
@@ -735,28 +738,9 @@ func (db *DB) PaymentRequestFacts(ctx context.Context, accountID, key string) (P
 // trip (a pipelined batch, one implicit transaction): what a payment's mail is written from.
 // An unknown payment is not_found.
 func (db *DB) PaymentAccountBalance(ctx context.Context, paymentID string) (billing.Payment, billing.Account, int64, error) {
-	var (
-		pay     billing.Payment
-		acct    billing.Account
-		balance int64
-	)
-	const accountOf = `(SELECT account_id FROM payments WHERE id = $1)`
+	var r PaymentMailFacts
 	b := &pgx.Batch{}
-	b.Queue(`SELECT `+paymentColumns+` FROM payments WHERE id = $1`, paymentID).QueryRow(func(row pgx.Row) error {
-		var err error
-		if pay, err = scanPayment(row); errors.Is(err, pgx.ErrNoRows) {
-			return billing.NotFound("payment")
-		}
-		return err
-	})
-	b.Queue(`SELECT `+accountColumns+` FROM accounts WHERE id = `+accountOf, paymentID).QueryRow(func(row pgx.Row) error {
-		var err error
-		if acct, err = scanAccount(row); errors.Is(err, pgx.ErrNoRows) {
-			return billing.NotFound("account")
-		}
-		return err
-	})
-	b.Queue(paymentBalanceSQL, paymentID).QueryRow(func(row pgx.Row) error { return row.Scan(&balance) })
+	queueMailFacts(b, paymentID, &r)
 	err := db.Pool.SendBatch(ctx, b).Close()
 	if billing.ErrorOf(err) != nil {
 		return billing.Payment{}, billing.Account{}, 0, err
@@ -764,5 +748,34 @@ func (db *DB) PaymentAccountBalance(ctx context.Context, paymentID string) (bill
 	if err != nil {
 		return billing.Payment{}, billing.Account{}, 0, fmt.Errorf("load payment %s with its account: %w", paymentID, err)
 	}
-	return pay, acct, balance, nil
+	return r.Payment, r.Account, r.Balance, nil
+}
+
+// PaymentMailFacts is what a payment's mail is written from: the payment, its account and the
+// account's balance.
+type PaymentMailFacts struct {
+	Payment billing.Payment
+	Account billing.Account
+	Balance int64
+}
+
+// queueMailFacts queues reading into dst the mail facts of the payment; an unknown payment
+// fails the batch with not_found.
+func queueMailFacts(b *pgx.Batch, paymentID string, dst *PaymentMailFacts) {
+	b.Queue(`SELECT `+paymentColumns+` FROM payments WHERE id = $1`, paymentID).QueryRow(func(row pgx.Row) error {
+		var err error
+		if dst.Payment, err = scanPayment(row); errors.Is(err, pgx.ErrNoRows) {
+			return billing.NotFound("payment")
+		}
+		return err
+	})
+	b.Queue(`SELECT `+accountColumns+` FROM accounts WHERE id = (SELECT account_id FROM payments WHERE id = $1)`, paymentID).
+		QueryRow(func(row pgx.Row) error {
+			var err error
+			if dst.Account, err = scanAccount(row); errors.Is(err, pgx.ErrNoRows) {
+				return billing.NotFound("account")
+			}
+			return err
+		})
+	b.Queue(paymentBalanceSQL, paymentID).QueryRow(func(row pgx.Row) error { return row.Scan(&dst.Balance) })
 }

@@ -17,6 +17,7 @@ type Counters struct {
 	compensations *prometheus.CounterVec
 	findings      *prometheus.CounterVec
 	pastDue       prometheus.Counter
+	receipts      *prometheus.CounterVec
 }
 
 // NewCounters registers the business counters on reg, each label combination PayPortal can
@@ -43,8 +44,15 @@ func NewCounters(reg prometheus.Registerer) *Counters {
 			Name: "payportal_accounts_past_due_total",
 			Help: "Accounts that went past due after dunning ran out of retries.",
 		}),
+		receipts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "payportal_receipts_total",
+			Help: "Payment receipts the outbox mailer handled, by outcome (mailed, given_up, retry: failed for now, due again in a minute).",
+		}, []string{"outcome"}),
 	}
-	reg.MustRegister(c.payments, c.validations, c.compensations, c.findings, c.pastDue)
+	reg.MustRegister(c.payments, c.validations, c.compensations, c.findings, c.pastDue, c.receipts)
+	for _, o := range []string{"mailed", "given_up", "retry"} {
+		c.receipts.WithLabelValues(o)
+	}
 	for _, m := range []billing.PaymentMethodKind{billing.MethodCard, billing.MethodPayPal} {
 		for _, s := range []billing.PaymentStatus{billing.PaymentSucceeded, billing.PaymentFailed, billing.PaymentCanceled, billing.PaymentExpired} {
 			c.payments.WithLabelValues(string(m), string(s))
@@ -81,3 +89,10 @@ func (c *Counters) FindingRecorded(kind string, resolved bool) {
 
 // AccountPastDue counts an account that went past due.
 func (c *Counters) AccountPastDue() { c.pastDue.Inc() }
+
+// ReceiptsSettled counts what a receipt mailer's pass did.
+func (c *Counters) ReceiptsSettled(mailed, givenUp, retry int) {
+	c.receipts.WithLabelValues("mailed").Add(float64(mailed))
+	c.receipts.WithLabelValues("given_up").Add(float64(givenUp))
+	c.receipts.WithLabelValues("retry").Add(float64(retry))
+}
