@@ -6,11 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/payportal/payportal/internal/billing"
 	"github.com/payportal/payportal/internal/gateway"
@@ -260,7 +258,7 @@ func (p *Payments) ApplyPayment(ctx context.Context, paymentID string) (ApplyRes
 
 // BookInput asks to book a captured payment, recording the card's hold and capture with it
 // when given (an empty id keeps what the payment has). MailReceipt makes the receipt due in
-// the booking's transaction, for the outbox to mail (MailDueReceipts).
+// the booking's transaction, for the outbox to mail (ReceiptOutbox).
 type BookInput struct {
 	PaymentID       string
 	AuthorizationID string `json:",omitempty"`
@@ -369,74 +367,7 @@ func (p *Payments) SendPaymentReceipt(ctx context.Context, paymentID string) err
 	if err != nil {
 		return err
 	}
-	return p.send(ctx, p.receipt(postgres.PaymentMailFacts{Payment: pay, Account: acct, Balance: bal}))
-}
-
-func (p *Payments) receipt(f postgres.PaymentMailFacts) mail.Message {
-	pay, acct := f.Payment, f.Account
-	when := p.Clock.Now()
-	if pay.CompletedAt != nil {
-		when = *pay.CompletedAt
-	}
-	return mail.PaymentReceipt(acct.MailLanguage, mail.PaymentReceiptData{
-		To: acct.ContactEmail, CompanyName: acct.CompanyName, PaymentID: pay.ID, Amount: pay.Amount,
-		Method: pay.Method, Brand: pay.CardBrand, Last4: pay.CardLast4, When: when,
-		NewBalance: billing.Money{Amount: f.Balance, Currency: acct.Currency},
-	})
-}
-
-// The receipt outbox (MailDueReceipts). A pass claims up to ReceiptBatch due receipts for
-// receiptLease, far longer than a pass takes (receiptSenders at a time, each SMTP command
-// bounded by the sender's timeout), so a receipt is mailed twice only if its mailer dies
-// between the mail and the mark. One that fails for now is due again after receiptRetry, for
-// up to receiptGiveUp after the payment.
-const (
-	ReceiptBatch   = 50
-	receiptSenders = 8
-	receiptLease   = 10 * time.Minute
-	receiptRetry   = time.Minute
-	receiptGiveUp  = 24 * time.Hour
-)
-
-// MailDueReceipts mails the receipts the books say are due (the booking made them due, in
-// its transaction) and records what became of each. It answers how many it claimed: a full
-// batch means more may be waiting.
-func (p *Payments) MailDueReceipts(ctx context.Context) (int, error) {
-	now := p.Clock.Now()
-	due, err := p.DB.ClaimDueReceipts(ctx, now, ReceiptBatch, now.Add(receiptLease))
-	if err != nil || len(due) == 0 {
-		return 0, err
-	}
-	var (
-		mu  sync.Mutex
-		out = postgres.ReceiptOutcomes{RetryAt: now.Add(receiptRetry)}
-		g   errgroup.Group
-	)
-	g.SetLimit(receiptSenders)
-	for _, f := range due {
-		g.Go(func() error {
-			err := p.Mail.Send(ctx, p.receipt(f))
-			mu.Lock()
-			defer mu.Unlock()
-			switch {
-			case err == nil:
-				out.Mailed = append(out.Mailed, f.Payment.ID)
-			case mail.Permanent(err) || f.Payment.CompletedAt != nil && now.Sub(*f.Payment.CompletedAt) > receiptGiveUp:
-				p.logger().ErrorContext(ctx, "payment receipt given up", "payment_id", f.Payment.ID, "err", err)
-				out.GivenUp = append(out.GivenUp, f.Payment.ID)
-			default:
-				p.logger().WarnContext(ctx, "payment receipt not sent; retrying", "payment_id", f.Payment.ID, "err", err, "retry_at", out.RetryAt)
-				out.Retry = append(out.Retry, f.Payment.ID)
-			}
-			return nil
-		})
-	}
-	_ = g.Wait() // every sender answers nil: its outcome is in out
-	// Recorded even when ctx ends (the worker stops): a mailed receipt left claimed would be
-	// mailed again when its lease ends.
-	settleCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	return len(due), p.DB.SettleReceipts(settleCtx, out)
+	return p.send(ctx, receiptMail(postgres.PaymentMailFacts{Payment: pay, Account: acct, Balance: bal}, p.Clock.Now()))
 }
 
 // SendPaymentFailedMail tells the account's contact that a payment failed and why.

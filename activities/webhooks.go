@@ -31,7 +31,7 @@ type Webhooks struct {
 	// many events it handed on (portal.Webhooks.Dispatch).
 	Dispatch func(ctx context.Context) (int, error)
 	// MailReceipts mails the payment receipts due and says how many it claimed
-	// (Payments.MailDueReceipts); nil on a worker that mails none.
+	// (ReceiptOutbox.MailDue); nil on a worker that mails none.
 	MailReceipts func(ctx context.Context) (int, error)
 }
 

@@ -17,11 +17,14 @@ func TestDispatchStretchEndsQuietlyWhenTheWorkerStops(t *testing.T) {
 	env := s.NewTestActivityEnvironment()
 	stop := make(chan struct{})
 	env.SetWorkerStopChannel(stop)
-	var passes atomic.Int32
+	var passes, receiptPasses atomic.Int32
 	w := &activities.Webhooks{Dispatch: func(context.Context) (int, error) {
 		if passes.Add(1) == 2 {
 			close(stop)
 		}
+		return 0, nil
+	}, MailReceipts: func(context.Context) (int, error) {
+		receiptPasses.Add(1)
 		return 0, nil
 	}}
 	env.RegisterActivity(w.DispatchEvents)
@@ -30,5 +33,8 @@ func TestDispatchStretchEndsQuietlyWhenTheWorkerStops(t *testing.T) {
 	}
 	if n := passes.Load(); n != 2 {
 		t.Errorf("%d dispatch passes, want 2: the stretch goes on after the worker stopped", n)
+	}
+	if n := receiptPasses.Load(); n != 2 {
+		t.Errorf("%d receipt passes, want one with each dispatch pass", n)
 	}
 }

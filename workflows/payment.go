@@ -112,7 +112,7 @@ const versionLeanSteps workflow.Version = 3
 const versionBookWithCharge workflow.Version = 4
 
 // versionReceiptOutbox (version 5 of versionResolveOutcomes): the booking makes the receipt
-// due in its transaction and the outbox mails it (activities.Payments.MailDueReceipts), so
+// due in its transaction and the outbox mails it (activities.ReceiptOutbox), so
 // the saga has no receipt step: a local activity, a marker and a Postgres round trip fewer per
 // payment, and one receipt per payment however often the booking's answer is lost.
 const versionReceiptOutbox workflow.Version = 5

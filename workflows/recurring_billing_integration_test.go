@@ -99,8 +99,8 @@ func (w *billingWorld) runWith(t *testing.T, accountID string, billingDate time.
 // mailDueReceipts runs a pass of the receipt outbox, as the worker's dispatcher does.
 func (w *billingWorld) mailDueReceipts(t *testing.T) {
 	t.Helper()
-	p := &activities.Payments{DB: w.db, Mail: w.outbox, Clock: w.clock, Logger: testenv.Logger(io.Discard)}
-	if _, err := p.MailDueReceipts(context.Background()); err != nil {
+	o := &activities.ReceiptOutbox{DB: w.db, Mail: w.outbox, Clock: w.clock, Logger: testenv.Logger(io.Discard)}
+	if _, err := o.MailDue(context.Background()); err != nil {
 		t.Fatalf("mail due receipts: %v", err)
 	}
 }

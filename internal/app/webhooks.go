@@ -34,5 +34,10 @@ func (a *App) WebhookService() *portal.Webhooks {
 func (a *App) webhookActivities() *activities.Webhooks {
 	return &activities.Webhooks{DB: a.DB, Sender: webhooks.NewSender(a.webhookPolicy()), Keys: a.webhookKeys(),
 		Body: api.EventBody, Mail: a.Mail, Clock: a.Clock, Dispatch: a.WebhookService().Dispatch,
-		MailReceipts: a.paymentActivities().MailDueReceipts}
+		MailReceipts: a.receiptOutbox().MailDue}
+}
+
+// receiptOutbox mails the payment receipts the books say are due.
+func (a *App) receiptOutbox() *activities.ReceiptOutbox {
+	return &activities.ReceiptOutbox{DB: a.DB, Mail: a.Mail, Clock: a.Clock, Logger: a.Log}
 }

@@ -131,13 +131,13 @@ func startPortal(t *testing.T, opts portalOptions) *portal {
 // mailReceipts mails the receipt outbox every 50 ms, with the worker's code (a `payportal
 // worker` runs it inside the WebhookDispatcher workflow's stretches, every 500 ms).
 func (p *portal) mailReceipts() {
-	mailer := &activities.Payments{DB: p.app.DB, Mail: p.outbox, Clock: p.app.Clock, Logger: testenv.Logger(p.logs)}
+	mailer := &activities.ReceiptOutbox{DB: p.app.DB, Mail: p.outbox, Clock: p.app.Clock, Logger: testenv.Logger(p.logs)}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		for ctx.Err() == nil {
-			_, _ = mailer.MailDueReceipts(ctx)
+			_, _ = mailer.MailDue(ctx)
 			select {
 			case <-ctx.Done():
 			case <-time.After(50 * time.Millisecond):

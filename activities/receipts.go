@@ -1,0 +1,100 @@
+package activities
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/payportal/payportal/internal/billing"
+	"github.com/payportal/payportal/internal/mail"
+	"github.com/payportal/payportal/internal/postgres"
+)
+
+// ReceiptOutbox mails the payment receipts the books say are due: the booking that books a
+// payment makes its receipt due in its transaction (BookInput.MailReceipt), so a receipt is
+// mailed once however often the booking's answer is lost. It is no activity: the outbox
+// dispatcher's stretches run it (Webhooks.MailReceipts), beside the webhook events.
+type ReceiptOutbox struct {
+	DB     *postgres.DB
+	Mail   mail.Sender
+	Clock  billing.Clock
+	Logger *slog.Logger
+}
+
+// The outbox's passes (ReceiptOutbox.MailDue). A pass claims up to ReceiptBatch due receipts for
+// receiptLease, far longer than a pass takes (receiptSenders at a time, each SMTP command
+// bounded by the sender's timeout), so a receipt is mailed twice only if its mailer dies
+// between the mail and the mark. One that fails for now is due again after receiptRetry, for
+// up to receiptGiveUp after the payment.
+const (
+	ReceiptBatch   = 50
+	receiptSenders = 8
+	receiptLease   = 10 * time.Minute
+	receiptRetry   = time.Minute
+	receiptGiveUp  = 24 * time.Hour
+)
+
+// MailDue mails the receipts the books say are due (the booking made them due, in
+// its transaction) and records what became of each. It answers how many it claimed: a full
+// batch means more may be waiting.
+func (o *ReceiptOutbox) MailDue(ctx context.Context) (int, error) {
+	now := o.Clock.Now()
+	due, err := o.DB.ClaimDueReceipts(ctx, now, ReceiptBatch, now.Add(receiptLease))
+	if err != nil || len(due) == 0 {
+		return 0, err
+	}
+	var (
+		mu  sync.Mutex
+		out = postgres.ReceiptOutcomes{RetryAt: now.Add(receiptRetry)}
+		g   errgroup.Group
+	)
+	g.SetLimit(receiptSenders)
+	for _, f := range due {
+		g.Go(func() error {
+			err := o.Mail.Send(ctx, receiptMail(f, now))
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				out.Mailed = append(out.Mailed, f.Payment.ID)
+			case mail.Permanent(err) || f.Payment.CompletedAt != nil && now.Sub(*f.Payment.CompletedAt) > receiptGiveUp:
+				o.logger().ErrorContext(ctx, "payment receipt given up", "payment_id", f.Payment.ID, "err", err)
+				out.GivenUp = append(out.GivenUp, f.Payment.ID)
+			default:
+				o.logger().WarnContext(ctx, "payment receipt not sent; retrying", "payment_id", f.Payment.ID, "err", err, "retry_at", out.RetryAt)
+				out.Retry = append(out.Retry, f.Payment.ID)
+			}
+			return nil
+		})
+	}
+	_ = g.Wait() // every sender answers nil: its outcome is in out
+	// Recorded even when ctx ends (the worker stops): a mailed receipt left claimed would be
+	// mailed again when its lease ends.
+	settleCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	return len(due), o.DB.SettleReceipts(settleCtx, out)
+}
+
+func (o *ReceiptOutbox) logger() *slog.Logger {
+	if o.Logger != nil {
+		return o.Logger
+	}
+	return slog.Default()
+}
+
+// receiptMail is the payment's receipt; now stands in for a completion time the payment lacks.
+func receiptMail(f postgres.PaymentMailFacts, now time.Time) mail.Message {
+	pay, acct := f.Payment, f.Account
+	when := now
+	if pay.CompletedAt != nil {
+		when = *pay.CompletedAt
+	}
+	return mail.PaymentReceipt(acct.MailLanguage, mail.PaymentReceiptData{
+		To: acct.ContactEmail, CompanyName: acct.CompanyName, PaymentID: pay.ID, Amount: pay.Amount,
+		Method: pay.Method, Brand: pay.CardBrand, Last4: pay.CardLast4, When: when,
+		NewBalance: billing.Money{Amount: f.Balance, Currency: acct.Currency},
+	})
+}
