@@ -86,7 +86,7 @@ func TestRecordPaymentHistories(t *testing.T) {
 			if got, _ := w.db.PaymentByID(ctx, p.ID); got.Status != tc.want {
 				t.Fatalf("payment ended %s (saga says %+v), want %s", got.Status, st, tc.want)
 			}
-			testenv.RecordWorkflowHistory(t, c, p.WorkflowID, "payment_"+tc.name+"_v4.json")
+			testenv.RecordWorkflowHistory(t, c, p.WorkflowID, "payment_"+tc.name+"_v5.json")
 		})
 	}
 }
@@ -158,7 +158,7 @@ func TestRecordPayment3DSHistories(t *testing.T) {
 			if got, _ := w.db.PaymentByID(ctx, p.ID); got.Status != tc.want {
 				t.Fatalf("payment ended %s (saga says %+v), want %s", got.Status, st, tc.want)
 			}
-			testenv.RecordWorkflowHistory(t, c, p.WorkflowID, "payment_"+tc.name+"_v4.json")
+			testenv.RecordWorkflowHistory(t, c, p.WorkflowID, "payment_"+tc.name+"_v5.json")
 		})
 	}
 }

@@ -17,8 +17,8 @@ func WebhookDispatcherID(taskQueue string) string { return "webhook-dispatcher/"
 // keeping its history short: an hour of minutes.
 const dispatchStretches = 60
 
-// WebhookDispatcher hands the outbox's events to their delivery workflows for as long as it
-// runs. Each stretch is one activity that dispatches for a minute, heartbeating: a worker
+// WebhookDispatcher hands the outbox's events to their delivery workflows, and mails the
+// payment receipts due, for as long as it runs. Each stretch is one activity that dispatches for a minute, heartbeating: a worker
 // that dies or stops gives it up within the heartbeat timeout and another worker takes over.
 func WebhookDispatcher(ctx workflow.Context) error {
 	var a *activities.Webhooks

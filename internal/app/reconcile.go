@@ -73,7 +73,7 @@ func (a *App) EnsureWebhookDispatcher(ctx context.Context) error {
 		TaskQueue:                a.Config.TaskQueue,
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
 		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
-		StaticSummary:            "Hands the events outbox to the webhook deliveries",
+		StaticSummary:            "Hands the events outbox to the webhook deliveries and mails the payment receipts due",
 	}, workflows.TypeWebhookDispatcher)
 	if err != nil {
 		return fmt.Errorf("start the webhook dispatcher: %w", err)

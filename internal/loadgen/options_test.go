@@ -36,7 +36,7 @@ func TestParseFlagsDefaults(t *testing.T) {
 	if !slices.Equal(o.Mix, allKinds) || !o.Ceilings || o.CeilingActivities != CardSagaActivities || !o.CeilingLocal || o.Poll != 20*time.Millisecond {
 		t.Errorf("mix %v, ceilings %v (%d activities, local %v), poll %v", o.Mix, o.Ceilings, o.CeilingActivities, o.CeilingLocal, o.Poll)
 	}
-	if got := o.name(KindActivityWorkflow); got != "workflow, 4 no-op local activities" {
+	if got := o.name(KindActivityWorkflow); got != "workflow, 3 no-op local activities" {
 		t.Errorf("the second ceiling is called %q", got)
 	}
 }

@@ -53,11 +53,12 @@ func TestRegistryHoldsGoProcessAndBusinessSeries(t *testing.T) {
 	tel.Counters.PaymentCompensated(billing.CompensationRefunded)
 	tel.Counters.FindingRecorded("stranded_payment", true)
 	tel.Counters.AccountPastDue()
+	tel.Counters.ReceiptsSettled(3, 0, 1)
 
 	got := families(t, tel)
 	for _, name := range []string{"go_goroutines", "go_memstats_heap_alloc_bytes", "process_cpu_seconds_total",
 		"payportal_payments_total", "payportal_card_validations_total", "payportal_compensations_total",
-		"payportal_reconciler_findings_total", "payportal_accounts_past_due_total"} {
+		"payportal_reconciler_findings_total", "payportal_accounts_past_due_total", "payportal_receipts_total"} {
 		if got[name] == nil {
 			t.Errorf("no %s in the registry", name)
 		}
@@ -66,8 +67,13 @@ func TestRegistryHoldsGoProcessAndBusinessSeries(t *testing.T) {
 # HELP payportal_accounts_past_due_total Accounts that went past due after dunning ran out of retries.
 # TYPE payportal_accounts_past_due_total counter
 payportal_accounts_past_due_total 1
+# HELP payportal_receipts_total Payment receipts the outbox mailer handled, by outcome (mailed, given_up, retry: failed for now, due again in a minute).
+# TYPE payportal_receipts_total counter
+payportal_receipts_total{outcome="given_up"} 0
+payportal_receipts_total{outcome="mailed"} 3
+payportal_receipts_total{outcome="retry"} 1
 `
-	if err := testutil.GatherAndCompare(tel.Registry, strings.NewReader(want), "payportal_accounts_past_due_total"); err != nil {
+	if err := testutil.GatherAndCompare(tel.Registry, strings.NewReader(want), "payportal_accounts_past_due_total", "payportal_receipts_total"); err != nil {
 		t.Error(err)
 	}
 	// Every outcome is there from the start, at zero, so rate() sees the first one.

@@ -346,7 +346,14 @@ func (c *cell) checkInvariants(before billing.Payment) {
 		c.t.Errorf("a hold is left on the card after the payment ended %s", p.Status)
 	}
 
-	// The customer's mail tells what happened to the money.
+	// The customer's mail tells what happened to the money. A receipt comes from the books'
+	// outbox: two passes of its mailer, as the worker's dispatcher runs them, mail it once.
+	receipts := &activities.ReceiptOutbox{DB: c.db, Mail: c.outbox, Clock: billing.SystemClock{}}
+	for range 2 {
+		if _, err := receipts.MailDue(ctx); err != nil {
+			c.t.Fatalf("mail due receipts: %v", err)
+		}
+	}
 	var mails []string
 	for _, m := range c.outbox.Messages() {
 		mails = append(mails, m.Subject+"\n"+m.Text)

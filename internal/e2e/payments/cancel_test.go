@@ -76,7 +76,7 @@ func TestCancelledWorkflowOfWaitingPayPalPaymentEndsCanceled(t *testing.T) {
 	if st := p.awaitClosed(pay.WorkflowID, 30*time.Second); st != enumspb.WORKFLOW_EXECUTION_STATUS_CANCELED {
 		t.Errorf("the workflow closed %s, want CANCELED", st)
 	}
-	testenv.RecordWorkflowHistory(t, p.temporal, pay.WorkflowID, "payment_"+pay.Method+"_cancelled_v4.json")
+	testenv.RecordWorkflowHistory(t, p.temporal, pay.WorkflowID, "payment_"+pay.Method+"_cancelled_v5.json")
 	order, err := p.paypal().Order(ctx, orderID)
 	if err != nil {
 		t.Fatal(err)
@@ -139,7 +139,7 @@ func TestCancelledWorkflowWhileCaptureFailsVoidsTheHold(t *testing.T) {
 	if st := p.awaitClosed(pay.WorkflowID, 30*time.Second); st != enumspb.WORKFLOW_EXECUTION_STATUS_CANCELED {
 		t.Errorf("the workflow closed %s, want CANCELED", st)
 	}
-	testenv.RecordWorkflowHistory(t, p.temporal, pay.WorkflowID, "payment_"+pay.Method+"_cancelled_v4.json")
+	testenv.RecordWorkflowHistory(t, p.temporal, pay.WorkflowID, "payment_"+pay.Method+"_cancelled_v5.json")
 	row := p.row(pay.ID)
 	if row.AuthorizationID == "" {
 		t.Fatal("the payment records no authorization")
@@ -191,7 +191,7 @@ func TestCancelledWorkflowAfterLostCaptureAnswerBooksTheCapture(t *testing.T) {
 		t.Fatalf("payment ended %+v, want succeeded: the money was taken", got)
 	}
 	p.awaitClosed(pay.WorkflowID, 30*time.Second)
-	testenv.RecordWorkflowHistory(t, p.temporal, pay.WorkflowID, "payment_"+pay.Method+"_cancelled_capture_booked_v4.json")
+	testenv.RecordWorkflowHistory(t, p.temporal, pay.WorkflowID, "payment_"+pay.Method+"_cancelled_capture_booked_v5.json")
 	if n := p.ledgerEntries(pay.ID); n != 1 {
 		t.Errorf("%d ledger entries for the payment, want 1", n)
 	}
@@ -241,7 +241,7 @@ func TestCancelledWorkflowAfterLostPayPalCaptureAnswerBooksTheCapture(t *testing
 		t.Fatalf("payment ended %+v, want succeeded: the money was taken", got)
 	}
 	p.awaitClosed(pay.WorkflowID, 30*time.Second)
-	testenv.RecordWorkflowHistory(t, p.temporal, pay.WorkflowID, "payment_"+pay.Method+"_cancelled_capture_booked_v4.json")
+	testenv.RecordWorkflowHistory(t, p.temporal, pay.WorkflowID, "payment_"+pay.Method+"_cancelled_capture_booked_v5.json")
 	if n := p.ledgerEntries(pay.ID); n != 1 {
 		t.Errorf("%d ledger entries for the payment, want 1", n)
 	}

@@ -91,6 +91,7 @@ func TestCardPaymentLowersTheBalanceByExactlyItsAmount(t *testing.T) {
 		}
 	}
 
+	p.awaitMails(pay.ID, 1, 30*time.Second) // the receipt outbox mails it within a pass
 	receipts := 0
 	for _, m := range p.outbox.Messages() {
 		if m.To == "billing@demo-corp.example" && strings.Contains(m.Text, pay.ID) {
@@ -120,7 +121,7 @@ func TestCardPaymentLowersTheBalanceByExactlyItsAmount(t *testing.T) {
 	if strings.Contains(events, "4242424242424242") {
 		t.Error("the card number is in the Temporal history")
 	}
-	testenv.RecordWorkflowHistory(t, p.temporal, pay.WorkflowID, "payment_card_succeeded_v4.json")
+	testenv.RecordWorkflowHistory(t, p.temporal, pay.WorkflowID, "payment_card_succeeded_v5.json")
 }
 
 // The POST's answer for a card payment that succeeds comes from the saga's answer, without a
@@ -396,7 +397,7 @@ func TestPayPalApprovedByTheBuyerSucceeds(t *testing.T) {
 	if n := p.count(`SELECT count(*) FROM ledger_entries WHERE kind = 'payment'`); n != 1 {
 		t.Errorf("%d payment ledger entries, want 1", n)
 	}
-	testenv.RecordWorkflowHistory(t, p.temporal, pay.WorkflowID, "payment_paypal_succeeded_v4.json")
+	testenv.RecordWorkflowHistory(t, p.temporal, pay.WorkflowID, "payment_paypal_succeeded_v5.json")
 }
 
 func (p *portal) buyerReturn(path string) *http.Response {
@@ -470,7 +471,7 @@ func TestPayPalPaymentCanceledThroughTheAPI(t *testing.T) {
 		t.Errorf("the saga's history holds %v, want the %s update answered and no signal", r, workflows.UpdateCancelPayment)
 	}
 	p.awaitClosed(pay.WorkflowID, 30*time.Second)
-	testenv.RecordWorkflowHistory(t, p.temporal, pay.WorkflowID, "payment_paypal_cancelled_by_update_v4.json")
+	testenv.RecordWorkflowHistory(t, p.temporal, pay.WorkflowID, "payment_paypal_cancelled_by_update_v5.json")
 	status, raw = p.call(http.MethodPost, demoPath+"/payments/"+pay.ID+"/cancel", "", nil)
 	if e := decode[apiError](t, raw); status != http.StatusConflict || e.Error.Code != "not_cancelable" {
 		t.Errorf("second cancel answered %d %s, want 409 not_cancelable", status, raw)
