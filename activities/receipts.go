@@ -35,6 +35,7 @@ const (
 	receiptLease   = 10 * time.Minute
 	receiptRetry   = time.Minute
 	receiptGiveUp  = 24 * time.Hour
+	settleFor      = 10 * time.Second
 )
 
 // MailDue mails the receipts the books say are due (the booking made them due, in
@@ -71,11 +72,27 @@ func (o *ReceiptOutbox) MailDue(ctx context.Context) (int, error) {
 		})
 	}
 	_ = g.Wait() // every sender answers nil: its outcome is in out
-	// Recorded even when ctx ends (the worker stops): a mailed receipt left claimed would be
-	// mailed again when its lease ends.
-	settleCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	return len(due), o.settle(ctx, out)
+}
+
+// settle records a pass's outcomes, trying for up to settleFor even when ctx ends (the worker
+// stops) or Postgres blinks: a mailed receipt left claimed is mailed again when its lease ends.
+func (o *ReceiptOutbox) settle(ctx context.Context, out postgres.ReceiptOutcomes) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleFor)
 	defer cancel()
-	return len(due), o.DB.SettleReceipts(settleCtx, out)
+	wait := 100 * time.Millisecond
+	for {
+		err := o.DB.SettleReceipts(ctx, out)
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+			wait = min(2*wait, time.Second)
+		}
+	}
 }
 
 func (o *ReceiptOutbox) logger() *slog.Logger {

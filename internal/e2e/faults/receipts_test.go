@@ -1,0 +1,85 @@
+package faults_test
+
+import (
+	"context"
+	"net/url"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/payportal/payportal/activities"
+	"github.com/payportal/payportal/internal/billing"
+	"github.com/payportal/payportal/internal/devdata"
+	"github.com/payportal/payportal/internal/mail"
+	"github.com/payportal/payportal/internal/postgres"
+	"github.com/payportal/payportal/internal/testenv"
+	"github.com/payportal/payportal/workflows"
+)
+
+// downWhileMailing is a mail server during which Postgres goes away: each send drops every
+// database connection and refuses the next few, as a Postgres restart does.
+type downWhileMailing struct {
+	proxy *pgProxy
+	mu    sync.Mutex
+	sent  []string
+}
+
+func (d *downWhileMailing) Send(_ context.Context, m mail.Message) error {
+	d.proxy.Down(3)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.sent = append(d.sent, m.Subject)
+	return nil
+}
+
+// Postgres goes away while a receipt is being mailed: the pass still records it as mailed
+// once the database is back, so no later pass mails it again, even after its lease.
+func TestReceiptMailedWhilePostgresRestartsIsMailedOnce(t *testing.T) {
+	ctx := context.Background()
+	db, dbURL := testenv.Database(t)
+	now := time.Now().UTC()
+	if _, err := devdata.Seed(ctx, db, now); err != nil {
+		t.Fatalf("seed: %v", err)
+	}
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := startProxy(t, u.Host)
+	u.Host = proxy.Addr()
+	through, err := postgres.Open(ctx, u.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(through.Close)
+
+	id := billing.NewID(billing.PrefixPayment)
+	if _, _, err := db.CreatePayment(ctx, billing.Payment{ID: id, AccountID: devdata.DemoAccountID, Status: billing.PaymentProcessing,
+		Method: billing.MethodPayPal, Amount: billing.Money{Amount: 500, Currency: "USD"}, CreatedAt: now,
+		WorkflowID: workflows.PaymentWorkflowID(id)}, "key-"+id, []byte("h")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.BookPayment(ctx, postgres.Booking{PaymentID: id, At: now, MailReceipt: true}); err != nil {
+		t.Fatal(err)
+	}
+
+	smtp := &downWhileMailing{proxy: proxy}
+	clock := &billing.FixedClock{T: now.Add(time.Second)}
+	o := &activities.ReceiptOutbox{DB: through, Mail: smtp, Clock: clock, Logger: testenv.Logger(&testenv.LogBuffer{})}
+	if n, err := o.MailDue(ctx); n != 1 || err != nil {
+		t.Fatalf("pass claimed %d (%v), want the receipt, recorded once Postgres is back", n, err)
+	}
+	if proxy.Refused() == 0 {
+		t.Fatal("Postgres never went down: the test tests nothing")
+	}
+	clock.T = clock.T.Add(time.Hour) // every lease is over
+	if _, err := o.MailDue(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if len(smtp.sent) != 1 {
+		t.Errorf("mailed %q, want the receipt once", smtp.sent)
+	}
+	if due, err := db.ReceiptDue(ctx, id); err != nil || due != nil {
+		t.Errorf("receipt still due at %v (%v)", due, err)
+	}
+}
