@@ -257,21 +257,32 @@ func (p *Payments) ApplyPayment(ctx context.Context, paymentID string) (ApplyRes
 }
 
 // BookInput asks to book a captured payment, recording the card's hold and capture with it
-// when given (an empty id keeps what the payment has). MailReceipt makes the receipt due in
-// the booking's transaction, for the outbox to mail (ReceiptOutbox).
+// when given (an empty id keeps what the payment has).
 type BookInput struct {
 	PaymentID       string
 	AuthorizationID string `json:",omitempty"`
 	CaptureID       string `json:",omitempty"`
-	MailReceipt     bool   `json:",omitempty"`
 }
 
 // BookPayment is ApplyPayment that records the card's hold and capture in the booking's
-// transaction, and with MailReceipt the receipt to mail: one receipt per payment, however
-// often the booking's answer is lost, since only the booking that books it makes it due.
+// transaction. The receipt is the caller's to mail.
 func (p *Payments) BookPayment(ctx context.Context, in BookInput) (ApplyResult, error) {
+	return p.bookAnswer(ctx, in, false)
+}
+
+// BookPaymentMailingReceipt is BookPayment that also makes the receipt due in the booking's
+// transaction, for the outbox to mail (ReceiptOutbox): one receipt per payment, however often
+// the booking's answer is lost, since only the booking that books the payment makes it due.
+// A name of its own, not a flag: a worker that predates the outbox fails it as unregistered
+// (the booking retries without limit, so a worker that knows it takes it) instead of booking
+// and dropping the receipt.
+func (p *Payments) BookPaymentMailingReceipt(ctx context.Context, in BookInput) (ApplyResult, error) {
+	return p.bookAnswer(ctx, in, true)
+}
+
+func (p *Payments) bookAnswer(ctx context.Context, in BookInput, mailReceipt bool) (ApplyResult, error) {
 	b, err := p.book(ctx, postgres.Booking{PaymentID: in.PaymentID, AuthorizationID: in.AuthorizationID, CaptureID: in.CaptureID,
-		MailReceipt: in.MailReceipt})
+		MailReceipt: mailReceipt})
 	return ApplyResult{BalanceAfter: b.BalanceAfter, CompletedAt: completedAt(b.Payment)}, err
 }
 

@@ -14,7 +14,7 @@ import (
 )
 
 // ReceiptOutbox mails the payment receipts the books say are due: the booking that books a
-// payment makes its receipt due in its transaction (BookInput.MailReceipt), so a receipt is
+// payment makes its receipt due in its transaction (BookPaymentMailingReceipt), so a receipt is
 // mailed once however often the booking's answer is lost. It is no activity: the outbox
 // dispatcher's stretches run it (Webhooks.MailReceipts), beside the webhook events.
 type ReceiptOutbox struct {
@@ -22,20 +22,25 @@ type ReceiptOutbox struct {
 	Mail   mail.Sender
 	Clock  billing.Clock
 	Logger *slog.Logger
+	// PassFor bounds a pass's mailing; receiptPassFor when zero.
+	PassFor time.Duration
 }
 
-// The outbox's passes (ReceiptOutbox.MailDue). A pass claims up to ReceiptBatch due receipts for
-// receiptLease, far longer than a pass takes (receiptSenders at a time, each SMTP command
-// bounded by the sender's timeout), so a receipt is mailed twice only if its mailer dies
-// between the mail and the mark. One that fails for now is due again after receiptRetry, for
-// up to receiptGiveUp after the payment.
+// The outbox's passes (ReceiptOutbox.MailDue). A pass claims up to ReceiptBatch due receipts
+// for receiptLease and mails them receiptSenders at a time for at most receiptPassFor (what
+// is not sent by then, a slow mail server's, is due again after receiptRetry), then records
+// the outcomes for at most settleFor: a pass fits in the dispatcher's heartbeat timeout and
+// far inside its lease, so a receipt is mailed twice only if its mailer dies between the mail
+// and the mark. One that fails for now is due again after receiptRetry, for up to
+// receiptGiveUp after the payment.
 const (
 	ReceiptBatch   = 50
 	receiptSenders = 8
 	receiptLease   = 10 * time.Minute
+	receiptPassFor = 5 * time.Second
 	receiptRetry   = time.Minute
 	receiptGiveUp  = 24 * time.Hour
-	settleFor      = 10 * time.Second
+	settleFor      = 5 * time.Second
 )
 
 // MailDue mails the receipts the books say are due (the booking made them due, in
@@ -43,19 +48,29 @@ const (
 // batch means more may be waiting.
 func (o *ReceiptOutbox) MailDue(ctx context.Context) (int, error) {
 	now := o.Clock.Now()
-	due, err := o.DB.ClaimDueReceipts(ctx, now, ReceiptBatch, now.Add(receiptLease))
+	lease := now.Add(receiptLease)
+	due, err := o.DB.ClaimDueReceipts(ctx, now, ReceiptBatch, lease)
 	if err != nil || len(due) == 0 {
 		return 0, err
 	}
 	var (
 		mu  sync.Mutex
-		out = postgres.ReceiptOutcomes{RetryAt: now.Add(receiptRetry)}
+		out = postgres.ReceiptOutcomes{LeaseUntil: lease, RetryAt: now.Add(receiptRetry)}
 		g   errgroup.Group
 	)
+	passFor := o.PassFor
+	if passFor <= 0 {
+		passFor = receiptPassFor
+	}
+	sendCtx, cancel := context.WithTimeout(ctx, passFor)
+	defer cancel()
 	g.SetLimit(receiptSenders)
 	for _, f := range due {
 		g.Go(func() error {
-			err := o.Mail.Send(ctx, receiptMail(f, now))
+			err := sendCtx.Err() // the pass's time is up: the rest wait for the next
+			if err == nil {
+				err = o.Mail.Send(sendCtx, receiptMail(f, now))
+			}
 			mu.Lock()
 			defer mu.Unlock()
 			switch {

@@ -47,7 +47,7 @@ func (s *paymentSteps) bookWithReceipt(t *testing.T, amount int64) billing.Payme
 	t.Helper()
 	p := s.storedCardPayment(t, "4242424242424242", amount)
 	for range 2 {
-		if _, err := runPaymentStep[activities.ApplyResult](t, s, s.BookPayment, activities.BookInput{PaymentID: p.ID, MailReceipt: true}); err != nil {
+		if _, err := runPaymentStep[activities.ApplyResult](t, s, s.BookPaymentMailingReceipt, activities.BookInput{PaymentID: p.ID}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -118,5 +118,35 @@ func TestReceiptOutboxRetriesAndGivesUp(t *testing.T) {
 	}
 	if due, err := s.db.ReceiptDue(ctx, refused.ID); err != nil || due != nil {
 		t.Errorf("the refused receipt is still due at %v (%v)", due, err)
+	}
+}
+
+// stuckMail is a mail server that takes every message and never answers.
+type stuckMail struct{}
+
+func (stuckMail) Send(ctx context.Context, _ mail.Message) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// A mail server that hangs does not hold the pass (and the webhook events behind it): the
+// pass ends at its bound and the receipt is due again a minute later, not lost.
+func TestReceiptOutboxPassEndsWhenTheMailServerHangs(t *testing.T) {
+	s := newPaymentSteps(t)
+	ctx := context.Background()
+	clock := &billing.FixedClock{T: time.Now().Add(time.Second)}
+	p := s.bookWithReceipt(t, 700)
+	hung := &activities.ReceiptOutbox{DB: s.db, Mail: stuckMail{}, Clock: clock, PassFor: 200 * time.Millisecond}
+	if n, err := hung.MailDue(ctx); n != 1 || err != nil {
+		t.Fatalf("pass claimed %d (%v), want the receipt", n, err)
+	}
+	due, err := s.db.ReceiptDue(ctx, p.ID)
+	if err != nil || due == nil || !due.Equal(clock.T.Add(time.Minute).Truncate(time.Microsecond)) {
+		t.Errorf("after a hung pass the receipt is due at %v (%v), want a minute later", due, err)
+	}
+	m := &flakyMail{}
+	clock.T = clock.T.Add(time.Minute)
+	if _, err := (&activities.ReceiptOutbox{DB: s.db, Mail: m, Clock: clock}).MailDue(ctx); err != nil || len(m.subjects()) != 1 {
+		t.Errorf("a minute later mailed %q (%v), want the receipt", m.subjects(), err)
 	}
 }

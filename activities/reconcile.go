@@ -159,7 +159,11 @@ func (r *Reconciler) settle(ctx context.Context, p billing.Payment) (action stri
 	mailTo := !isRecurringCharge(p) // a recurring charge's month tells the customer itself
 	if res.Captured && !res.Refunded {
 		// The receipt goes out through the outbox: due only if this booking books it.
-		if _, err := r.Payments.BookPayment(ctx, BookInput{PaymentID: p.ID, MailReceipt: mailTo}); err != nil {
+		book := r.Payments.BookPayment
+		if mailTo {
+			book = r.Payments.BookPaymentMailingReceipt
+		}
+		if _, err := book(ctx, BookInput{PaymentID: p.ID}); err != nil {
 			return "", err
 		}
 		return "booked", nil

@@ -59,14 +59,15 @@ func (w *Webhooks) DispatchEvents(ctx context.Context) error {
 			activity.GetLogger(ctx).Warn("dispatch webhook events", "err", err)
 		}
 		more := n == maxDispatchBatch && err == nil
-		if w.MailReceipts != nil {
+		if w.MailReceipts != nil && !stopping(ctx) {
 			n, err := w.MailReceipts(ctx)
+			activity.RecordHeartbeat(ctx, n)
 			if err != nil && ctx.Err() == nil {
 				activity.GetLogger(ctx).Warn("mail payment receipts", "err", err)
 			}
 			more = more || n == ReceiptBatch && err == nil
 		}
-		if more {
+		if more && !stopping(ctx) {
 			continue
 		}
 		select {
@@ -78,6 +79,17 @@ func (w *Webhooks) DispatchEvents(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// stopping reports whether this worker is stopping: a pass begun now might not get to record
+// what it did.
+func stopping(ctx context.Context) bool {
+	select {
+	case <-activity.GetWorkerStopChannel(ctx):
+		return true
+	default:
+		return false
+	}
 }
 
 // maxDispatchBatch is the most events one Dispatch hands on (portal.Webhooks.Dispatch).

@@ -11,7 +11,8 @@ import (
 )
 
 // A worker that stops ends its dispatch stretch at once and without an error (the SDK logs
-// an activity's error at ERROR: every Ctrl-C of `payportal dev` did).
+// an activity's error at ERROR: every Ctrl-C of `payportal dev` did), and mails no receipt
+// it might not get to record.
 func TestDispatchStretchEndsQuietlyWhenTheWorkerStops(t *testing.T) {
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestActivityEnvironment()
@@ -34,7 +35,7 @@ func TestDispatchStretchEndsQuietlyWhenTheWorkerStops(t *testing.T) {
 	if n := passes.Load(); n != 2 {
 		t.Errorf("%d dispatch passes, want 2: the stretch goes on after the worker stopped", n)
 	}
-	if n := receiptPasses.Load(); n != 2 {
-		t.Errorf("%d receipt passes, want one with each dispatch pass", n)
+	if n := receiptPasses.Load(); n != 1 {
+		t.Errorf("%d receipt passes, want one with the first dispatch pass and none once the worker stops", n)
 	}
 }

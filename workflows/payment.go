@@ -111,8 +111,9 @@ const versionLeanSteps workflow.Version = 3
 // nothing: a Postgres round trip and a synchronous commit fewer per card payment.
 const versionBookWithCharge workflow.Version = 4
 
-// versionReceiptOutbox (version 5 of versionResolveOutcomes): the booking makes the receipt
-// due in its transaction and the outbox mails it (activities.ReceiptOutbox), so
+// versionReceiptOutbox (version 5 of versionResolveOutcomes): the booking
+// (BookPaymentMailingReceipt) makes the receipt due in its transaction and the outbox mails
+// it (activities.ReceiptOutbox), so
 // the saga has no receipt step: a local activity, a marker and a Postgres round trip fewer per
 // payment, and one receipt per payment however often the booking's answer is lost.
 const versionReceiptOutbox workflow.Version = 5
@@ -411,11 +412,14 @@ func (s *paymentSaga) applyOrRefund(ctx workflow.Context, captureID string) {
 	if s.local && !s.lean {
 		opts = quickLedgerOptions
 	}
-	// The booking step and its input: from versionBookWithCharge on, BookPayment.
+	// The booking step and its input: from versionBookWithCharge on, BookPayment; from
+	// versionReceiptOutbox on, BookPaymentMailingReceipt.
 	var book, booking any = paymentSteps.ApplyPayment, s.in.PaymentID
-	if s.books {
-		book, booking = paymentSteps.BookPayment, activities.BookInput{PaymentID: s.in.PaymentID, AuthorizationID: s.hold, CaptureID: captureID,
-			MailReceipt: s.outbox}
+	switch {
+	case s.outbox:
+		book, booking = paymentSteps.BookPaymentMailingReceipt, activities.BookInput{PaymentID: s.in.PaymentID, AuthorizationID: s.hold, CaptureID: captureID}
+	case s.books:
+		book, booking = paymentSteps.BookPayment, activities.BookInput{PaymentID: s.in.PaymentID, AuthorizationID: s.hold, CaptureID: captureID}
 	}
 	// From versionLeanSteps on, step itself goes on as an activity under ledgerOptions.
 	err := s.step(ctx, opts, book, booking).Get(ctx, &applied)

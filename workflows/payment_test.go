@@ -30,7 +30,7 @@ type paymentEnv struct {
 	calls    map[string]int
 	finished []activities.PaymentOutcome
 	statuses []string
-	booked   []activities.BookInput
+	booked   []booking
 }
 
 // paymentBookedAt is when the mocked booking says it booked.
@@ -133,16 +133,22 @@ func (e *paymentEnv) happyTail() {
 			e.count("Apply")
 			return activities.ApplyResult{BalanceAfter: 0}, nil
 		}).Maybe()
-	// The booking since versionBookWithCharge.
-	e.OnActivity(paymentSteps.BookPayment, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, in activities.BookInput) (activities.ApplyResult, error) {
+	// The booking since versionBookWithCharge, and since versionReceiptOutbox the one that
+	// makes the receipt due.
+	book := func(mailsReceipt bool) func(context.Context, activities.BookInput) (activities.ApplyResult, error) {
+		return func(_ context.Context, in activities.BookInput) (activities.ApplyResult, error) {
 			e.count("Apply")
 			e.mu.Lock()
-			e.booked = append(e.booked, in)
+			e.booked = append(e.booked, booking{In: in, MailsReceipt: mailsReceipt})
 			e.mu.Unlock()
-			e.receiptDue(in)
+			if mailsReceipt {
+				e.receiptDue()
+			}
 			return activities.ApplyResult{CompletedAt: paymentBookedAt}, nil
-		}).Maybe()
+		}
+	}
+	e.OnActivity(paymentSteps.BookPayment, mock.Anything, mock.Anything).Return(book(false)).Maybe()
+	e.OnActivity(paymentSteps.BookPaymentMailingReceipt, mock.Anything, mock.Anything).Return(book(true)).Maybe()
 	e.OnActivity(paymentSteps.RefundPayment, mock.Anything, mock.Anything).Return(
 		func(context.Context, activities.RefundInput) (activities.RefundResult, error) {
 			e.count("Refund")
@@ -157,10 +163,16 @@ func (e *paymentEnv) happyTail() {
 // receiptDue counts the receipt a booking that books the payment makes due (the books' outbox
 // mails it, from versionReceiptOutbox on), as "Receipt", the customer's one receipt; the
 // saga's own receipt step counts as "ReceiptStep" too.
-func (e *paymentEnv) receiptDue(in activities.BookInput) {
-	if in.MailReceipt && e.calledTimes("Receipt") == 0 {
+func (e *paymentEnv) receiptDue() {
+	if e.calledTimes("Receipt") == 0 {
 		e.count("Receipt")
 	}
+}
+
+// booking is one booking step the saga ran.
+type booking struct {
+	In           activities.BookInput
+	MailsReceipt bool // BookPaymentMailingReceipt
 }
 
 func (e *paymentEnv) run(method billing.PaymentMethodKind) workflows.PaymentState {
@@ -270,7 +282,7 @@ func TestPaymentBookingRecordsTheCharge(t *testing.T) {
 	if !capture.RecordedByBooking {
 		t.Errorf("capture asked %+v, want it to leave recording to the booking", capture)
 	}
-	want := activities.BookInput{PaymentID: testPaymentID, AuthorizationID: "auth_1", CaptureID: "cap_1", MailReceipt: true}
+	want := booking{In: activities.BookInput{PaymentID: testPaymentID, AuthorizationID: "auth_1", CaptureID: "cap_1"}, MailsReceipt: true}
 	if len(e.booked) != 1 || e.booked[0] != want {
 		t.Errorf("booked %+v, want once %+v", e.booked, want)
 	}
@@ -385,7 +397,7 @@ func TestPaymentCapturedButNotAppliedIsRefunded(t *testing.T) {
 	for _, method := range []billing.PaymentMethodKind{billing.MethodCard, billing.MethodPayPal} {
 		t.Run(string(method), func(t *testing.T) {
 			e := newPaymentEnv(t)
-			e.OnActivity(paymentSteps.BookPayment, mock.Anything, mock.Anything).Return(
+			e.OnActivity(paymentSteps.BookPaymentMailingReceipt, mock.Anything, mock.Anything).Return(
 				func(context.Context, activities.BookInput) (activities.ApplyResult, error) {
 					e.count("Apply")
 					if e.calledTimes("Apply") <= 3 {
@@ -431,10 +443,10 @@ func TestPaymentCapturedButNotAppliedIsRefunded(t *testing.T) {
 
 func TestPaymentAppliedAfterAllIsNotRefunded(t *testing.T) {
 	e := newPaymentEnv(t)
-	e.OnActivity(paymentSteps.BookPayment, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, in activities.BookInput) (activities.ApplyResult, error) {
+	e.OnActivity(paymentSteps.BookPaymentMailingReceipt, mock.Anything, mock.Anything).Return(
+		func(context.Context, activities.BookInput) (activities.ApplyResult, error) {
 			e.count("Apply")
-			e.receiptDue(in) // it booked, and its answer was lost
+			e.receiptDue() // it booked, and its answer was lost
 			return activities.ApplyResult{}, temporal.NewNonRetryableApplicationError("lost answer", "test", nil)
 		})
 	e.OnActivity(paymentSteps.RefundPayment, mock.Anything, mock.Anything).Return(
@@ -600,15 +612,15 @@ func TestPaymentPayPalCaptureAnswerLostIsFoundAndBooked(t *testing.T) {
 // Booking waits for Postgres however long it is down, rather than refunding money taken.
 func TestPaymentBookingWaitsForTheDatabase(t *testing.T) {
 	e := newPaymentEnv(t)
-	e.OnActivity(paymentSteps.BookPayment, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, in activities.BookInput) (activities.ApplyResult, error) {
+	e.OnActivity(paymentSteps.BookPaymentMailingReceipt, mock.Anything, mock.Anything).Return(
+		func(context.Context, activities.BookInput) (activities.ApplyResult, error) {
 			e.count("Apply")
 			// The test suite caps "unlimited" retries at 10 attempts; the fault matrix on the
 			// real server shows a longer outage.
 			if e.calledTimes("Apply") <= 9 {
 				return activities.ApplyResult{}, errors.New("connection refused")
 			}
-			e.receiptDue(in)
+			e.receiptDue()
 			return activities.ApplyResult{}, nil
 		})
 	e.happyCard()
@@ -691,7 +703,7 @@ func TestPaymentVersion4RunMailsItsOwnReceipt(t *testing.T) {
 	if st := e.run(billing.MethodCard); st.Status != billing.PaymentSucceeded {
 		t.Fatalf("result %+v, want succeeded", st)
 	}
-	if len(e.booked) != 1 || e.booked[0].MailReceipt {
+	if len(e.booked) != 1 || e.booked[0].MailsReceipt {
 		t.Errorf("booked %+v, want once, asking for no receipt", e.booked)
 	}
 	e.wantSteps(map[string]int{"Apply": 1, "Receipt": 1, "ReceiptStep": 1})

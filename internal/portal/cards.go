@@ -2,6 +2,8 @@ package portal
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base32"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -248,7 +250,7 @@ func (s *Cards) Pending(ctx context.Context, p billing.ListParams) ([]billing.Pa
 // key back, so its retry is refused the same way; after a 503 the key stays claimed.
 func (s *Cards) Decide(ctx context.Context, repKeyID, pmID string, decision billing.Decision, reason, idempotencyKey string) (_ billing.PaymentMethod, replayed bool, err error) {
 	if idempotencyKey == "" {
-		pm, err := s.decide(ctx, repKeyID, pmID, decision, reason)
+		pm, err := s.decide(ctx, repKeyID, pmID, decision, reason, billing.NewID("dec_"))
 		return pm, false, err
 	}
 	pm, err := s.DB.PaymentMethodByID(ctx, pmID)
@@ -268,7 +270,7 @@ func (s *Cards) Decide(ctx context.Context, repKeyID, pmID string, decision bill
 	if !claimed {
 		return s.replayDecision(ctx, rec, key, decision, reason)
 	}
-	decided, err := s.decide(ctx, repKeyID, pmID, decision, reason)
+	decided, err := s.decide(ctx, repKeyID, pmID, decision, reason, keyedDecisionID(key))
 	if err != nil {
 		releaseIfRefused(ctx, s.DB, s.log(), key, err)
 		return billing.PaymentMethod{}, false, err
@@ -278,8 +280,10 @@ func (s *Cards) Decide(ctx context.Context, repKeyID, pmID string, decision bill
 
 // replayDecision answers a decision sent again with its key: the card as it now stands, once
 // the request that claimed the key has had its time (DecisionWait) to have it decided. A card
-// still pending then was never decided, that request having failed before the workflow took
-// it: the decision is sent now, and the workflow, deciding a card once, keeps it harmless.
+// still pending then is sent the decision again, as the same update (keyedDecisionID): if the
+// first was accepted (its answer lost with the API that sent it, its recording waiting for a
+// worker), Temporal answers the first's outcome; if it never reached the workflow, this one
+// decides.
 func (s *Cards) replayDecision(ctx context.Context, rec, key postgres.IdempotencyRecord, decision billing.Decision, reason string) (billing.PaymentMethod, bool, error) {
 	if !rec.Matches(key) {
 		return billing.PaymentMethod{}, false, postgres.IdempotencyKeyReused()
@@ -295,7 +299,7 @@ func (s *Cards) replayDecision(ctx context.Context, rec, key postgres.Idempotenc
 	if pm.Status.Final() {
 		return pm, true, nil
 	}
-	pm, err = s.decide(ctx, key.RepKeyID, rec.PaymentMethodID, decision, reason)
+	pm, err = s.decide(ctx, key.RepKeyID, rec.PaymentMethodID, decision, reason, keyedDecisionID(key))
 	if isConflict(err, billing.CodeAlreadyDecided) {
 		if cur, rerr := s.DB.PaymentMethodByID(ctx, rec.PaymentMethodID); rerr == nil && decidedAs(cur, key.RepKeyID, decision, reason) {
 			pm, err = cur, nil // the claiming request got there first after all
@@ -307,6 +311,13 @@ func (s *Cards) replayDecision(ctx context.Context, rec, key postgres.Idempotenc
 	return pm, true, nil
 }
 
+// keyedDecisionID is the decision's ID, and its update's, when sent with an Idempotency-Key:
+// the same for every retry with the key, so Temporal takes them as one update.
+func keyedDecisionID(key postgres.IdempotencyRecord) string {
+	sum := sha256.Sum256([]byte(key.RepKeyID + "\x00" + key.PaymentMethodID + "\x00" + key.Key))
+	return "dec_" + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(sum[:10]))
+}
+
 // decidedAs reports whether the card is decided as the rep asked, by that rep.
 func decidedAs(pm billing.PaymentMethod, repKeyID string, decision billing.Decision, reason string) bool {
 	want := billing.PMRejected
@@ -316,7 +327,9 @@ func decidedAs(pm billing.PaymentMethod, repKeyID string, decision billing.Decis
 	return pm.Status == want && pm.DecidedBy == repKeyID && pm.DecisionReason == reason
 }
 
-func (s *Cards) decide(ctx context.Context, repKeyID, pmID string, decision billing.Decision, reason string) (billing.PaymentMethod, error) {
+// decide sends the decision as the rep-decision update with decisionID, which is also the
+// update's ID.
+func (s *Cards) decide(ctx context.Context, repKeyID, pmID string, decision billing.Decision, reason, decisionID string) (billing.PaymentMethod, error) {
 	pm, err := s.DB.PaymentMethodByID(ctx, pmID)
 	if err != nil {
 		return billing.PaymentMethod{}, err
@@ -326,13 +339,13 @@ func (s *Cards) decide(ctx context.Context, repKeyID, pmID string, decision bill
 		return billing.PaymentMethod{}, billing.Conflict(billing.CodeAlreadyDecided,
 			"the validation deadline of payment method %s has passed", pm.ID)
 	}
-	d := workflows.RepDecision{DecisionID: billing.NewID("dec_"), Decision: decision, Reason: reason, RepID: repKeyID}
+	d := workflows.RepDecision{DecisionID: decisionID, Decision: decision, Reason: reason, RepID: repKeyID}
 	s.log().InfoContext(ctx, "rep decision sent", "payment_method_id", pm.ID, "decision", string(decision),
 		"rep_key_id", repKeyID, "decision_id", d.DecisionID)
 	waitCtx, cancel := context.WithTimeout(ctx, orDefault(s.DecisionWait, 10*time.Second))
 	defer cancel()
 	var st workflows.CardValidationState
-	err = update(waitCtx, s.Temporal, pm.WorkflowID, workflows.UpdateRepDecision, d, &st)
+	err = updateAs(waitCtx, s.Temporal, pm.WorkflowID, d.DecisionID, workflows.UpdateRepDecision, d, &st)
 	var gone *serviceerror.NotFound
 	switch {
 	case err == nil:

@@ -603,7 +603,13 @@ func (s *Payments) StartSaga(ctx context.Context, p billing.Payment) error { ret
 // A refusal by the update's validator, or by a run that does not know the update, is the
 // error (see refusedAs and isUnknownUpdate).
 func update(ctx context.Context, c client.Client, workflowID, name string, arg, result any) error {
-	h, err := c.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{WorkflowID: workflowID, UpdateName: name,
+	return updateAs(ctx, c, workflowID, "", name, arg, result)
+}
+
+// updateAs is update with the update's ID ("": a new one): Temporal takes an update sent
+// again with an ID it accepted as that update, and answers its outcome.
+func updateAs(ctx context.Context, c client.Client, workflowID, updateID, name string, arg, result any) error {
+	h, err := c.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{WorkflowID: workflowID, UpdateID: updateID, UpdateName: name,
 		Args: []any{arg}, WaitForStage: client.WorkflowUpdateStageCompleted})
 	if err != nil {
 		return err

@@ -446,3 +446,46 @@ func TestDecideFallsBackToTheSignalForOldRuns(t *testing.T) {
 		t.Errorf("calls %v, want the update, the signal, then status queries", tc.calls)
 	}
 }
+
+// A decision the workflow accepted but whose answer was lost (the API that sent it died; its
+// recording waits for a worker) is sent again with its key as the same update, and answered
+// with that update's outcome (200, replayed), not refused as "being decided".
+func TestDecisionRetriedWithItsKeyIsTheSameUpdate(t *testing.T) {
+	ctx := context.Background()
+	db := seededDB(t)
+	pm := pendingCard(t, db)
+	var (
+		mu       sync.Mutex
+		accepted = map[string]workflows.RepDecision{} // what the server holds, by update ID
+		ids      []string
+	)
+	tc := &scriptedTemporal{update: func(opts client.UpdateWorkflowOptions) (any, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		ids = append(ids, opts.UpdateID)
+		d := opts.Args[0].(workflows.RepDecision)
+		if _, ok := accepted[opts.UpdateID]; ok { // the same update: the worker is back, it records it
+			return decideInDB(t, db, pm.ID, d), nil
+		}
+		if len(accepted) > 0 { // another update: the validator refuses it
+			return nil, temporal.NewApplicationError("the card is already being decided", workflows.ErrTypeAlreadyDecided)
+		}
+		accepted[opts.UpdateID] = d
+		return nil, errors.New("connection reset by peer") // accepted; the answer is lost
+	}}
+	rep, err := db.CallerByAPIKey(ctx, devdata.DemoRepKey) // a key's claim names a real rep key
+	if err != nil {
+		t.Fatal(err)
+	}
+	cards := cardsWith(t, db, tc)
+	if _, _, err := cards.Decide(ctx, rep.KeyID, pm.ID, billing.DecisionApprove, "ok", "decide-1"); err == nil {
+		t.Fatal("the first request's answer was lost, yet it answered")
+	}
+	got, replayed, err := cards.Decide(ctx, rep.KeyID, pm.ID, billing.DecisionApprove, "ok", "decide-1")
+	if err != nil || !replayed || got.Status != billing.PMValidated || got.DecidedBy != rep.KeyID {
+		t.Fatalf("retry with the key: %+v replayed=%v err=%v, want validated by %s, replayed", got, replayed, err, rep.KeyID)
+	}
+	if len(ids) != 2 || ids[0] == "" || ids[0] != ids[1] {
+		t.Errorf("update IDs %q, want one ID sent twice", ids)
+	}
+}

@@ -214,7 +214,7 @@ func (s *Webhooks) Dispatch(ctx context.Context) (int, error) {
 		done = append(done, e.EventID)
 	}
 	if markErr := s.DB.MarkEventsDispatched(ctx, done, s.Clock.Now()); markErr != nil {
-		return 0, markErr
+		return 0, errors.Join(markErr, err)
 	}
 	return len(done), err
 }

@@ -69,11 +69,19 @@ func TestBookingMakesOneReceiptDue(t *testing.T) {
 	if got := claimedIDs(t, db, now, 10); len(got) != 0 {
 		t.Errorf("claimed %v again inside the lease", got)
 	}
-	// The mailer died before settling: after the lease, another claims it.
-	if got := claimedIDs(t, db, now.Add(11*time.Minute), 10); !slices.Equal(got, []string{id}) {
+	// The first mailer stalled past its lease: another claims the receipt, and the first's
+	// late outcome changes nothing.
+	later := now.Add(11 * time.Minute)
+	if got := claimedIDs(t, db, later, 10); !slices.Equal(got, []string{id}) {
 		t.Errorf("after the lease claimed %v, want %s", got, id)
 	}
-	if err := db.SettleReceipts(ctx, postgres.ReceiptOutcomes{Mailed: []string{id}}); err != nil {
+	if err := db.SettleReceipts(ctx, postgres.ReceiptOutcomes{LeaseUntil: now.Add(10 * time.Minute), Retry: []string{id}, RetryAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	if due, err := db.ReceiptDue(ctx, id); err != nil || due == nil || !due.Equal(later.Add(10*time.Minute)) {
+		t.Errorf("after a stale pass settled, due at %v (%v), want still under the second lease", due, err)
+	}
+	if err := db.SettleReceipts(ctx, postgres.ReceiptOutcomes{LeaseUntil: later.Add(10 * time.Minute), Mailed: []string{id}}); err != nil {
 		t.Fatal(err)
 	}
 	if due, err := db.ReceiptDue(ctx, id); err != nil || due != nil {
@@ -81,6 +89,13 @@ func TestBookingMakesOneReceiptDue(t *testing.T) {
 	}
 	if got := claimedIDs(t, db, now.Add(time.Hour), 10); len(got) != 0 {
 		t.Errorf("claimed %v after the receipt was mailed", got)
+	}
+	// A booking retried after all that (an answer lost long ago) makes no receipt due again.
+	if _, err := db.BookPayment(ctx, postgres.Booking{PaymentID: id, At: now.Add(time.Hour), MailReceipt: true}); err != nil {
+		t.Fatal(err)
+	}
+	if due, err := db.ReceiptDue(ctx, id); err != nil || due != nil {
+		t.Errorf("a repeated booking made the mailed receipt due again at %v (%v)", due, err)
 	}
 }
 
@@ -96,7 +111,8 @@ func TestReceiptRetriedOrGivenUp(t *testing.T) {
 	h := &heard{}
 	db.Events = h
 	retryAt := at.Add(time.Minute)
-	if err := db.SettleReceipts(ctx, postgres.ReceiptOutcomes{Retry: []string{retry}, GivenUp: []string{gone}, RetryAt: retryAt}); err != nil {
+	if err := db.SettleReceipts(ctx, postgres.ReceiptOutcomes{LeaseUntil: at.Add(10 * time.Minute), Retry: []string{retry},
+		GivenUp: []string{gone}, RetryAt: retryAt}); err != nil {
 		t.Fatal(err)
 	}
 	h.expect(t, "settled", "receipts mailed 0 given_up 1 retry 1")

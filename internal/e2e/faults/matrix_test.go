@@ -197,17 +197,17 @@ func (c *cell) inject(op string, committed bool) error {
 	return nil
 }
 
-// ledgerFaults puts the faults of the ledger write on BookPayment (the saga's booking since
-// its version 4), which touches no processor.
+// ledgerFaults puts the faults of the ledger write on BookPaymentMailingReceipt (the saga's
+// booking since its version 5), which touches no processor.
 type ledgerFaults struct {
 	*activities.Payments
 	cell *cell
 }
 
-func (l *ledgerFaults) BookPayment(ctx context.Context, in activities.BookInput) (activities.ApplyResult, error) {
+func (l *ledgerFaults) BookPaymentMailingReceipt(ctx context.Context, in activities.BookInput) (activities.ApplyResult, error) {
 	c := l.cell
 	if c.st.op != "" {
-		return l.Payments.BookPayment(ctx, in)
+		return l.Payments.BookPaymentMailingReceipt(ctx, in)
 	}
 	c.mu.Lock()
 	c.ledger++
@@ -215,7 +215,7 @@ func (l *ledgerFaults) BookPayment(ctx context.Context, in activities.BookInput)
 	c.mu.Unlock()
 	switch c.fault {
 	case answerLost:
-		res, err := l.Payments.BookPayment(ctx, in)
+		res, err := l.Payments.BookPaymentMailingReceipt(ctx, in)
 		if err == nil && n <= 4 {
 			return activities.ApplyResult{}, errors.New("answer lost after the commit")
 		}
@@ -229,7 +229,7 @@ func (l *ledgerFaults) BookPayment(ctx context.Context, in activities.BookInput)
 			c.proxy.Down(6)
 		}
 	}
-	return l.Payments.BookPayment(ctx, in)
+	return l.Payments.BookPaymentMailingReceipt(ctx, in)
 }
 
 // newPayment stores a payment as the API would, ready for its saga.
@@ -347,9 +347,9 @@ func (c *cell) checkInvariants(before billing.Payment) {
 	}
 
 	// The customer's mail tells what happened to the money. A receipt comes from the books'
-	// outbox: two passes of its mailer, as the worker's dispatcher runs them, mail it once.
-	receipts := &activities.ReceiptOutbox{DB: c.db, Mail: c.outbox, Clock: billing.SystemClock{}}
-	for range 2 {
+	// outbox: its mailer's passes, the second after every lease has run out, mail it once.
+	for _, at := range []time.Time{time.Now(), time.Now().Add(time.Hour)} {
+		receipts := &activities.ReceiptOutbox{DB: c.db, Mail: c.outbox, Clock: &billing.FixedClock{T: at}}
 		if _, err := receipts.MailDue(ctx); err != nil {
 			c.t.Fatalf("mail due receipts: %v", err)
 		}
