@@ -18,7 +18,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -128,22 +127,7 @@ type cell struct {
 
 func newCell(t *testing.T, st step, fault string) *cell {
 	t.Helper()
-	ctx := context.Background()
-	db, dbURL := testenv.Database(t)
-	if _, err := devdata.Seed(ctx, db, time.Now().UTC()); err != nil {
-		t.Fatalf("seed: %v", err)
-	}
-	u, err := url.Parse(dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxy := startProxy(t, u.Host)
-	u.Host = proxy.Addr()
-	booked, err := postgres.Open(ctx, u.String())
-	if err != nil {
-		t.Fatalf("open the database through the proxy: %v", err)
-	}
-	t.Cleanup(booked.Close)
+	db, booked, proxy := seededBehindProxy(t, time.Now().UTC())
 
 	c := &cell{t: t, st: st, fault: fault, db: db, booked: booked, proxy: proxy, outbox: &mailtest.Outbox{},
 		cards: sandbox.NewCardProcessor(db.Pool, billing.SystemClock{}), paypal: sandbox.NewPayPal(db.Pool, "http://checkout.test"),

@@ -1,10 +1,17 @@
 package faults_test
 
 import (
+	"context"
 	"io"
 	"net"
+	"net/url"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/payportal/payportal/internal/devdata"
+	"github.com/payportal/payportal/internal/postgres"
+	"github.com/payportal/payportal/internal/testenv"
 )
 
 // pgProxy stands between the activities and Postgres so a test can take the database away:
@@ -92,4 +99,27 @@ func pipe(dst, src net.Conn) {
 	_, _ = io.Copy(dst, src)
 	dst.Close()
 	src.Close()
+}
+
+// seededBehindProxy is a seeded test database, opened directly and through a proxy the test
+// can take down.
+func seededBehindProxy(t *testing.T, now time.Time) (direct, through *postgres.DB, proxy *pgProxy) {
+	t.Helper()
+	ctx := context.Background()
+	db, dbURL := testenv.Database(t)
+	if _, err := devdata.Seed(ctx, db, now); err != nil {
+		t.Fatalf("seed: %v", err)
+	}
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy = startProxy(t, u.Host)
+	u.Host = proxy.Addr()
+	through, err = postgres.Open(ctx, u.String())
+	if err != nil {
+		t.Fatalf("open the database through the proxy: %v", err)
+	}
+	t.Cleanup(through.Close)
+	return db, through, proxy
 }

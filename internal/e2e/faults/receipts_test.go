@@ -2,7 +2,6 @@ package faults_test
 
 import (
 	"context"
-	"net/url"
 	"sync"
 	"testing"
 	"time"
@@ -36,22 +35,8 @@ func (d *downWhileMailing) Send(_ context.Context, m mail.Message) error {
 // once the database is back, so no later pass mails it again, even after its lease.
 func TestReceiptMailedWhilePostgresRestartsIsMailedOnce(t *testing.T) {
 	ctx := context.Background()
-	db, dbURL := testenv.Database(t)
 	now := time.Now().UTC()
-	if _, err := devdata.Seed(ctx, db, now); err != nil {
-		t.Fatalf("seed: %v", err)
-	}
-	u, err := url.Parse(dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxy := startProxy(t, u.Host)
-	u.Host = proxy.Addr()
-	through, err := postgres.Open(ctx, u.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(through.Close)
+	db, through, proxy := seededBehindProxy(t, now)
 
 	id := billing.NewID(billing.PrefixPayment)
 	if _, _, err := db.CreatePayment(ctx, billing.Payment{ID: id, AccountID: devdata.DemoAccountID, Status: billing.PaymentProcessing,

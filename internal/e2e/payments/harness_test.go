@@ -132,12 +132,18 @@ func startPortal(t *testing.T, opts portalOptions) *portal {
 // worker` runs it inside the WebhookDispatcher workflow's stretches, every 500 ms).
 func (p *portal) mailReceipts() {
 	mailer := &activities.ReceiptOutbox{DB: p.app.DB, Mail: p.outbox, Clock: p.app.Clock, Logger: testenv.Logger(p.logs)}
+	p.every50ms(func(ctx context.Context) { _, _ = mailer.MailDue(ctx) })
+}
+
+// every50ms runs pass every 50 ms until the test ends, as the outbox dispatcher runs its
+// passes (every 500 ms in a worker).
+func (p *portal) every50ms(pass func(context.Context)) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		for ctx.Err() == nil {
-			_, _ = mailer.MailDue(ctx)
+			pass(ctx)
 			select {
 			case <-ctx.Done():
 			case <-time.After(50 * time.Millisecond):

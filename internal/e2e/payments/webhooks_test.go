@@ -123,19 +123,7 @@ func (p *portal) webhooksGivingUpAfter(giveUp time.Duration, r *receiver, events
 	if giveUp > 0 {
 		svc.GiveUpAfter = giveUp
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for ctx.Err() == nil {
-			_, _ = svc.Dispatch(ctx)
-			select {
-			case <-ctx.Done():
-			case <-time.After(50 * time.Millisecond):
-			}
-		}
-	}()
-	p.t.Cleanup(func() { cancel(); <-done })
+	p.every50ms(func(ctx context.Context) { _, _ = svc.Dispatch(ctx) })
 	return p.registerEndpoint(r, events...)
 }
 
@@ -307,19 +295,7 @@ func TestWebhooksDeliverPayPalOutcomes(t *testing.T) {
 		t.Errorf("same key, other body answered %d %s, want 409", other.status, other.raw)
 	}
 	svc := p.app.WebhookService()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for ctx.Err() == nil {
-			_, _ = svc.Dispatch(ctx)
-			select {
-			case <-ctx.Done():
-			case <-time.After(50 * time.Millisecond):
-			}
-		}
-	}()
-	t.Cleanup(func() { cancel(); <-done })
+	p.every50ms(func(ctx context.Context) { _, _ = svc.Dispatch(ctx) })
 
 	approved := p.pay(paypalPayment(1200))
 	resp := p.buyerClicks(*approved.ApprovalURL, "Approve")
