@@ -76,6 +76,8 @@ func (o *ReceiptOutbox) MailDue(ctx context.Context) (int, error) {
 			switch {
 			case err == nil:
 				out.Mailed = append(out.Mailed, f.Payment.ID)
+			case sendCtx.Err() != nil: // cut short, not refused: never given up for it
+				out.Retry = append(out.Retry, f.Payment.ID)
 			case mail.Permanent(err) || f.Payment.CompletedAt != nil && now.Sub(*f.Payment.CompletedAt) > receiptGiveUp:
 				o.logger().ErrorContext(ctx, "payment receipt given up", "payment_id", f.Payment.ID, "err", err)
 				out.GivenUp = append(out.GivenUp, f.Payment.ID)
