@@ -113,9 +113,9 @@ const versionBookWithCharge workflow.Version = 4
 
 // versionReceiptOutbox (version 5 of versionResolveOutcomes): the booking
 // (BookPaymentMailingReceipt) makes the receipt due in its transaction and the outbox mails
-// it (activities.ReceiptOutbox), so
-// the saga has no receipt step: a local activity, a marker and a Postgres round trip fewer per
-// payment, and one receipt per payment however often the booking's answer is lost.
+// it (activities.ReceiptOutbox), so the saga has no receipt step: a local activity, a marker
+// and a Postgres round trip fewer per payment, and one receipt per payment however often the
+// booking's answer is lost.
 const versionReceiptOutbox workflow.Version = 5
 
 // versionCard3DS: a card payment made on session authorizes with a return URL, so a card
