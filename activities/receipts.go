@@ -26,7 +26,7 @@ type ReceiptOutbox struct {
 	PassFor time.Duration
 }
 
-// The outbox's passes (ReceiptOutbox.MailDue). A pass claims up to ReceiptBatch due receipts
+// The outbox's passes (ReceiptOutbox.MailDue). A pass claims up to receiptBatch due receipts
 // for receiptLease and mails them receiptSenders at a time for at most receiptPassFor (what
 // is not sent by then, a slow mail server's, is due again after receiptRetry), then records
 // the outcomes for at most settleFor: a pass fits in the dispatcher's heartbeat timeout and
@@ -34,7 +34,7 @@ type ReceiptOutbox struct {
 // and the mark. One that fails for now is due again after receiptRetry, for up to
 // receiptGiveUp after the payment.
 const (
-	ReceiptBatch   = 50
+	receiptBatch   = 50
 	receiptSenders = 8
 	receiptLease   = 10 * time.Minute
 	receiptPassFor = 5 * time.Second
@@ -49,7 +49,7 @@ const (
 func (o *ReceiptOutbox) MailDue(ctx context.Context) (int, error) {
 	now := o.Clock.Now()
 	lease := now.Add(receiptLease)
-	due, err := o.DB.ClaimDueReceipts(ctx, now, ReceiptBatch, lease)
+	due, err := o.DB.ClaimDueReceipts(ctx, now, receiptBatch, lease)
 	if err != nil || len(due) == 0 {
 		return 0, err
 	}

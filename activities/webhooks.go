@@ -65,7 +65,7 @@ func (w *Webhooks) DispatchEvents(ctx context.Context) error {
 			if err != nil && ctx.Err() == nil {
 				activity.GetLogger(ctx).Warn("mail payment receipts", "err", err)
 			}
-			more = more || n == ReceiptBatch && err == nil
+			more = more || n == receiptBatch && err == nil
 		}
 		if more && !stopping(ctx) {
 			continue
