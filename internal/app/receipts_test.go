@@ -11,7 +11,6 @@ import (
 	"github.com/payportal/payportal/internal/config"
 	"github.com/payportal/payportal/internal/devdata"
 	"github.com/payportal/payportal/internal/mail/mailtest"
-	"github.com/payportal/payportal/internal/postgres"
 	"github.com/payportal/payportal/internal/testenv"
 	"github.com/payportal/payportal/worker"
 	"github.com/payportal/payportal/workflows"
@@ -49,15 +48,7 @@ func TestTheWorkersDispatcherMailsDueReceipts(t *testing.T) {
 		_ = tc.TerminateWorkflow(context.Background(), workflows.WebhookDispatcherID(cfg.TaskQueue), "", "test over")
 	}()
 
-	id := billing.NewID(billing.PrefixPayment)
-	if _, _, err := db.CreatePayment(ctx, billing.Payment{ID: id, AccountID: devdata.DemoAccountID, Status: billing.PaymentProcessing,
-		Method: billing.MethodPayPal, Amount: billing.Money{Amount: 250, Currency: "USD"}, CreatedAt: now,
-		WorkflowID: workflows.PaymentWorkflowID(id)}, "key-"+id, []byte("h")); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.BookPayment(ctx, postgres.Booking{PaymentID: id, At: now, MailReceipt: true}); err != nil {
-		t.Fatal(err)
-	}
+	id := testenv.BookedWithReceiptDue(t, db, devdata.DemoAccountID, 250, now)
 	for {
 		for _, m := range outbox.Messages() {
 			if strings.HasPrefix(m.Subject, "Payment received") && strings.Contains(m.Text, id) {

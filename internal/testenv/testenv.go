@@ -20,6 +20,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/testsuite"
 
+	"github.com/payportal/payportal/internal/billing"
 	"github.com/payportal/payportal/internal/codec"
 	"github.com/payportal/payportal/internal/devserver"
 	"github.com/payportal/payportal/internal/postgres"
@@ -176,4 +177,21 @@ func StopTemporal() {
 // Logger returns a logger writing to w (tests capture logs to search them for card numbers).
 func Logger(w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// BookedWithReceiptDue creates a PayPal payment of amount (USD minor units) on accountID and
+// books it as saga version 5 does, its receipt due for the outbox. It returns the payment's ID.
+func BookedWithReceiptDue(t testing.TB, db *postgres.DB, accountID string, amount int64, at time.Time) string {
+	t.Helper()
+	ctx := context.Background()
+	id := billing.NewID(billing.PrefixPayment)
+	if _, _, err := db.CreatePayment(ctx, billing.Payment{ID: id, AccountID: accountID, Status: billing.PaymentProcessing,
+		Method: billing.MethodPayPal, Amount: billing.Money{Amount: amount, Currency: "USD"}, CreatedAt: at,
+		WorkflowID: workflows.PaymentWorkflowID(id)}, "key-"+id, []byte("h")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.BookPayment(ctx, postgres.Booking{PaymentID: id, At: at, MailReceipt: true}); err != nil {
+		t.Fatal(err)
+	}
+	return id
 }

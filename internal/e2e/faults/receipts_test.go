@@ -10,9 +10,7 @@ import (
 	"github.com/payportal/payportal/internal/billing"
 	"github.com/payportal/payportal/internal/devdata"
 	"github.com/payportal/payportal/internal/mail"
-	"github.com/payportal/payportal/internal/postgres"
 	"github.com/payportal/payportal/internal/testenv"
-	"github.com/payportal/payportal/workflows"
 )
 
 // downWhileMailing is a mail server during which Postgres goes away: each send drops every
@@ -38,15 +36,7 @@ func TestReceiptMailedWhilePostgresRestartsIsMailedOnce(t *testing.T) {
 	now := time.Now().UTC()
 	db, through, proxy := seededBehindProxy(t, now)
 
-	id := billing.NewID(billing.PrefixPayment)
-	if _, _, err := db.CreatePayment(ctx, billing.Payment{ID: id, AccountID: devdata.DemoAccountID, Status: billing.PaymentProcessing,
-		Method: billing.MethodPayPal, Amount: billing.Money{Amount: 500, Currency: "USD"}, CreatedAt: now,
-		WorkflowID: workflows.PaymentWorkflowID(id)}, "key-"+id, []byte("h")); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.BookPayment(ctx, postgres.Booking{PaymentID: id, At: now, MailReceipt: true}); err != nil {
-		t.Fatal(err)
-	}
+	id := testenv.BookedWithReceiptDue(t, db, devdata.DemoAccountID, 500, now)
 
 	smtp := &downWhileMailing{proxy: proxy}
 	clock := &billing.FixedClock{T: now.Add(time.Second)}
