@@ -35,9 +35,14 @@ load: $(TEMPORAL_CLI)
 
 ## loadgen: `payportal loadgen` against a real API and worker on 127.0.0.1:18481, ceilings in
 ## the same run (Postgres needed; see BENCHMARKS.md). One run per argument of LOADGEN_RUNS
-## ("-customers 5 -mix card" "-customers 20 -mix card"), or LOADGEN_ARGS
+## ("-customers 5 -mix card" "-customers 20 -mix card"), or LOADGEN_ARGS; all of them once per
+## Temporal state of LOADGEN_STATES: file (as `payportal dev` keeps it), then memory
+LOADGEN_STATES ?= file memory
 loadgen: $(TEMPORAL_CLI)
-	scripts/loadgen.sh $(LOADGEN_RUNS)
+	@status=0; for state in $(LOADGEN_STATES); do \
+		echo "#### Temporal dev server state: $$state"; \
+		LOADGEN_TEMPORAL_STATE=$$state scripts/loadgen.sh $(LOADGEN_RUNS) || status=1; \
+	done; exit $$status
 
 ## record-histories: re-record the replay corpus in workflows/testdata from a real dev server
 record-histories: $(TEMPORAL_CLI)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Load test of a whole PayPortal with `payportal loadgen`; BENCHMARKS.md has the figures.
 #
-# Builds the binary, starts a headless Temporal dev server with PayPortal's search attributes,
+# Builds the binary, starts a headless Temporal dev server with PayPortal's search attributes
+# (its state in a file, as `payportal dev` keeps it, or in memory: LOADGEN_TEMPORAL_STATE),
 # creates a throwaway database with `payportal migrate`, runs `payportal api` (rate limit
 # lifted) and `payportal worker` as separate processes in development, then runs
 # `payportal loadgen` against them once per argument (each argument is one run's flags; none:
@@ -19,6 +20,11 @@
 #   LOADGEN_DATABASE       throwaway database, payportal_loadgen*           (payportal_loadgen)
 #   LOADGEN_PG_SERVER      Postgres server                                  (postgres://postgres@127.0.0.1:5432)
 #   LOADGEN_LOG_LEVEL      API and worker log level; info logs every request, as in production (info)
+#   LOADGEN_TEMPORAL_STATE where the dev server keeps its state                            (file)
+#                          file: a SQLite file, as `payportal dev` runs it: every commit waits for
+#                            the disk, which bounds every workflow the server runs, ceilings too;
+#                          memory: no disk, a ceiling two to three times higher, where PayPortal's
+#                            own CPU per payment weighs more (BENCHMARKS.md has both)
 #   LOADGEN_TEMPORAL_ARGS  more flags of `temporal server start-dev`, e.g. dynamic config to try  (none)
 set -euo pipefail
 
@@ -31,6 +37,7 @@ temporal_port="${LOADGEN_TEMPORAL_PORT:-17998}"
 db_name="${LOADGEN_DATABASE:-payportal_loadgen}"
 pg_server="${LOADGEN_PG_SERVER:-postgres://postgres@127.0.0.1:5432}"
 temporal_cli="${PAYPORTAL_TEMPORAL_CLI:-.payportal/bin/temporal}"
+temporal_state="${LOADGEN_TEMPORAL_STATE:-file}"
 log_level="${LOADGEN_LOG_LEVEL:-info}"
 base="http://127.0.0.1:$api_port"
 if [ "$#" -eq 0 ]; then
@@ -44,6 +51,10 @@ die() {
 
 # The database is dropped at the end: only a name made for this is accepted.
 [[ "$db_name" =~ ^payportal_loadgen[a-z0-9_]*$ ]] || die "LOADGEN_DATABASE must match payportal_loadgen[a-z0-9_]*, got $db_name"
+case "$temporal_state" in
+file | memory) ;;
+*) die "LOADGEN_TEMPORAL_STATE must be file or memory, got $temporal_state" ;;
+esac
 for tool in curl psql go; do
 	command -v "$tool" >/dev/null || die "$tool is missing"
 done
@@ -89,12 +100,18 @@ await_ready() {
 echo "== build"
 CGO_ENABLED=0 go build -o "$work/payportal" ./cmd/payportal
 
-echo "== temporal dev server on 127.0.0.1:$temporal_port"
+state_args=()
+if [ "$temporal_state" = file ]; then
+	state_args=(--db-filename "$work/temporal.db")
+	echo "== temporal dev server on 127.0.0.1:$temporal_port, its state in a file as \`payportal dev\` keeps it"
+else
+	echo "== temporal dev server on 127.0.0.1:$temporal_port, its state in memory (no disk: a higher ceiling than \`payportal dev\`'s)"
+fi
 # One partition per task queue and the search attribute cache on, as `payportal dev` runs it
 # (internal/devserver: TuningArgs).
 # shellcheck disable=SC2086 # LOADGEN_TEMPORAL_ARGS is split into flags on purpose
 "$temporal_cli" server start-dev --headless --ip 127.0.0.1 --port "$temporal_port" --ui-port $((temporal_port + 1000)) \
-	--log-level warn --search-attribute AccountId=Keyword --search-attribute PaymentStatus=Keyword \
+	--log-level warn "${state_args[@]}" --search-attribute AccountId=Keyword --search-attribute PaymentStatus=Keyword \
 	--search-attribute PaymentMethodKind=Keyword --search-attribute AmountMinor=Int \
 	--dynamic-config-value matching.numTaskqueueReadPartitions=1 --dynamic-config-value matching.numTaskqueueWritePartitions=1 \
 	--dynamic-config-value system.forceSearchAttributesCacheRefreshOnRead=false \
