@@ -66,6 +66,7 @@ for port in "$api_port" "$ops_port" "$worker_ops_port" "$temporal_port" $((tempo
 done
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/payportal-loadgen.XXXXXX")"
+state_dir=""
 temporal_pid=""
 api_pid=""
 worker_pid=""
@@ -82,6 +83,9 @@ stop() {
 		psql_admin -c "DROP DATABASE IF EXISTS $db_name WITH (FORCE)" || true
 	fi
 	rm -rf "$work"
+	if [ -n "$state_dir" ]; then
+		rm -rf "$state_dir"
+	fi
 }
 trap stop EXIT
 trap 'exit 130' INT TERM
@@ -102,7 +106,10 @@ CGO_ENABLED=0 go build -o "$work/payportal" ./cmd/payportal
 
 state_args=()
 if [ "$temporal_state" = file ]; then
-	state_args=(--db-filename "$work/temporal.db")
+	# Beside `payportal dev`'s state, on the same disk: a temporary directory may be in memory.
+	mkdir -p .payportal
+	state_dir="$(mktemp -d .payportal/loadgen-temporal.XXXXXX)"
+	state_args=(--db-filename "$state_dir/temporal.db")
 	echo "== temporal dev server on 127.0.0.1:$temporal_port, its state in a file as \`payportal dev\` keeps it"
 else
 	echo "== temporal dev server on 127.0.0.1:$temporal_port, its state in memory (no disk: a higher ceiling than \`payportal dev\`'s)"
