@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -19,11 +18,7 @@ import (
 	"github.com/payportal/payportal/worker"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	testenv.StopTemporal()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testenv.Main(m) }
 
 // TestLoadgenAgainstPayPortal runs the tool for two seconds (two rounds, interleaved with the
 // ceilings) with two customers doing everything, against PayPortal in process (the real router over HTTP and the worker, on a

@@ -2,7 +2,6 @@ package schedules_test
 
 import (
 	"context"
-	"os"
 	"testing"
 	"time"
 
@@ -16,11 +15,7 @@ import (
 	"github.com/payportal/payportal/workflows"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	testenv.StopTemporal()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testenv.Main(m) }
 
 // uniqueAccount keeps tests (and reruns against a shared server) from seeing each other's
 // schedules and workflows.

@@ -17,7 +17,7 @@ var (
 )
 
 // Payportal builds cmd/payportal once per test binary and returns its path, for the tests
-// that run the real processes; RemoveBinary (from TestMain) deletes it.
+// that run the real processes; Main (the package's TestMain) deletes it.
 func Payportal(t testing.TB) string {
 	t.Helper()
 	binMu.Lock()
@@ -40,8 +40,8 @@ func Payportal(t testing.TB) string {
 	return bin
 }
 
-// RemoveBinary deletes what Payportal built.
-func RemoveBinary() {
+// removeBinary deletes what Payportal built.
+func removeBinary() {
 	binMu.Lock()
 	defer binMu.Unlock()
 	if binDir != "" {

@@ -110,7 +110,7 @@ var (
 
 // TemporalAddress is a Temporal frontend with PayPortal's search attributes registered:
 // $PAYPORTAL_TEST_TEMPORAL_ADDRESS when set (CI starts one), else a dev server started once
-// per test binary from the pinned CLI. Call StopTemporal from TestMain.
+// per test binary from the pinned CLI, stopped by Main (the package's TestMain).
 func TemporalAddress(t testing.TB) string {
 	t.Helper()
 	temporalOnce.Do(func() {
@@ -167,8 +167,18 @@ func TemporalClient(t testing.TB) client.Client {
 	return c
 }
 
-// StopTemporal stops the dev server TemporalAddress started, if any.
-func StopTemporal() {
+// Main runs the test binary's tests and then releases what testenv made for them (the dev
+// server TemporalAddress started, the binary Payportal built), so nothing outlives `go test`.
+// Every package using either has `func TestMain(m *testing.M) { testenv.Main(m) }`.
+func Main(m *testing.M) {
+	code := m.Run()
+	stopTemporal()
+	removeBinary()
+	os.Exit(code)
+}
+
+// stopTemporal stops the dev server TemporalAddress started, if any.
+func stopTemporal() {
 	if temporalDev != nil {
 		_ = temporalDev.Stop()
 	}

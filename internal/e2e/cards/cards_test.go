@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http/httptest"
-	"os"
 	"regexp"
 	"strings"
 	"sync"
@@ -35,11 +34,7 @@ import (
 	"github.com/payportal/payportal/workflows"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	testenv.StopTemporal()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testenv.Main(m) }
 
 // The cards this test submits, with CVCs chosen to be findable if they leaked.
 var (

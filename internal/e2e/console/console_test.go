@@ -34,11 +34,7 @@ import (
 	"github.com/payportal/payportal/worker"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	testenv.StopTemporal()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testenv.Main(m) }
 
 type env struct {
 	t    *testing.T

@@ -34,11 +34,7 @@ import (
 	"github.com/payportal/payportal/workflows"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	testenv.RemoveBinary()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testenv.Main(m) }
 
 func TestMultiReplicaDrill(t *testing.T) {
 	if testing.Short() {

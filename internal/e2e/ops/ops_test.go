@@ -29,12 +29,7 @@ import (
 	"github.com/payportal/payportal/internal/testenv"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	testenv.StopTemporal()
-	testenv.RemoveBinary()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testenv.Main(m) }
 
 // TestAPIDrainsInFlightRequestsOnSIGTERM: SIGTERM during a slow request (the first PDF of a
 // 1000-item invoice, held at its database read by a lock the test releases) closes the

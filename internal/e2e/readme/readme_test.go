@@ -24,12 +24,7 @@ import (
 	"github.com/payportal/payportal/internal/testenv"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	testenv.RemoveBinary()
-	testenv.StopTemporal()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testenv.Main(m) }
 
 // readmeAPI and readmeOps are the addresses the README's examples name; the walk swaps in
 // the test system's.
