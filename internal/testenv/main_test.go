@@ -13,9 +13,9 @@ import (
 // binary through testenv has TestMain call Main; without it `go test` leaves the dev server
 // running after it exits (as three packages did).
 func TestEveryUserReleasesWhatTestenvMade(t *testing.T) {
-	module := os.DirFS(filepath.Join("..", "..")) // paths below are the module's
-	uses := map[string]bool{}  // package directory → its tests use what Main releases
-	mains := map[string]bool{} // package directory → its TestMain calls Main
+	module := os.DirFS(filepath.Join("..", "..")) // names below are the module's
+	// package directory → its tests use what Main releases; its TestMain calls Main
+	uses, mains := map[string]bool{}, map[string]bool{}
 	err := fs.WalkDir(module, ".", func(name string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
